@@ -1,0 +1,14 @@
+"""minicnn: a from-scratch deep-learning engine for learning how CNNs work.
+
+    import minicnn as mc
+    import minicnn.functional as F
+"""
+from . import backend
+from .autograd import Tensor, Function, tensor, no_grad, is_grad_enabled
+from . import functional
+from .gradcheck import gradcheck, GradcheckError
+from . import utils
+
+__version__ = "0.1.0"
+__all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",
+           "functional", "gradcheck", "GradcheckError", "utils", "backend"]

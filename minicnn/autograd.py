@@ -1,0 +1,247 @@
+"""The autograd core: ``Tensor``, ``Function``, ``no_grad``.
+
+A ``Tensor`` wraps one array (NumPy or CuPy).  When it was computed from tensors
+that require gradients, it also remembers the ``Function`` that made it; those
+links form a graph that ``Tensor.backward`` walks in reverse topological order.
+
+A ``Function`` subclass implements ``forward`` and ``backward`` on *raw arrays*,
+saving on ``self`` whatever backward needs.  Ops never see Tensors, and this file
+never sees array maths: that split keeps both halves short.
+"""
+import contextlib
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this block no graph is recorded (evaluation, optimizer steps)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define ``forward(*arrays) -> array`` and
+    ``backward(grad_out) -> one gradient per input`` (an array, or None for an
+    input that needs no gradient).  Non-tensor settings (stride, eps, ...) are
+    passed to ``apply`` as keywords and become attributes of the instance.
+    ``self.needs_input_grad`` tells backward which gradients are wanted, so it
+    can skip expensive ones (for example a convolution's input gradient).
+    """
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad_out):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **settings):
+        """Run forward on the inputs' arrays and link the result into the graph.
+
+        ``inputs`` are Tensors or None (an absent optional input such as a bias).
+        """
+        fn = cls()
+        vars(fn).update(settings)
+        arrays = [None if t is None else t.data for t in inputs]
+        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        out = fn.forward(*arrays)
+        if _grad_enabled and any(fn.needs_input_grad):
+            fn.inputs = inputs
+            return Tensor(out, requires_grad=True, _creator=fn)
+        return Tensor(out)
+
+    def release(self):
+        """Drop what forward saved; a second backward through here then fails clearly."""
+        keep = ("inputs", "needs_input_grad")
+        for name in [n for n in vars(self) if n not in keep]:
+            delattr(self, name)
+        self.released = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+class Tensor:
+    """An array plus, optionally, its gradient and the Function that produced it."""
+
+    __array_priority__ = 1000   # make `ndarray + Tensor` call Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False, _creator=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = backend.get_array_module(data)
+        self.data = data if isinstance(data, xp.ndarray) else xp.asarray(data)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError("minicnn: only floating-point tensors can require gradients, "
+                            f"got dtype {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._creator = _creator
+
+    # ----- array facts -------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self._creator is None)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self):
+        """The values as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"minicnn: item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(-1)[0].item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{extra})"
+
+    # ----- conversions -------------------------------------------------------
+    def detach(self):
+        """Same data, cut off from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"minicnn: only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, target):
+        """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph."""
+        from .functional.elementwise import to_dtype, to_device   # ops live in functional
+        if isinstance(target, str) and target.split(":")[0] in backend.DEVICES:
+            return to_device(self, backend.normalize_device(target))
+        return to_dtype(self, np.dtype(target))
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    # ----- backpropagation ---------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) * grad into every leaf's ``.grad``.
+
+        ``grad`` may be omitted only for a one-element tensor (then it is 1).
+        """
+        if not self.requires_grad:
+            raise RuntimeError("minicnn: backward() on a tensor that does not require grad "
+                               "(no input of the computation had requires_grad=True)")
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError("minicnn: backward() without a gradient works only for a "
+                                   f"one-element (scalar) output; this output has shape {self.shape}. "
+                                   "Pass grad=<tensor of that shape>.")
+            grad = xp.ones_like(self.data)
+        grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+        if grad.shape != self.data.shape:
+            raise ValueError(f"minicnn: backward() got a gradient of shape {grad.shape} for an "
+                             f"output of shape {self.shape}")
+
+        grads = {id(self): grad}     # gradient flowing into each tensor of the graph
+        for t in _reverse_topological_order(self):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._creator is None:   # a leaf: accumulate, as PyTorch does
+                t.grad = Tensor(g.copy()) if t.grad is None else Tensor(t.grad.data + g)
+                continue
+            fn = t._creator
+            if getattr(fn, "released", False):
+                raise RuntimeError("minicnn: trying to backward through the graph a second time; "
+                                   "pass retain_graph=True to the first backward() to keep it")
+            in_grads = fn.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for inp, ig, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
+                if needed and ig is not None:
+                    if ig.shape != inp.data.shape:
+                        raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
+                                           f"for an input of shape {inp.shape}")
+                    key = id(inp)
+                    grads[key] = ig if key not in grads else grads[key] + ig
+            if not retain_graph:
+                fn.release()
+
+
+def _reverse_topological_order(root):
+    """Tensors reachable from ``root`` through creators, outputs before inputs.
+
+    Iterative depth-first search: deep networks would overflow Python's recursion limit.
+    """
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        t, children_done = stack.pop()
+        if children_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._creator is not None:
+            for inp in t._creator.inputs:
+                if inp is not None and inp.requires_grad and id(inp) not in visited:
+                    stack.append((inp, False))
+    return reversed(order)
+
+
+def _default_dtype(data):
+    """PyTorch's rule: Python floats become float32; arrays keep their dtype."""
+    if isinstance(data, (bool, int, float, list, tuple)):
+        kind = np.asarray(data).dtype.kind
+        return {"f": np.float32, "i": np.int64, "u": np.int64, "b": np.bool_}.get(kind)
+    return None
+
+
+def tensor(data, requires_grad=False, dtype=None, device="cpu"):
+    """Make a Tensor from array-like data (a copy, like ``torch.tensor``)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = dtype if dtype is not None else _default_dtype(data)
+    xp = np if backend.normalize_device(device) == "cpu" else backend.require_cupy()
+    if backend.get_array_module(data) is not np and xp is np:
+        data = backend.to_numpy(data)
+    array = xp.array(data, dtype=dtype, copy=True)
+    return Tensor(array, requires_grad=requires_grad)

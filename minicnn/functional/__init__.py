@@ -1,0 +1,38 @@
+"""minicnn.functional: every differentiable op, with PyTorch's names and arguments.
+
+Use it as ``import minicnn.functional as F``.  One file per family of ops; this
+module gathers them and attaches the usual methods and operators to ``Tensor``.
+"""
+from ..autograd import Tensor
+from .elementwise import as_tensor
+from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs,
+                          sum, mean, max, argmax, to_dtype, to_device)
+from .shape import reshape, view, permute, transpose, flatten, getitem, cat, stack
+from .linalg import matmul, linear
+from .activation import relu, sigmoid, tanh
+from .loss import softmax, log_softmax, cross_entropy, mse_loss
+
+
+def _install_tensor_methods():
+    """Give Tensor the operators and methods PyTorch users expect (x + y, x.sum(), ...)."""
+    def swap(op):
+        return lambda self, other: op(as_tensor(other, self), self)
+
+    methods = {
+        "__add__": add, "__radd__": add, "__sub__": sub, "__rsub__": swap(sub),
+        "__mul__": mul, "__rmul__": mul, "__truediv__": div, "__rtruediv__": swap(div),
+        "__pow__": pow, "__rpow__": swap(pow), "__neg__": neg,
+        "__matmul__": matmul, "__rmatmul__": swap(matmul), "__getitem__": getitem,
+        "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg,
+        "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "relu": relu,
+        "sigmoid": sigmoid, "tanh": tanh, "sum": sum, "mean": mean, "max": max,
+        "argmax": argmax, "matmul": matmul, "reshape": reshape, "view": view,
+        "permute": permute, "transpose": transpose, "flatten": flatten,
+        "softmax": softmax, "log_softmax": log_softmax,
+    }
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+    Tensor.T = property(lambda self: permute(self, *reversed(range(self.ndim))))
+
+
+_install_tensor_methods()

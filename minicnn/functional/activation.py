@@ -1,0 +1,46 @@
+"""Activations: relu, sigmoid, tanh."""
+from .. import backend
+from ..autograd import Function
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.positive = x > 0
+        return x * self.positive
+
+    def backward(self, g):
+        return g * self.positive
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        # split by sign so exp never overflows
+        ez = xp.exp(-abs(x))
+        self.out = xp.where(x >= 0, 1 / (1 + ez), ez / (1 + ez))
+        return self.out
+
+    def backward(self, g):
+        return g * self.out * (1 - self.out)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = backend.get_array_module(x).tanh(x)
+        return self.out
+
+    def backward(self, g):
+        return g * (1 - self.out * self.out)
+
+
+def relu(input, inplace=False):
+    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    return ReLU.apply(input)
+
+
+def sigmoid(input):
+    return Sigmoid.apply(input)
+
+
+def tanh(input):
+    return Tanh.apply(input)

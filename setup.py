@@ -1,0 +1,21 @@
+from setuptools import setup, find_packages
+
+setup(
+    name="minicnn",
+    version="0.1.0",
+    description="A from-scratch deep-learning engine (NumPy/CuPy + CUDA kernels) for learning how CNNs work",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["minicnn", "minicnn.*"]) + ["minicnn.kernels"],
+    # The CUDA kernels live in kernels/ at the top of the repository (where learners
+    # find them) and are installed inside the package as minicnn/kernels/*.cu.
+    package_dir={"minicnn": "minicnn", "minicnn.kernels": "kernels"},
+    package_data={"minicnn.kernels": ["*.cu", "*.h"]},
+    install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.5"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17"],
+        "gpu": ["cupy-cuda12x>=12"],
+    },
+    entry_points={"console_scripts": ["minicnn=minicnn.__main__:main"]},
+)
