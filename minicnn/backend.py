@@ -72,3 +72,38 @@ def to_device(array, device):
 def to_numpy(array):
     """A NumPy array with the same values, wherever ``array`` lives."""
     return to_device(array, "cpu")
+
+
+# ----- CPU fast paths --------------------------------------------------------
+# Hot CPU ops have two implementations side by side: a readable NumPy reference
+# and a Numba kernel.  The fast one is used when Numba is installed, unless
+# MINICNN_NUMBA=0 is set or code runs inside `with backend.numpy_reference():`
+# (tests use that to prove both give the same numbers).
+import contextlib as _contextlib
+import os as _os
+
+_numba_wanted = _os.environ.get("MINICNN_NUMBA", "1") != "0"
+_numba_ok = None
+
+
+def numba_enabled():
+    """True when CPU ops should take their Numba fast path."""
+    global _numba_ok
+    if _numba_ok is None:
+        try:
+            import numba  # noqa: F401
+            _numba_ok = True
+        except ImportError:
+            _numba_ok = False
+    return _numba_wanted and _numba_ok
+
+
+@_contextlib.contextmanager
+def numpy_reference():
+    """Run CPU ops with their readable NumPy reference instead of the Numba kernels."""
+    global _numba_wanted
+    previous, _numba_wanted = _numba_wanted, False
+    try:
+        yield
+    finally:
+        _numba_wanted = previous
