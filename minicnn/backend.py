@@ -4,6 +4,9 @@ Every op is written against ``xp``, the array module of its inputs, so the same
 code runs on the CPU (NumPy) and on the GPU (CuPy).  CuPy is imported lazily:
 ``import minicnn`` never needs it.
 """
+import contextlib
+import os
+
 import numpy as np
 
 DEVICES = ("cpu", "cuda")
@@ -79,10 +82,7 @@ def to_numpy(array):
 # and a Numba kernel.  The fast one is used when Numba is installed, unless
 # MINICNN_NUMBA=0 is set or code runs inside `with backend.numpy_reference():`
 # (tests use that to prove both give the same numbers).
-import contextlib as _contextlib
-import os as _os
-
-_numba_wanted = _os.environ.get("MINICNN_NUMBA", "1") != "0"
+_numba_wanted = os.environ.get("MINICNN_NUMBA", "1") != "0"
 _numba_ok = None
 
 
@@ -98,7 +98,7 @@ def numba_enabled():
     return _numba_wanted and _numba_ok
 
 
-@_contextlib.contextmanager
+@contextlib.contextmanager
 def numpy_reference():
     """Run CPU ops with their readable NumPy reference instead of the Numba kernels."""
     global _numba_wanted
