@@ -142,9 +142,11 @@ class Tensor:
     def to(self, target):
         """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph."""
         from .functional.elementwise import to_dtype, to_device   # ops live in functional
-        if isinstance(target, str) and target.split(":")[0] in backend.DEVICES:
+        try:
+            dtype = np.dtype(target)
+        except TypeError:           # not a dtype, so it must name a device
             return to_device(self, backend.normalize_device(target))
-        return to_dtype(self, np.dtype(target))
+        return to_dtype(self, dtype)
 
     def float(self):
         return self.to(np.float32)

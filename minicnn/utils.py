@@ -50,3 +50,34 @@ def assert_close(actual, expected, rtol=None, atol=None, name="value"):
             f"{name}: {(excess > 0).sum()} of {a.size} elements differ beyond rtol={rtol}, "
             f"atol={atol}; worst at {idx}: got {a64[idx]!r}, expected {e64[idx]!r} "
             f"(abs diff {abs(a64[idx] - e64[idx]):.3e})")
+
+
+def compare_with_torch(mc_fn, torch_fn, *arrays, dtype=np.float64, rtol=None, atol=None,
+                       seed=0, grad_inputs=None):
+    """Run ``mc_fn`` and ``torch_fn`` on the same inputs; compare outputs and input gradients.
+
+    ``arrays`` are NumPy arrays (floating ones are cast to ``dtype``; integer ones, such as
+    class targets, are passed unchanged and get no gradient).  ``grad_inputs`` lists the
+    positions that require grad (default: every floating input).  The backward pass uses a
+    random upstream gradient, so a backward that ignores ``grad_out`` cannot pass.
+    Returns (minicnn output, torch output) for further checks.
+    """
+    rng = np.random.default_rng(seed)
+    # astype(copy=False) keeps non-contiguous views non-contiguous: callers test those too
+    arrays = [a.astype(dtype, copy=False) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+              for a in arrays]
+    if grad_inputs is None:
+        grad_inputs = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    mc_in = [Tensor(a, requires_grad=i in grad_inputs) for i, a in enumerate(arrays)]
+    th_in = [to_torch(a, requires_grad=i in grad_inputs) for i, a in enumerate(arrays)]
+    out, expected = mc_fn(*mc_in), torch_fn(*th_in)
+    assert_close(out, expected, rtol, atol, name="forward")
+    if grad_inputs and out.requires_grad:
+        g = rng.standard_normal(out.shape).astype(out.dtype)
+        out.backward(g)
+        expected.backward(to_torch(g))
+        for i in grad_inputs:
+            got = mc_in[i].grad if mc_in[i].grad is not None else np.zeros(arrays[i].shape, dtype)
+            want = th_in[i].grad if th_in[i].grad is not None else np.zeros(arrays[i].shape, dtype)
+            assert_close(got, want, rtol, atol, name=f"gradient of input {i}")
+    return out, expected

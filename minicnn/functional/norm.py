@@ -1,0 +1,165 @@
+"""Normalisation: batch_norm and local_response_norm.
+
+Both work on any (N, C, ...) input; the channel axis is always axis 1.
+The statistics use ``xp`` reductions only, so the same code runs on NumPy and CuPy.
+"""
+import numbers
+
+from .. import backend
+from ..autograd import Function, Tensor
+
+
+def _channel_axes(ndim):
+    """Every axis but the channel axis: (N, C) -> (0,); (N, C, H, W) -> (0, 2, 3)."""
+    return (0,) + tuple(range(2, ndim))
+
+
+def _per_channel(v, ndim):
+    """A (C,) vector reshaped to broadcast over an (N, C, ...) array."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+# ----- batch norm ------------------------------------------------------------
+class BatchNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+
+    Training: mean/var are the batch statistics (var biased, 1/M), and the running
+    statistics are updated in place (var unbiased, 1/(M-1)), as PyTorch does.
+    Eval: mean/var are the running statistics.
+    """
+
+    def forward(self, x, weight, bias):
+        # x: (N, C, ...); weight, bias, running stats: (C,); M = values per channel
+        xp = backend.get_array_module(x)
+        axes, ndim = _channel_axes(x.ndim), x.ndim
+        self.count = x.size // x.shape[1]
+        if self.training:
+            mean = x.mean(axis=axes)
+            xc = x - _per_channel(mean, ndim)
+            var = (xc * xc).mean(axis=axes)
+            m = self.momentum
+            if self.running_mean is not None:   # in place: the caller's buffers change
+                self.running_mean[...] = (1 - m) * self.running_mean + m * mean
+            if self.running_var is not None:
+                unbiased = var * (self.count / (self.count - 1))
+                self.running_var[...] = (1 - m) * self.running_var + m * unbiased
+        else:
+            mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
+            xc = x - _per_channel(mean, ndim)
+        self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
+        self.xhat = xc * _per_channel(self.invstd, ndim)        # (N, C, ...), unit variance
+        self.weight = weight
+        out = self.xhat if weight is None else self.xhat * _per_channel(weight, ndim)
+        return out if bias is None else out + _per_channel(bias, ndim)
+
+    def backward(self, g):
+        # g: (N, C, ...).  Closed form: with g_hat = dL/dxhat = g * weight,
+        #   training: dL/dx = invstd * (g_hat - mean(g_hat) - xhat * mean(g_hat * xhat))
+        #   (the two means are the paths through the batch mean and variance);
+        #   eval:     dL/dx = invstd * g_hat (the statistics are constants).
+        axes, ndim = _channel_axes(g.ndim), g.ndim
+        need_x, need_w, need_b = self.needs_input_grad
+        sum_g = g.sum(axis=axes) if (need_b or need_x and self.training) else None
+        sum_gx = (g * self.xhat).sum(axis=axes) if (need_w or need_x and self.training) else None
+        gx = None
+        if need_x:
+            scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
+            if self.training:
+                gx = g - _per_channel(sum_g / self.count, ndim) \
+                    - self.xhat * _per_channel(sum_gx / self.count, ndim)
+                gx *= _per_channel(scale, ndim)
+            else:
+                gx = g * _per_channel(scale, ndim)
+        return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over (N, C) or (N, C, H, W) (any (N, C, ...)), as
+    ``torch.nn.functional.batch_norm``.  In training, ``running_mean``/``running_var``
+    (Tensors or None) are updated in place with ``momentum``.  ``momentum=None``
+    (PyTorch's cumulative average) is the BatchNorm module's business: it passes the
+    factor 1/num_batches_tracked here."""
+    if input.ndim < 2:
+        raise ValueError(f"minicnn: batch_norm: expected input of shape (N, C, ...), got {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise ValueError(f"minicnn: batch_norm: expected {name} of shape ({c},) for input "
+                             f"{input.shape} with {c} channels, got {t.shape}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("minicnn: batch_norm: running_mean and running_var must be given "
+                         "in evaluation mode (training=False)")
+    if training and input.data.size // max(c, 1) <= 1:
+        raise ValueError("minicnn: batch_norm: expected more than 1 value per channel when "
+                         f"training, got input of shape {input.shape}")
+    if not isinstance(momentum, numbers.Real):
+        raise TypeError(f"minicnn: batch_norm: momentum must be a number, got {momentum!r}")
+    return BatchNorm.apply(input, weight, bias, training=bool(training),
+                           momentum=float(momentum), eps=float(eps),
+                           running_mean=None if running_mean is None else running_mean.data,
+                           running_var=None if running_var is None else running_var.data)
+
+
+# ----- local response norm -----------------------------------------------------
+def _window_sum(a, before, after):
+    """out[:, c] = sum of a[:, c - before : c + after + 1] along channels, zeros outside.
+
+    a: (N, C, S).  A loop over the before + after + 1 offsets of the window: short,
+    exact, and with no scatter.
+    """
+    xp = backend.get_array_module(a)
+    n, c, s = a.shape
+    padded = xp.zeros((n, c + before + after, s), dtype=a.dtype)
+    padded[:, before:before + c] = a
+    out = padded[:, 0:c].copy()
+    for offset in range(1, before + after + 1):
+        out += padded[:, offset:offset + c]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """b_c = a_c * s_c^-beta with s_c = k + alpha/n * sum_{c' in window(c)} a_c'^2.
+
+    window(c) = [c - n//2, c + (n-1)//2] (asymmetric for even n); zero padding, and
+    the divisor stays n at the edges, as in PyTorch.
+    """
+
+    def forward(self, a):
+        # a: (N, C, ...) -> flattened to (N, C, S) for the channel sums; out: like a
+        n = self.size
+        self.shape = a.shape
+        a = a.reshape(a.shape[0], a.shape[1], -1)
+        self.a = a
+        self.s = self.k + (self.alpha / n) * _window_sum(a * a, n // 2, (n - 1) // 2)
+        self.s_pow = self.s ** -self.beta
+        return (a * self.s_pow).reshape(self.shape)
+
+    def backward(self, g):
+        # b_c depends on a_j through a_c itself and, for every c whose window holds j,
+        # through s_c (ds_c/da_j = 2 alpha/n a_j).  Summing over "windows that hold j" is a
+        # window sum with the before/after extents swapped:
+        #   dL/da_j = g_j s_j^-beta - 2 alpha beta/n * a_j * sum_{c: j in window(c)} g_c a_c s_c^(-beta-1)
+        n = self.size
+        g = g.reshape(self.a.shape)
+        t = g * self.a * self.s_pow / self.s          # g_c a_c s_c^(-beta-1)
+        cross = _window_sum(t, (n - 1) // 2, n // 2)
+        ga = g * self.s_pow - (2 * self.alpha * self.beta / n) * self.a * cross
+        return ga.reshape(self.shape)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Local response normalisation across channels, as ``torch.nn.functional.local_response_norm``.
+
+    The AlexNet paper's layer (k=2, n=5, alpha=1e-4 NOT divided by n) is
+    ``local_response_norm(x, 5, alpha=5 * 1e-4, beta=0.75, k=2.0)``.
+    """
+    if not isinstance(input, Tensor) or input.ndim < 3:
+        shape = input.shape if isinstance(input, Tensor) else type(input).__name__
+        raise ValueError("minicnn: local_response_norm: expected input of 3 or more dims "
+                         f"(N, C, H, W), got {shape}")
+    if not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"minicnn: local_response_norm: size must be a positive integer, got {size!r}")
+    return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha),
+                                   beta=float(beta), k=float(k))

@@ -1,0 +1,153 @@
+"""The autograd core: Tensor, Function, backward semantics (PyTorch's), no_grad, devices."""
+import numpy as np
+import pytest
+import torch
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn.utils import assert_close
+
+
+def test_tensor_basics():
+    t = mc.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert t.shape == (2, 2) and t.dtype == np.float32 and t.device == "cpu"
+    assert t.requires_grad and t.grad is None and t.is_leaf
+    assert mc.tensor(3.5).item() == 3.5
+    assert mc.tensor([1, 2]).dtype == np.int64
+    assert mc.tensor(np.zeros(3)).dtype == np.float64        # arrays keep their dtype
+    assert mc.tensor([1, 2], dtype=np.float64).dtype == np.float64
+    np.testing.assert_array_equal(t.numpy(), [[1, 2], [3, 4]])
+
+
+def test_tensor_copies_its_input():
+    a = np.ones(3)
+    t = mc.tensor(a)
+    a[0] = 5
+    assert t.numpy()[0] == 1
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating-point"):
+        mc.tensor([1, 2], requires_grad=True)
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = mc.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    assert_close(x.grad, np.array([2 + 3, 4 + 3, 6 + 3], dtype=np.float32))
+
+
+def test_backward_of_non_scalar_without_grad_is_an_error():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * 2).backward()
+
+
+def test_backward_accepts_tensor_or_array_gradient():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).backward(np.array([1.0, 10.0]))
+    assert_close(x.grad, np.array([2.0, 20.0], dtype=np.float32))
+    x.grad = None
+    (x * 2).backward(mc.tensor([3.0, 4.0]))
+    assert_close(x.grad, np.array([6.0, 8.0], dtype=np.float32))
+
+
+def test_backward_gradient_of_wrong_shape_is_an_error():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_graph_is_freed_after_backward_unless_retained():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()                              # allowed: the graph was retained
+    assert_close(x.grad, 2 * (np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0]))).astype(np.float32))
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_shared_subexpression_gets_summed_gradient():
+    # y = a*a + a: the node `a` feeds two ops, so its gradient is the sum of both paths
+    x = mc.tensor(np.array([0.5, -1.5]), requires_grad=True)
+    a = x * 3
+    (a * a + a).sum().backward()
+    xt = torch.tensor([0.5, -1.5], dtype=torch.float64, requires_grad=True)
+    at = xt * 3
+    (at * at + at).sum().backward()
+    assert_close(x.grad, xt.grad)
+
+
+def test_no_grad_builds_no_graph():
+    x = mc.tensor([1.0], requires_grad=True)
+    with mc.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf
+    assert mc.is_grad_enabled()
+
+
+def test_backward_on_tensor_without_grad_is_an_error():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mc.tensor([1.0]).sum().backward()
+
+
+def test_detach_cuts_the_graph():
+    x = mc.tensor([2.0], requires_grad=True)
+    y = x * x.detach()              # d/dx = x (the detached factor is a constant)
+    y.sum().backward()
+    assert_close(x.grad, np.array([2.0], dtype=np.float32))
+
+
+def test_dtype_conversion_is_differentiable():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64 and x.float() is x
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    assert_close(x.grad, np.array([2.0, 4.0], dtype=np.float32))
+    assert x.to(np.float64).dtype == np.float64
+
+
+def test_deep_graph_does_not_hit_recursion_limit():
+    x = mc.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 1e-3
+    y.sum().backward()
+    assert x.grad.item() == 1.0
+
+
+def test_unknown_device_and_missing_cuda_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown device"):
+        mc.tensor([1.0]).to("tpu")
+    if not mc.backend.cuda_available():
+        with pytest.raises(RuntimeError, match="CuPy"):
+            mc.tensor([1.0], device="cuda")
+
+
+def test_importing_minicnn_does_not_import_cupy():
+    import subprocess
+    import sys
+    code = "import sys, minicnn; assert 'cupy' not in sys.modules, 'cupy was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_custom_function_on_raw_arrays():
+    class Cube(mc.Function):          # how a learner adds an op
+        def forward(self, x):
+            self.x = x
+            return x ** 3
+
+        def backward(self, g):
+            return 3 * self.x ** 2 * g
+
+    x = mc.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
+    mc.gradcheck(lambda t: Cube.apply(t), x)
+    assert_close(Cube.apply(x), x.numpy() ** 3)
+
+
+def test_repr_shows_values_and_flags():
+    r = repr(mc.tensor([1.0, 2.0], requires_grad=True))
+    assert r.startswith("tensor([1., 2.]") and "requires_grad=True" in r
