@@ -8,6 +8,7 @@ from .autograd import Tensor, Function, tensor, no_grad, is_grad_enabled
 from . import functional
 from .gradcheck import gradcheck, GradcheckError
 from . import utils
+from .random import manual_seed
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",

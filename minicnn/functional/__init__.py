@@ -11,6 +11,8 @@ from .shape import reshape, view, permute, transpose, flatten, getitem, cat, sta
 from .linalg import matmul, linear
 from .activation import relu, sigmoid, tanh
 from .loss import softmax, log_softmax, cross_entropy, mse_loss
+from .norm import batch_norm, local_response_norm
+from .dropout import dropout, dropout2d
 
 
 def _install_tensor_methods():

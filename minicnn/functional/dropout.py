@@ -1,0 +1,60 @@
+"""Dropout: zero random units (``dropout``) or whole channels (``dropout2d``) in training.
+
+Inverted dropout: the kept units are scaled by 1/(1-p) during training, so the
+expected value of every unit is unchanged and evaluation needs no rescaling.
+Masks come from minicnn's global generator: ``minicnn.manual_seed`` makes them reproducible.
+"""
+import numbers
+
+from .. import backend, random
+from ..autograd import Function
+
+
+class MaskedScale(Function):
+    """out = x * mask, where mask (broadcastable to x) holds 0 or 1/(1-p)."""
+
+    def forward(self, x):
+        return x * self.mask
+
+    def backward(self, g):
+        # the mask is a constant: the gradient flows only through kept units, scaled alike
+        return g * self.mask
+
+
+def _check_p(op, p):
+    if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"minicnn: {op}: dropout probability has to be between 0 and 1, got {p!r}")
+
+
+def _dropout(input, p, mask_shape):
+    # mask_shape: input.shape for dropout; (N, C, 1, 1) for dropout2d (one draw per channel)
+    xp = backend.get_array_module(input.data)
+    if p == 1.0:      # every unit dropped; 1/(1-p) would be inf
+        mask = xp.zeros(mask_shape, dtype=input.dtype)
+    else:
+        keep = random.generator(xp).random(mask_shape, dtype=input.dtype) >= p   # P = 1 - p
+        mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+    return MaskedScale.apply(input, mask=mask)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p), as
+    ``torch.nn.functional.dropout``.  Identity when not training or p == 0.
+    ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    _check_p("dropout", p)
+    if not training or p == 0:
+        return input
+    return _dropout(input, p, input.shape)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels (N, C, H, W)[n, c] with probability ``p``, as
+    ``torch.nn.functional.dropout2d``.  A 3-D input is treated as (N, C, L), which is
+    what PyTorch does too (with a warning)."""
+    _check_p("dropout2d", p)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"minicnn: dropout2d: expected input of shape (N, C, H, W) or (N, C, L), "
+                         f"got {input.shape}; use dropout for other shapes")
+    if not training or p == 0:
+        return input
+    return _dropout(input, p, input.shape[:2] + (1,) * (input.ndim - 2))
