@@ -13,6 +13,7 @@ from .activation import relu, sigmoid, tanh
 from .loss import softmax, log_softmax, cross_entropy, mse_loss
 from .norm import batch_norm, local_response_norm
 from .dropout import dropout, dropout2d
+from .conv import im2col, col2im, conv2d
 
 
 def _install_tensor_methods():

@@ -1,0 +1,286 @@
+"""Convolution as a matrix product: ``im2col``, ``col2im`` and ``conv2d``.
+
+A 2-D convolution slides a (C, kh, kw) window over the input and takes a dot
+product with each filter.  ``im2col`` copies every window into one column of a
+matrix; then a single matrix product (GEMM) with the filters, flattened to rows,
+computes every output at once, and BLAS does the heavy lifting:
+
+    weight (C_out, C*kh*kw)  @  col (C*kh*kw, OH*OW)  =  y (C_out, OH*OW)   per image
+
+Backward is two more GEMMs: ``g @ col.T`` for the weight gradient and
+``weight.T @ g`` for the gradient of the columns, which ``col2im`` folds back onto
+the input, adding up where windows overlap.
+
+Kernels: ``im2col_numpy`` / ``col2im_numpy`` are the readable references and run
+unchanged on CuPy (they are written against ``xp``).  ``_kernel`` picks the
+implementation for an array; minicnn/cpu/conv.py holds the Numba fast path of
+col2im (for im2col, the NumPy strided copy measured faster than a Numba loop).
+"""
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+
+
+# ----- argument helpers ------------------------------------------------------
+def _pair(value, name, op="conv2d"):
+    """An int or a pair of ints -> a (height, width) tuple."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"minicnn: {op}: {name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length along one axis: floor((size + 2p - d*(k-1) - 1) / s) + 1.
+
+    d*(k-1) + 1 is the extent of a dilated kernel; the output counts the window
+    positions 0, s, 2s, ... that still fit inside the padded input.
+    """
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _output_hw(input_shape, kernel_size, stride, padding, dilation):
+    H, W = input_shape[-2:]
+    return (conv_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0]),
+            conv_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1]))
+
+
+def _window_args(kernel_size, stride, padding, dilation, op):
+    """Normalise the four window settings to pairs and check their ranges."""
+    k, s, p, d = (_pair(v, n, op) for v, n in ((kernel_size, "kernel_size"), (stride, "stride"),
+                                               (padding, "padding"), (dilation, "dilation")))
+    for name, pair, low in (("kernel_size", k, 1), ("stride", s, 1), ("padding", p, 0),
+                            ("dilation", d, 1)):
+        if min(pair) < low:
+            raise ValueError(f"minicnn: {op}: {name} must be >= {low}, got {pair}")
+    return k, s, p, d
+
+
+def _check_fits(input_shape, k, s, p, d, op):
+    OH, OW = _output_hw(input_shape, k, s, p, d)
+    if OH < 1 or OW < 1:
+        H, W = input_shape[-2:]
+        extent = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+        raise ValueError(f"minicnn: {op}: kernel (dilated extent {extent}) is larger than the padded "
+                         f"input ({H + 2 * p[0]}, {W + 2 * p[1]}) (input {tuple(input_shape)}, "
+                         f"padding {p}); the output would be {OH}x{OW}")
+    return OH, OW
+
+
+# ----- the NumPy references (also run on CuPy) --------------------------------
+def im2col_numpy(x, kernel_size, stride, padding, dilation):
+    """im2col by a strided view of the zero-padded input and one reshape (settings are pairs)."""
+    xp = backend.get_array_module(x)
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = _output_hw(x.shape, kernel_size, stride, padding, dilation)
+    if ph or pw:
+        padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        padded[:, :, ph:ph + H, pw:pw + W] = x
+    else:
+        padded = x       # any strides (transposed, sliced) are fine: the view below uses them
+    sN, sC, sH, sW = padded.strides
+    # windows[n, c, i, j, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]: no copy yet,
+    # just a 6-D way of reading the same memory (one step of i moves dh rows, of oh sh rows).
+    windows = xp.lib.stride_tricks.as_strided(
+        padded, shape=(N, C, kh, kw, OH, OW),
+        strides=(sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
+    # The one copy (skipped for a 1x1 kernel over a contiguous input, where it is a view):
+    # rows are ordered (c, i, j), columns (oh, ow), exactly like torch.nn.functional.unfold.
+    return windows.reshape(N, C * kh * kw, OH * OW)
+
+
+def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
+    """col2im as kh*kw strided slice-adds into a zero-padded buffer (settings are pairs)."""
+    xp = backend.get_array_module(col)
+    N, C, H, W = input_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = _output_hw(input_shape, kernel_size, stride, padding, dilation)
+    cols = col.reshape(N, C, kh, kw, OH, OW)
+    padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            # Kernel tap (i, j) of every window: rows i*dh, i*dh + sh, ... and likewise
+            # columns.  Within one tap no two windows hit the same pixel, so a slice-add
+            # is safe; overlaps between taps add up across iterations.
+            padded[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
+                         j * dw:j * dw + sw * (OW - 1) + 1:sw] += cols[:, :, i, j]
+    return padded[:, :, ph:ph + H, pw:pw + W]   # gradient that fell on the padding is dropped
+
+
+_REFERENCE = {"im2col": im2col_numpy, "col2im": col2im_numpy}
+
+
+def _kernel(name, array):
+    """The implementation of kernel ``name`` to run on ``array``: the one place a backend is picked.
+
+    NumPy arrays take the Numba fast path from minicnn/cpu/conv.py where one exists
+    and ``backend.numba_enabled()``; everything else (including CuPy arrays) takes
+    the xp-generic reference.  A CUDA kernel plugs in here with one more line.
+    """
+    if backend.get_array_module(array) is np and backend.numba_enabled():
+        from ..cpu import conv as cpu_conv     # lazily: importing Numba takes a moment
+        if name in cpu_conv.FAST_PATHS:
+            return cpu_conv.FAST_PATHS[name]
+    return _REFERENCE[name]
+
+
+# ----- public array-level functions -------------------------------------------
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    """Unfold every convolution window of ``x`` into a column: (N, C, H, W) -> (N, C*kh*kw, OH*OW).
+
+    Column ``oh*OW + ow`` holds the window whose top-left corner sits at
+    ``(oh*stride - padding, ow*stride - padding)``; row ``c*kh*kw + i*kw + j`` holds
+    kernel tap (i, j) of channel c.  Example: one channel, 3x3 input, 2x2 kernel, stride 1::
+
+        x = a b c        col = [a b d e]   <- tap (0,0) of windows 0..3
+            d e f              [b c e f]   <- tap (0,1)
+            g h i              [d e g h]   <- tap (1,0)
+                               [e f h i]   <- tap (1,1)
+                                ^ window 0 = [a b / d e], one column per output pixel
+
+    With this layout a convolution is ``weight.reshape(C_out, -1) @ col``, giving
+    (N, C_out, OH*OW) -- already the (N, C_out, OH, OW) memory order, so no
+    transpose is needed after the GEMM.  Same layout as ``torch.nn.functional.unfold``.
+
+    ``kernel_size``, ``stride``, ``padding`` (zeros) and ``dilation`` (gap between taps)
+    are ints or (height, width) pairs.  Works on NumPy and CuPy arrays.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"minicnn: im2col: expected a 4-D array (N, C, H, W), got shape {tuple(x.shape)}")
+    k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "im2col")
+    _check_fits(x.shape, k, s, p, d, "im2col")
+    return _kernel("im2col", x)(x, k, s, p, d)
+
+
+def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """Fold columns back onto an image, adding where windows overlap: (N, C*kh*kw, OH*OW) -> input_shape.
+
+    The adjoint (transpose) of ``im2col``, not its inverse: a pixel covered by m
+    windows receives the sum of its m column entries.  That is exactly what the
+    backward pass of a convolution needs (``torch.nn.functional.fold`` does the same)::
+
+        col = [1 1 1 1]  (every entry 1)        col2im(col) =  1 2 1
+              [1 1 1 1]  3x3 input, 2x2 kernel                 2 4 2
+              [1 1 1 1]                                        1 2 1
+              [1 1 1 1]                          (centre pixel e lies in all 4 windows)
+
+    ``input_shape`` is the (N, C, H, W) shape that ``im2col`` was given; the other
+    settings are as for ``im2col``.  Works on NumPy and CuPy arrays.
+    """
+    k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "col2im")
+    if len(input_shape) != 4:
+        raise ValueError(f"minicnn: col2im: input_shape must be (N, C, H, W), got {tuple(input_shape)}")
+    N, C, H, W = input_shape = tuple(int(n) for n in input_shape)
+    OH, OW = _check_fits(input_shape, k, s, p, d, "col2im")
+    if tuple(col.shape) != (N, C * k[0] * k[1], OH * OW):
+        raise ValueError(f"minicnn: col2im: expected col of shape {(N, C * k[0] * k[1], OH * OW)} "
+                         f"for input_shape {input_shape}, got {tuple(col.shape)}")
+    if k == (1, 1) and s == (1, 1) and p == (0, 0):
+        return col.reshape(input_shape)   # windows are single pixels, no overlaps or gaps
+    return _kernel("col2im", col)(col, input_shape, k, s, p, d)
+
+
+# ----- the op ----------------------------------------------------------------------
+class Conv2d(Function):
+    """x (N, C, H, W), w (O, C/G, kh, kw), b (O,) or None -> y (N, O, OH, OW).
+
+    Settings: stride, padding, dilation (pairs), groups G.  K = C/G*kh*kw, L = OH*OW.
+    """
+
+    def forward(self, x, w, b):
+        xp = backend.get_array_module(x)
+        N, O, G = x.shape[0], w.shape[0], self.groups
+        K = w.shape[1] * w.shape[2] * w.shape[3]
+        OH, OW = _output_hw(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
+        # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
+        col = im2col(x, w.shape[2:], self.stride, self.padding, self.dilation)
+        col = col.reshape(N, G, K, OH * OW)
+        w_mat = w.reshape(G, O // G, K)
+        y = xp.matmul(w_mat, col)                # (G, O/G, K) @ (N, G, K, L) -> (N, G, O/G, L)
+        y = y.reshape(N, O, OH, OW)
+        if b is not None:
+            y += b.reshape(1, O, 1, 1)
+        # Keep x rather than col (kh*kw times bigger): backward recomputes col, a cheap copy.
+        self.x, self.w = x, w
+        return y
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        x, w, G = self.x, self.w, self.groups
+        N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+        settings = (w.shape[2:], self.stride, self.padding, self.dilation)
+        g = g.reshape(N, G, O // G, -1)                                # (N, G, O/G, L)
+        w_mat = w.reshape(G, O // G, K)
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            dcol = xp.matmul(w_mat.transpose(0, 2, 1), g)              # (G, K, O/G) @ (N, G, O/G, L)
+            gx = col2im(dcol.reshape(N, G * K, -1), x.shape, *settings)
+        if self.needs_input_grad[1]:
+            col = im2col(x, *settings).reshape(N, G, K, -1)            # (N, G, K, L)
+            gw = xp.zeros((G, O // G, K), dtype=w.dtype)
+            for n in range(N):   # one GEMM per image: a batched matmul would hold N copies of gw
+                gw += xp.matmul(g[n], col[n].transpose(0, 2, 1))       # (G, O/G, L) @ (G, L, K)
+            gw = gw.reshape(w.shape)
+        if self.needs_input_grad[2]:
+            gb = g.sum(axis=(0, 3)).reshape(O)
+        return gx, gw, gb
+
+
+def _same_padding(kernel, dilation):
+    """padding='same' (stride 1): output size = input size needs d*(k-1) zeros in all."""
+    pads = []
+    for k, d in zip(kernel, dilation):
+        total = d * (k - 1)
+        if total % 2:
+            raise ValueError(f"minicnn: conv2d: padding='same' with kernel {tuple(kernel)} and dilation "
+                             f"{tuple(dilation)} needs uneven padding ({total} zeros on one axis), "
+                             "which minicnn does not support; use an odd kernel size")
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (really cross-correlation, as in every deep-learning library).
+
+    input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None
+    -> (N, C_out, OH, OW) with OH = floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1.
+    ``stride``, ``padding`` and ``dilation`` are ints or pairs; ``padding`` may also be
+    'valid' (no padding) or 'same' (stride 1, output as large as the input).
+    ``groups`` splits the input and output channels into that many independent blocks.
+    """
+    op = "conv2d"
+    if input.ndim != 4:
+        raise ValueError(f"minicnn: {op}: expected a 4-D input (N, C, H, W), got shape {input.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"minicnn: {op}: expected a 4-D weight (C_out, C_in/groups, kh, kw), "
+                         f"got shape {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"minicnn: {op}: groups must be a positive int, got {groups!r}")
+    C, O = input.shape[1], weight.shape[0]
+    if C % groups or O % groups:
+        raise ValueError(f"minicnn: {op}: input channels ({C}) and output channels ({O}) must both "
+                         f"be divisible by groups={groups} (weight {weight.shape})")
+    if C != weight.shape[1] * groups:
+        raise ValueError(f"minicnn: {op}: expected input with {weight.shape[1] * groups} channels "
+                         f"(weight {weight.shape}, groups={groups}), got input of shape {input.shape}")
+    if bias is not None and bias.shape != (O,):
+        raise ValueError(f"minicnn: {op}: expected bias of shape ({O},) for weight {weight.shape}, "
+                         f"got {bias.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"minicnn: {op}: input is {input.dtype} but {name} is {t.dtype}; "
+                            "convert one of them (e.g. .float() or .double())")
+    kernel = weight.shape[2:]
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"minicnn: {op}: padding must be 'valid', 'same', an int or a pair, "
+                             f"got {padding!r}")
+        if padding == "same" and _pair(stride, "stride") != (1, 1):
+            raise ValueError(f"minicnn: {op}: padding='same' needs stride 1, got stride={stride!r}")
+        padding = 0 if padding == "valid" else _same_padding(kernel, _pair(dilation, "dilation"))
+    _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
+    _check_fits(input.shape, kernel, stride, padding, dilation, op)
+    return Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
+                        dilation=dilation, groups=int(groups))

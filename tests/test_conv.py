@@ -1,0 +1,345 @@
+"""conv2d, im2col and col2im: PyTorch parity, gradients, NumPy-vs-Numba, errors."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import assume, given, settings, strategies as st
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import backend
+from minicnn.functional import conv as conv_module
+from minicnn.utils import assert_close, to_torch
+
+# float32 sums C*kh*kw products in a different order than PyTorch (BLAS blocking),
+# so agreement is to a few ulps of the output's magnitude, not to rounding of each term.
+TOL32 = dict(rtol=1e-4, atol=1e-4)
+SETTINGS = dict(max_examples=30, deadline=None)
+
+
+def _tol(dtype):
+    return TOL32 if dtype == np.float32 else {}
+
+
+def _compare_with_torch(x, w, b=None, dtype=np.float64, seed=0, **kw):
+    """Forward and every gradient of F.conv2d against torch, with a random upstream gradient."""
+    rng = np.random.default_rng(seed)
+    xs = [mc.Tensor(np.asarray(a, dtype=dtype), requires_grad=True) if a is not None else None
+          for a in (x, w, b)]
+    ts = [to_torch(t, requires_grad=True) if t is not None else None for t in xs]
+    y = F.conv2d(*xs, **kw)
+    yt = TF.conv2d(*ts, **kw)
+    assert_close(y, yt, name="forward", **_tol(dtype))
+    g = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(g)
+    yt.backward(torch.from_numpy(g))
+    for name, a, t in zip(("grad input", "grad weight", "grad bias"), xs, ts):
+        if a is not None:
+            assert_close(a.grad, t.grad, name=name, **_tol(dtype))
+    return y
+
+
+# ----- PyTorch parity -----------------------------------------------------------
+CASES = [
+    dict(),
+    dict(stride=2, padding=1),
+    dict(stride=(2, 1), padding=(0, 2), dilation=(2, 1)),
+    dict(padding=2, dilation=2, groups=2),
+    dict(stride=3, padding=(1, 0), groups=4),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", CASES, ids=[str(c) for c in CASES])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_matches_torch(dtype, kw, with_bias):
+    rng = np.random.default_rng(1)
+    groups = kw.get("groups", 1)
+    x = rng.standard_normal((2, 4, 9, 10))
+    w = rng.standard_normal((8, 4 // groups, 3, 2))
+    b = rng.standard_normal(8) if with_bias else None
+    _compare_with_torch(x, w, b, dtype=dtype, **kw)
+
+
+def test_conv2d_result_is_float32_for_float32_inputs():
+    x = mc.Tensor(np.ones((1, 2, 5, 5), np.float32))
+    w = mc.Tensor(np.ones((3, 2, 3, 3), np.float32))
+    assert F.conv2d(x, w, mc.Tensor(np.zeros(3, np.float32))).dtype == np.float32
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_string_padding(padding):
+    rng = np.random.default_rng(2)
+    y = _compare_with_torch(rng.standard_normal((1, 3, 7, 6)), rng.standard_normal((4, 3, 3, 5)),
+                            padding=padding, dilation=(2, 1))
+    assert y.shape[2:] == ((7, 6) if padding == "same" else (3, 2))
+
+
+def test_conv2d_gradcheck():
+    rng = np.random.default_rng(3)
+    x = mc.tensor(rng.standard_normal((2, 4, 5, 6)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((4, 2, 3, 2)), requires_grad=True)
+    b = mc.tensor(rng.standard_normal(4), requires_grad=True)
+    mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+                 x, w, b)
+
+
+@settings(**SETTINGS)
+@given(n=st.integers(1, 2), cin_g=st.integers(1, 3), cout_g=st.integers(1, 3), groups=st.integers(1, 3),
+       h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_matches_torch_hypothesis(n, cin_g, cout_g, groups, h, w, kh, kw, stride, padding,
+                                         dilation, bias, seed):
+    assume(conv_module.conv_output_size(h, kh, stride[0], padding[0], dilation[0]) >= 1)
+    assume(conv_module.conv_output_size(w, kw, stride[1], padding[1], dilation[1]) >= 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, cin_g * groups, h, w))
+    wt = rng.standard_normal((cout_g * groups, cin_g, kh, kw))
+    b = rng.standard_normal(cout_g * groups) if bias else None
+    _compare_with_torch(x, wt, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+# ----- named tests: groups, output size, non-contiguous inputs -----------------------
+def test_grouped_conv_groups2_alexnet_2012():
+    """The 2012 AlexNet split conv2 over two GPUs: 96 -> 256 channels, 5x5, pad 2, groups=2,
+    so each half of the filters sees only its own 48 input channels."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 96, 6, 6))
+    w = rng.standard_normal((256, 48, 5, 5)) * 0.1
+    b = rng.standard_normal(256)
+    y = _compare_with_torch(x, w, b, padding=2, groups=2)
+    assert y.shape == (1, 256, 6, 6)
+    # Changing the first 48 input channels leaves the second 128 outputs untouched.
+    x2 = x.copy()
+    x2[:, :48] += 1.0
+    y2 = F.conv2d(mc.tensor(x2), mc.tensor(w), mc.tensor(b), padding=2, groups=2)
+    assert_close(y2.numpy()[:, 128:], y.numpy()[:, 128:])
+    assert np.abs(y2.numpy()[:, :128] - y.numpy()[:, :128]).max() > 1e-3
+
+
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_conv(multiplier):
+    """groups = channels: every channel convolved with its own filter(s) only."""
+    rng = np.random.default_rng(5)
+    C = 5
+    x = rng.standard_normal((2, C, 7, 7))
+    w = rng.standard_normal((C * multiplier, 1, 3, 3))
+    b = rng.standard_normal(C * multiplier)
+    y = _compare_with_torch(x, w, b, stride=2, padding=1, groups=C)
+    # Independently: output channel o is the plain convolution of input channel o // multiplier.
+    for o in range(C * multiplier):
+        c = o // multiplier
+        single = TF.conv2d(torch.from_numpy(x[:, c:c + 1]), torch.from_numpy(w[o:o + 1]),
+                           torch.from_numpy(b[o:o + 1]), stride=2, padding=1)
+        assert_close(y.numpy()[:, o:o + 1], single, name=f"channel {o}")
+
+
+@pytest.mark.parametrize("h, k, s, p, d, expected", [
+    (224, 11, 4, 2, 1, 55),    # AlexNet conv1
+    (224, 7, 2, 3, 1, 112),    # ResNet conv1
+    (56, 3, 1, 1, 1, 56),      # VGG/ResNet 3x3 "same"
+    (299, 3, 2, 0, 1, 149),    # Inception v3 Conv2d_1a
+    (10, 3, 2, 0, 1, 4),       # floor((10 - 3) / 2) + 1 = 4: the last column is never covered
+    (10, 3, 1, 0, 2, 6),       # dilation 2: a 3-tap kernel spans 5 pixels
+    (5, 5, 1, 0, 1, 1),        # kernel exactly as large as the input
+    (1, 3, 1, 1, 1, 1),
+])
+def test_conv_output_size_formula(h, k, s, p, d, expected):
+    assert (h + 2 * p - d * (k - 1) - 1) // s + 1 == expected
+    x = mc.tensor(np.zeros((1, 1, h, h + 1), np.float32))
+    w = mc.tensor(np.zeros((1, 1, k, 1), np.float32))
+    y = F.conv2d(x, w, stride=s, padding=(p, 0), dilation=d)
+    assert y.shape == (1, 1, expected, (h + 1 - 1) // s + 1)
+    assert TF.conv2d(to_torch(x), to_torch(w), stride=s, padding=(p, 0), dilation=d).shape == y.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_non_contiguous_inputs(dtype):
+    rng = np.random.default_rng(6)
+    x_t = rng.standard_normal((2, 3, 8, 7)).astype(dtype).transpose(0, 1, 3, 2)   # transposed H/W
+    x_s = rng.standard_normal((2, 6, 9, 16)).astype(dtype)[:, ::2, 1:, ::-2]      # sliced, reversed
+    w = rng.standard_normal((3, 4, 3, 3)).astype(dtype).transpose(1, 0, 3, 2)     # (4, 3, 3, 3)
+    for x in (x_t, x_s):
+        assert not x.flags.c_contiguous
+        for padding in (0, 1):
+            xm, wm = mc.Tensor(x, requires_grad=True), mc.Tensor(w, requires_grad=True)
+            xt, wt = to_torch(x, True), to_torch(w, True)
+            y = F.conv2d(xm, wm, stride=(1, 2), padding=padding)
+            yt = TF.conv2d(xt, wt, stride=(1, 2), padding=padding)
+            g = rng.standard_normal(y.shape[::-1]).astype(dtype).T                 # non-contiguous too
+            y.backward(g)
+            yt.backward(torch.from_numpy(np.ascontiguousarray(g)))
+            assert_close(y, yt, **_tol(dtype))
+            assert_close(xm.grad, xt.grad, **_tol(dtype))
+            assert_close(wm.grad, wt.grad, **_tol(dtype))
+
+
+def test_conv2d_skips_input_grad_when_not_needed(monkeypatch):
+    """The first layer's input needs no gradient: backward must not pay for col2im."""
+    def fail(*args, **kwargs):
+        raise AssertionError("col2im called although the input needs no gradient")
+    monkeypatch.setattr(conv_module, "col2im", fail)
+    rng = np.random.default_rng(7)
+    x = mc.tensor(rng.standard_normal((2, 3, 6, 6)))
+    w = mc.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    g = rng.standard_normal((2, 4, 6, 6))
+    F.conv2d(x, w, padding=1).backward(g)
+    wt = to_torch(w, True)
+    TF.conv2d(to_torch(x), wt, padding=1).backward(torch.from_numpy(g))
+    assert x.grad is None
+    assert_close(w.grad, wt.grad)
+
+
+# ----- im2col / col2im ----------------------------------------------------------------
+window_settings = dict(
+    n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 8), w=st.integers(1, 8),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)), seed=st.integers(0, 2**16))
+
+
+def _fits(h, w, kernel, stride, padding, dilation):
+    return (conv_module.conv_output_size(h, kernel[0], stride[0], padding[0], dilation[0]) >= 1 and
+            conv_module.conv_output_size(w, kernel[1], stride[1], padding[1], dilation[1]) >= 1)
+
+
+def test_im2col_docstring_example():
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)          # a..i = 1..9
+    expected = [[1, 2, 4, 5], [2, 3, 5, 6], [4, 5, 7, 8], [5, 6, 8, 9]]
+    assert_close(F.im2col(x, 2), np.array([expected], dtype=float))
+    assert_close(F.col2im(np.ones((1, 4, 4)), (1, 1, 3, 3), 2),
+                 np.array([[[[1, 2, 1], [2, 4, 2], [1, 2, 1]]]], dtype=float))
+
+
+@settings(**SETTINGS)
+@given(**window_settings)
+def test_im2col_col2im_match_torch_unfold_fold(n, c, h, w, kernel, stride, padding, dilation, seed):
+    assume(_fits(h, w, kernel, stride, padding, dilation))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    kw = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation)
+    col = F.im2col(x, **kw)
+    assert_close(col, TF.unfold(torch.from_numpy(x), **kw), name="im2col")
+    c_rand = rng.standard_normal(col.shape)
+    assert_close(F.col2im(c_rand, x.shape, **kw),
+                 TF.fold(torch.from_numpy(c_rand), output_size=(h, w), **kw), name="col2im")
+
+
+@settings(**SETTINGS)
+@given(**window_settings)
+def test_im2col_col2im_adjoint_and_numba_equals_numpy(n, c, h, w, kernel, stride, padding, dilation,
+                                                      seed):
+    """<im2col(x), c> == <x, col2im(c)>; and the Numba col2im gives the NumPy reference's numbers."""
+    assume(_fits(h, w, kernel, stride, padding, dilation))
+    from minicnn.cpu import conv as cpu_conv
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    pairs = (kernel, stride, padding, dilation)
+    col = conv_module.im2col_numpy(x, *pairs)
+    c_rand = rng.standard_normal(col.shape)
+    for dtype in (np.float64, np.float32):
+        reference = conv_module.col2im_numpy(c_rand.astype(dtype), x.shape, *pairs)
+        fast = cpu_conv.col2im_numba(c_rand.astype(dtype), x.shape, *pairs)
+        assert fast.dtype == reference.dtype == dtype
+        assert_close(fast, reference, name=f"numba col2im {np.dtype(dtype)}")
+        assert np.isclose(np.vdot(col, c_rand), np.vdot(x, fast.astype(np.float64)),
+                          rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_kernel_dispatch_picks_numba_and_numpy_reference():
+    from minicnn.cpu import conv as cpu_conv
+    a = np.zeros(3)
+    if not backend.numba_enabled():
+        pytest.skip("Numba disabled (MINICNN_NUMBA=0 or not installed)")
+    assert conv_module._kernel("col2im", a) is cpu_conv.col2im_numba
+    assert conv_module._kernel("im2col", a) is conv_module.im2col_numpy
+    with backend.numpy_reference():
+        assert conv_module._kernel("col2im", a) is conv_module.col2im_numpy
+
+
+def test_conv2d_numba_and_numpy_paths_agree():
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 2, 3, 3))
+    g = rng.standard_normal((2, 6, 4, 3))
+    grads = []
+    for use_reference in (False, True):
+        xm, wm = mc.tensor(x, requires_grad=True), mc.tensor(w, requires_grad=True)
+        if use_reference:
+            with backend.numpy_reference():
+                F.conv2d(xm, wm, stride=2, padding=(0, 1), dilation=(1, 2), groups=2).backward(g)
+        else:
+            F.conv2d(xm, wm, stride=2, padding=(0, 1), dilation=(1, 2), groups=2).backward(g)
+        grads.append((xm.grad.numpy(), wm.grad.numpy()))
+    assert_close(grads[0][0], grads[1][0])
+    assert_close(grads[0][1], grads[1][1])
+
+
+def test_col2im_1x1_kernel_is_a_reshape():
+    rng = np.random.default_rng(9)
+    c = rng.standard_normal((2, 3, 20))
+    assert_close(F.col2im(c, (2, 3, 4, 5), 1), c.reshape(2, 3, 4, 5))
+    assert_close(F.col2im(c[:, :, :6], (2, 3, 4, 5), 1, stride=2),
+                 TF.fold(torch.from_numpy(np.ascontiguousarray(c[:, :, :6])), (4, 5), 1, stride=2))
+
+
+# ----- bad input ------------------------------------------------------------------------
+def _t(*shape, dtype=np.float32):
+    return mc.Tensor(np.zeros(shape, dtype))
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((_t(3, 8, 8), _t(4, 3, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    ((_t(1, 3, 8, 8), _t(4, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D weight"),
+    ((_t(8, 1, 28, 28), _t(64, 3, 7, 7)), {}, ValueError,
+     r"conv2d: expected input with 3 channels \(weight \(64, 3, 7, 7\), groups=1\), got input of shape \(8, 1, 28, 28\)"),
+    ((_t(1, 4, 8, 8), _t(4, 3, 3, 3)), dict(groups=2), ValueError, r"expected input with 6 channels.*groups=2"),
+    ((_t(1, 6, 8, 8), _t(4, 2, 3, 3)), dict(groups=3), ValueError, r"divisible by groups=3"),
+    ((_t(1, 5, 8, 8), _t(4, 5, 3, 3)), dict(groups=0), ValueError, r"groups must be a positive int"),
+    ((_t(1, 3, 4, 4), _t(2, 3, 7, 7)), dict(padding=1), ValueError,
+     r"conv2d: kernel \(dilated extent \(7, 7\)\) is larger than the padded input \(6, 6\)"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(dilation=5), ValueError, r"dilated extent \(11, 11\)"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3), _t(3)), {}, ValueError, r"expected bias of shape \(2,\).*got \(3,\)"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=0), ValueError, r"stride must be >= 1"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding=-1), ValueError, r"padding must be >= 0"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=(1, 2, 3)), ValueError, r"stride must be an int or a pair"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 2, 2)), dict(padding="same"), ValueError, r"padding='same'.*uneven"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding="full"), ValueError, r"'valid', 'same'"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3, dtype=np.float64)), {}, TypeError, r"input is float32 but weight is float64"),
+])
+def test_conv2d_bad_input_errors(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        F.conv2d(*args, **kwargs)
+
+
+def test_im2col_col2im_bad_input_errors():
+    with pytest.raises(ValueError, match=r"im2col: expected a 4-D array"):
+        F.im2col(np.zeros((3, 5, 5)), 3)
+    with pytest.raises(ValueError, match=r"im2col: kernel .* larger than the padded input"):
+        F.im2col(np.zeros((1, 1, 2, 2)), 3)
+    with pytest.raises(ValueError, match=r"col2im: expected col of shape \(1, 9, 9\)"):
+        F.col2im(np.zeros((1, 9, 8)), (1, 1, 5, 5), 3)
+
+
+# ----- GPU (CuPy) ------------------------------------------------------------------------
+@pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_on_cupy_matches_numpy(dtype):
+    """The xp-generic im2col/col2im and the GEMMs run unchanged on CuPy arrays."""
+    cp = backend.require_cupy()
+    rng = np.random.default_rng(10)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in ((2, 4, 9, 8), (6, 2, 3, 3), (6,))]
+    g = rng.standard_normal((2, 6, 5, 3)).astype(dtype)
+    kw = dict(stride=(2, 3), padding=(1, 2), dilation=(1, 2), groups=2)
+    results = []
+    for to_device in (lambda a: a, cp.asarray):
+        ts = [mc.Tensor(to_device(a), requires_grad=True) for a in arrays]
+        y = F.conv2d(*ts, **kw)
+        y.backward(to_device(g))
+        results.append([y.numpy()] + [t.grad.numpy() for t in ts])
+        assert y.device == ("cpu" if to_device is not cp.asarray else "cuda")
+    for name, a, b in zip(("forward", "grad input", "grad weight", "grad bias"), *results):
+        assert_close(a, b, name=name, **_tol(dtype))
