@@ -14,6 +14,7 @@ from .loss import softmax, log_softmax, cross_entropy, mse_loss
 from .norm import batch_norm, local_response_norm
 from .dropout import dropout, dropout2d
 from .conv import im2col, col2im, conv2d
+from .pool import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 
 
 def _install_tensor_methods():

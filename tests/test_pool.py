@@ -1,0 +1,440 @@
+"""Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d against PyTorch.
+
+Every parity test runs twice: on the Numba fast path and on the NumPy reference
+(``path`` fixture), so the two implementations are held to the same answers.
+"""
+import contextlib
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given, settings, strategies as st
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import backend
+from minicnn.functional import pool as pool_module
+from minicnn.utils import assert_close
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def path(request):
+    """Run the test body on the Numba fast path or on the NumPy reference."""
+    if request.param == "numba":
+        if not backend.numba_enabled():
+            pytest.skip("Numba is not installed (or MINICNN_NUMBA=0)")
+        yield "numba"
+    else:
+        with backend.numpy_reference():
+            yield "numpy"
+
+
+def no_ties(shape, dtype=np.float64, seed=0):
+    """Distinct values in random order, so every max-pool window has a unique argmax."""
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    return rng.permutation(np.linspace(-5, 5, n)).reshape(shape).astype(dtype)
+
+
+def compare_with_torch(mc_fn, torch_fn, x, seed=1, check_grad=True):
+    """Forward and input gradient (random upstream gradient) of minicnn vs PyTorch.
+
+    ``mc_fn`` / ``torch_fn`` may return (values, indices); the indices must be equal.
+    float32 tolerances are the loose defaults: average pooling sums in a different
+    order than PyTorch, so the last bits differ.
+    """
+    xm = mc.Tensor(x, requires_grad=True)
+    xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
+    ym, yt = mc_fn(xm), torch_fn(xt)
+    if isinstance(yt, tuple):
+        (ym, im), (yt, it) = ym, yt
+        assert im.dtype == np.int64 and not im.requires_grad
+        np.testing.assert_array_equal(im.numpy(), it.numpy())
+    assert ym.dtype == x.dtype
+    assert_close(ym, yt, name="output")
+    if check_grad:
+        g = np.random.default_rng(seed).standard_normal(ym.shape).astype(x.dtype)
+        ym.backward(g)
+        yt.backward(torch.from_numpy(g))
+        assert_close(xm.grad, xt.grad, name="input gradient")
+    return ym
+
+
+# ----- parity with PyTorch ---------------------------------------------------
+MAX_POOL_CASES = [
+    dict(kernel_size=2, stride=2),                                  # VGG
+    dict(kernel_size=3, stride=2),                                  # AlexNet: overlapping windows
+    dict(kernel_size=3, stride=1, padding=1),                       # Inception branches
+    dict(kernel_size=3, stride=2, ceil_mode=True),                  # GoogLeNet
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 0)),
+    dict(kernel_size=3, stride=1, padding=1, dilation=2),
+    dict(kernel_size=2, stride=None),
+    dict(kernel_size=3, stride=2, padding=1, return_indices=True),
+    dict(kernel_size=2, stride=1, dilation=(2, 1), ceil_mode=True, return_indices=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", MAX_POOL_CASES, ids=str)
+def test_max_pool2d_matches_torch(path, kw, dtype):
+    x = no_ties((2, 3, 9, 8), dtype)
+    compare_with_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x)
+
+
+AVG_POOL_CASES = [
+    dict(kernel_size=2, stride=2),
+    dict(kernel_size=3, stride=1, padding=1),                       # Inception branches
+    dict(kernel_size=3, stride=1, padding=1, count_include_pad=False),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
+    dict(kernel_size=3, stride=None),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", AVG_POOL_CASES, ids=str)
+def test_avg_pool2d_matches_torch(path, kw, dtype):
+    x = np.random.default_rng(0).standard_normal((2, 3, 10, 7)).astype(dtype)
+    compare_with_torch(lambda t: F.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), x)
+
+
+ADAPTIVE_CASES = [((13, 13), (6, 6)), ((7, 7), 7), ((9, 5), (4, 3)), ((3, 4), (5, 7)),
+                  ((8, 6), (None, 4)), ((7, 5), 1), ((7, 5), (1, 3)), ((4, 4), (2, 2))]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size, out", ADAPTIVE_CASES, ids=str)
+def test_adaptive_avg_pool2d_matches_torch(path, size, out, dtype):
+    x = np.random.default_rng(0).standard_normal((2, 3) + size).astype(dtype)
+    compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, out),
+                       lambda t: TF.adaptive_avg_pool2d(t, out), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size, out", ADAPTIVE_CASES, ids=str)
+def test_adaptive_max_pool2d_matches_torch(path, size, out, dtype):
+    x = no_ties((2, 3) + size, dtype)
+    compare_with_torch(lambda t: F.adaptive_max_pool2d(t, out, return_indices=True),
+                       lambda t: TF.adaptive_max_pool2d(t, out, return_indices=True), x)
+
+
+@pytest.mark.parametrize("op", ["max", "avg", "adaptive_avg", "adaptive_max", "global"])
+def test_unbatched_3d_input(path, op):
+    fns = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
+           "avg": lambda f, t: f.avg_pool2d(t, 3, 2, 1),
+           "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (3, 2)),
+           "adaptive_max": lambda f, t: f.adaptive_max_pool2d(t, (3, 2), True),
+           "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
+    y = compare_with_torch(lambda t: fns[op](F, t), lambda t: fns[op](TF, t), no_ties((3, 7, 6)))
+    assert y.ndim == 3
+
+
+@pytest.mark.parametrize("make_view", [lambda a: a.transpose(0, 1, 3, 2),
+                                       lambda a: a[:, ::2, 1:, ::-1]],
+                         ids=["transposed", "sliced"])
+@pytest.mark.parametrize("op", ["max", "avg", "adaptive_avg", "global"])
+def test_non_contiguous_inputs(path, make_view, op):
+    x = make_view(no_ties((2, 6, 9, 8)))
+    assert not x.flags.c_contiguous
+    fns = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
+           "avg": lambda f, t: f.avg_pool2d(t, 3, 1, 1, ceil_mode=True),
+           "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (5, 3)),
+           "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
+    compare_with_torch(lambda t: fns[op](F, t), lambda t: fns[op](TF, t), x)
+
+
+# ----- finite differences ----------------------------------------------------
+@pytest.mark.parametrize("fn", [
+    lambda t: F.max_pool2d(t, 3, 2, 1),
+    lambda t: F.max_pool2d(t, 2, 1, dilation=2, ceil_mode=True),
+    lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+    lambda t: F.avg_pool2d(t, 3, 1, 1, count_include_pad=False),
+    lambda t: F.avg_pool2d(t, 2, divisor_override=3),
+    lambda t: F.adaptive_avg_pool2d(t, (3, 4)),
+    lambda t: F.adaptive_avg_pool2d(t, 1),
+    lambda t: F.adaptive_max_pool2d(t, (3, 4)),
+], ids=["max", "max_dilated_ceil", "avg_ceil", "avg_no_pad", "avg_divisor", "adaptive_avg",
+        "global_avg", "adaptive_max"])
+def test_gradcheck(path, fn):
+    # shuffled linspace: neighbours differ by >= 0.1, far beyond eps, so no argmax flips
+    x = mc.tensor(no_ties((2, 2, 7, 6)), requires_grad=True)
+    assert mc.gradcheck(fn, x)
+
+
+# ----- hypothesis: random geometries against PyTorch ----------------------------
+@st.composite
+def pool_geometry(draw, dilation=True):
+    k = draw(st.tuples(st.integers(1, 4), st.integers(1, 4)))
+    s = draw(st.tuples(st.integers(1, 3), st.integers(1, 3)))
+    p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+    d = draw(st.tuples(st.integers(1, 3), st.integers(1, 3))) if dilation else (1, 1)
+    # smallest input the window fits in: d*(k-1) + 1 <= H + 2p
+    hw = tuple(max(1, di * (ki - 1) + 1 - 2 * pi) + draw(st.integers(0, 6))
+               for ki, pi, di in zip(k, p, d))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    return dict(shape=(n, c) + hw, k=k, s=s, p=p, d=d, ceil=draw(st.booleans()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(g=pool_geometry(), seed=st.integers(0, 2**16))
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # -inf - -inf in assert_close
+def test_max_pool2d_random_geometry_matches_torch(g, seed):
+    x = no_ties(g["shape"], seed=seed)
+    kw = dict(kernel_size=g["k"], stride=g["s"], padding=g["p"], dilation=g["d"],
+              ceil_mode=g["ceil"], return_indices=True)
+    with torch.no_grad():
+        finite = torch.isfinite(TF.max_pool2d(torch.from_numpy(x), **{**kw, "return_indices": False}))
+    # a dilated window can miss the input entirely (-inf); PyTorch then routes gradient to a
+    # wrong element (see test_maxpool_dilated_window_outside_the_input), so compare grads elsewhere
+    compare_with_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x,
+                       check_grad=bool(finite.all()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(g=pool_geometry(dilation=False), count_include_pad=st.booleans(),
+       divisor_override=st.sampled_from([None, None, 1, 2, 7]), seed=st.integers(0, 2**16))
+def test_avg_pool2d_random_geometry_matches_torch(g, count_include_pad, divisor_override, seed):
+    x = np.random.default_rng(seed).standard_normal(g["shape"])
+    kw = dict(kernel_size=g["k"], stride=g["s"], padding=g["p"], ceil_mode=g["ceil"],
+              count_include_pad=count_include_pad, divisor_override=divisor_override)
+    compare_with_torch(lambda t: F.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(hw=st.tuples(st.integers(1, 15), st.integers(1, 15)),
+       out=st.tuples(st.none() | st.integers(1, 9), st.integers(1, 9)), seed=st.integers(0, 2**16))
+def test_adaptive_pools_random_sizes_match_torch(hw, out, seed):
+    x = no_ties((2, 2) + hw, seed=seed)
+    compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, out), lambda t: TF.adaptive_avg_pool2d(t, out), x)
+    compare_with_torch(lambda t: F.adaptive_max_pool2d(t, out, True),
+                       lambda t: TF.adaptive_max_pool2d(t, out, True), x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(g=pool_geometry(), op=st.sampled_from(["max", "avg", "adaptive_avg", "adaptive_max"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_numpy_reference_equals_numba(g, op, dtype, seed):
+    if not backend.numba_enabled():
+        pytest.skip("Numba is not installed (or MINICNN_NUMBA=0)")
+    x = no_ties(g["shape"], dtype, seed)
+    grad_out = None
+    fn = {"max": lambda t: F.max_pool2d(t, g["k"], g["s"], g["p"], g["d"], g["ceil"], True),
+          "avg": lambda t: F.avg_pool2d(t, g["k"], g["s"], g["p"], g["ceil"], seed % 2 == 0),
+          "adaptive_avg": lambda t: F.adaptive_avg_pool2d(t, g["k"]),
+          "adaptive_max": lambda t: F.adaptive_max_pool2d(t, g["k"], True)}[op]
+    results = []
+    for reference in (False, True):
+        with backend.numpy_reference() if reference else contextlib.nullcontext():
+            t = mc.Tensor(x, requires_grad=True)
+            y = fn(t)
+            values, indices = y if isinstance(y, tuple) else (y, None)
+            if grad_out is None:
+                grad_out = np.random.default_rng(seed).standard_normal(values.shape).astype(dtype)
+            values.backward(grad_out)
+            results.append((values, indices, t.grad))
+    (v1, i1, g1), (v2, i2, g2) = results
+    if op.endswith("max"):   # max pooling selects: both paths must agree bit for bit
+        np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+        np.testing.assert_array_equal(i1.numpy(), i2.numpy())
+    assert_close(v1, v2, name="output")
+    assert_close(g1, g2, name="input gradient")
+
+
+def test_fast_path_is_numba_unless_numpy_reference():
+    if not backend.numba_enabled():
+        pytest.skip("Numba is not installed (or MINICNN_NUMBA=0)")
+    from minicnn.cpu import pool as numba_pool
+    x = np.zeros((1, 4, 4))
+    ref = pool_module.max_pool_forward_numpy
+    assert pool_module._implementation(x, ref) is numba_pool.max_pool_forward
+    with backend.numpy_reference():
+        assert pool_module._implementation(x, ref) is ref
+
+
+# ----- named PyTorch traps (shared/pytorch-semantics.md) -----------------------
+def test_maxpool_padding_is_minus_inf_with_negative_inputs(path):
+    x = no_ties((1, 2, 4, 4)) - 6              # all values in [-11, -1]
+    y = compare_with_torch(lambda t: F.max_pool2d(t, 3, 2, padding=1),
+                           lambda t: TF.max_pool2d(t, 3, 2, padding=1), x)
+    # zero padding would make every border window's maximum 0
+    assert (y.numpy() < 0).all()
+    # the top-left window covers x[0:2, 0:2] plus padding: its max is the max of those four
+    np.testing.assert_array_equal(y.numpy()[..., 0, 0], x[..., :2, :2].max(axis=(-2, -1)))
+
+
+def test_maxpool_ceil_mode_drops_window_starting_in_padding(path):
+    # H = 5, k = 3, s = 3, p = 1: the ceil formula gives floor((5 + 2 - 3 + 2) / 3) + 1 = 3
+    # windows, but the third would start at 2*3 - 1 = 5 = H, in the right padding: dropped.
+    x = no_ties((1, 1, 5, 5))
+    kw = dict(kernel_size=3, stride=3, padding=1, ceil_mode=True)
+    y = compare_with_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x)
+    assert y.shape == (1, 1, 2, 2)
+    # the second window covers rows/columns 2..4
+    assert y.numpy()[0, 0, 1, 1] == x[0, 0, 2:5, 2:5].max()
+
+
+def test_avgpool_ceil_mode_border_divisors(path):
+    # H = W = 6, k = 3, s = 2, p = 1, ceil mode: 4 windows per axis starting at -1, 1, 3, 5.
+    #   window [-1, 2): 3 positions counting the padding, 2 real
+    #   window [ 5, 8): overhangs the padded input [-1, 7); counted part [5, 7) = 2, real 1
+    x = np.ones((1, 1, 6, 6))
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)
+    y = compare_with_torch(lambda t: F.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), x)
+    per_axis = np.array([2 / 3, 1, 1, 1 / 2])  # real count / counted size
+    assert_close(y.numpy()[0, 0], np.outer(per_axis, per_axis))
+    # count_include_pad=False divides by the real count: the mean of ones is 1 everywhere
+    y = compare_with_torch(lambda t: F.avg_pool2d(t, **kw, count_include_pad=False),
+                           lambda t: TF.avg_pool2d(t, **kw, count_include_pad=False), x)
+    assert_close(y.numpy(), np.ones((1, 1, 4, 4)))
+
+
+def test_avgpool_inception_border_divides_by_9(path):
+    x = np.ones((1, 1, 5, 5))
+    y = compare_with_torch(lambda t: F.avg_pool2d(t, 3, stride=1, padding=1),
+                           lambda t: TF.avg_pool2d(t, 3, stride=1, padding=1), x)
+    expected = np.full((5, 5), 9.0)
+    expected[0, :] = expected[-1, :] = expected[:, 0] = expected[:, -1] = 6.0   # edges
+    expected[0, 0] = expected[0, -1] = expected[-1, 0] = expected[-1, -1] = 4.0  # corners
+    assert_close(y.numpy()[0, 0], expected / 9)
+
+
+def test_adaptive_avg_pool_13_to_6(path):
+    # bins [floor(i*13/6), ceil((i+1)*13/6)): overlapping, all of size 3
+    bins = [(0, 3), (2, 5), (4, 7), (6, 9), (8, 11), (10, 13)]
+    x = np.random.default_rng(0).standard_normal((2, 3, 13, 13))
+    y = compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, (6, 6)),
+                           lambda t: TF.adaptive_avg_pool2d(t, (6, 6)), x)
+    expected = np.array([[x[..., a:b, c:e].mean(axis=(-2, -1)) for c, e in bins] for a, b in bins])
+    assert_close(y.numpy(), expected.transpose(2, 3, 0, 1))
+
+
+def test_adaptive_avg_pool_7_to_7_identity(path):
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 7))
+    y = compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, (7, 7)),
+                           lambda t: TF.adaptive_avg_pool2d(t, (7, 7)), x)
+    np.testing.assert_array_equal(y.numpy(), x)
+    t = mc.Tensor(x, requires_grad=True)
+    g = np.random.default_rng(1).standard_normal(x.shape)
+    F.adaptive_avg_pool2d(t, 7).backward(g)
+    np.testing.assert_array_equal(t.grad.numpy(), g)
+
+
+def test_googlenet_ceil_mode_shapes(path):
+    # torchvision GoogLeNet on 224x224: every MaxPool2d has ceil_mode=True
+    cases = [((1, 64, 112, 112), dict(kernel_size=3, stride=2), (56, 56)),   # floor mode: 55
+             ((1, 192, 56, 56), dict(kernel_size=3, stride=2), (28, 28)),    # floor mode: 27
+             ((1, 480, 28, 28), dict(kernel_size=3, stride=2), (14, 14)),
+             ((1, 832, 14, 14), dict(kernel_size=2, stride=2), (7, 7)),
+             ((1, 256, 28, 28), dict(kernel_size=3, stride=1, padding=1), (28, 28))]  # branch 4
+    for shape, kw, out in cases:
+        x = no_ties(shape, np.float32)
+        y = compare_with_torch(lambda t: F.max_pool2d(t, ceil_mode=True, **kw),
+                               lambda t: TF.max_pool2d(t, ceil_mode=True, **kw), x)
+        assert y.shape[-2:] == out
+
+
+def test_return_indices_match_torch(path):
+    x = no_ties((2, 3, 11, 10))
+    for kw in [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=1, dilation=2),
+               dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1), ceil_mode=True)]:
+        y, idx = F.max_pool2d(mc.Tensor(x), **kw, return_indices=True)
+        yt, idx_t = TF.max_pool2d(torch.from_numpy(x), **kw, return_indices=True)
+        assert idx.dtype == np.int64
+        np.testing.assert_array_equal(idx.numpy(), idx_t.numpy())
+        # flat indices into each H*W plane select the pooled values
+        planes = x.reshape(2, 3, -1)
+        np.testing.assert_array_equal(np.take_along_axis(planes, idx.numpy().reshape(2, 3, -1), -1),
+                                      y.numpy().reshape(2, 3, -1))
+
+
+def test_maxpool_ties_and_nan_pick_like_torch(path):
+    # Not a gradient check (those need tie-free inputs): PyTorch keeps the first maximum
+    # of a window in row-major order, and a NaN wins over any number.
+    x = np.round(no_ties((2, 2, 7, 6)))            # integers in [-5, 5]: many ties
+    x[0, 0, 2, 3] = x[1, 1, 5, 0] = np.nan
+    kw = dict(kernel_size=3, stride=1, padding=1, return_indices=True)
+    y, idx = F.max_pool2d(mc.Tensor(x), **kw)
+    yt, idx_t = TF.max_pool2d(torch.from_numpy(x), **kw)
+    np.testing.assert_array_equal(y.numpy(), yt.numpy())    # NaNs in the same places
+    np.testing.assert_array_equal(idx.numpy(), idx_t.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # -inf - -inf in assert_close
+def test_maxpool_dilated_window_outside_the_input(path):
+    # k=2, dilation=2, padding=1 on a 1-row input: row taps -1 and 1 both miss row 0.
+    x = np.array([[[[1.0, -2.0, 3.0]]]])
+    kw = dict(kernel_size=2, stride=1, padding=1, dilation=2, return_indices=True)
+    y = compare_with_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x,
+                           check_grad=False)
+    assert np.isneginf(y.numpy()).all()
+    # the outputs are constant (-inf): no gradient reaches the input.  (PyTorch agrees here;
+    # in other such cases it sends the gradient to the reported, unrelated index.)
+    t = mc.Tensor(x, requires_grad=True)
+    F.max_pool2d(t, **{**kw, "return_indices": False}).backward(np.ones((1, 1, 1, 3)))
+    np.testing.assert_array_equal(t.grad.numpy(), np.zeros_like(x))
+
+
+def test_no_grad_input_gives_plain_tensor():
+    y, idx = F.max_pool2d(mc.Tensor(no_ties((1, 1, 4, 4))), 2, return_indices=True)
+    assert not y.requires_grad and not idx.requires_grad
+
+
+# ----- bad input -------------------------------------------------------------
+@pytest.mark.parametrize("op", [lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 2),
+                                lambda t: F.adaptive_avg_pool2d(t, 2),
+                                lambda t: F.adaptive_max_pool2d(t, 2)],
+                         ids=["max", "avg", "adaptive_avg", "adaptive_max"])
+@pytest.mark.parametrize("shape", [(4, 4), (1, 1, 1, 4, 4), (4,)])
+def test_wrong_number_of_dims(op, shape):
+    with pytest.raises(ValueError, match=r"expected a 4-D input \(N, C, H, W\) or a 3-D one.*got "
+                                         r"input of shape " + re.escape(str(shape))):
+        op(mc.Tensor(np.zeros(shape)))
+
+
+def test_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(5, 5\).*does not fit.*"
+                                         r"\(1, 1, 2, 2\) padded by \(1, 1\)"):
+        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 2, 2))), 5, padding=1)   # 2 + 2*1 < 5
+    with pytest.raises(ValueError, match=r"avg_pool2d: kernel_size \(4, 2\).*does not fit"):
+        F.avg_pool2d(mc.Tensor(np.zeros((1, 1, 3, 3))), (4, 2))
+    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(3, 3\) \(dilation \(3, 3\)\)"):
+        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 5, 5))), 3, dilation=3)
+
+
+@pytest.mark.parametrize("op", [F.max_pool2d, F.avg_pool2d])
+def test_padding_more_than_half_the_kernel(op):
+    with pytest.raises(ValueError, match=r"padding \(2, 2\) must be at most half of kernel_size \(3, 3\)"):
+        op(mc.Tensor(np.zeros((1, 1, 8, 8))), 3, padding=2)
+    with pytest.raises(ValueError, match=r"padding \(0, 2\) must be at most half of kernel_size \(2, 2\)"):
+        op(mc.Tensor(np.zeros((1, 1, 8, 8))), 2, padding=(0, 2))
+
+
+@pytest.mark.parametrize("output_size", [-1, (2, -3), (2, 2, 2), 2.5, "6", (None,), (True, 2)])
+def test_bad_output_size(output_size):
+    for op in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
+        with pytest.raises(ValueError, match="output_size must be a non-negative int or a pair"):
+            op(mc.Tensor(np.zeros((1, 1, 6, 6))), output_size)
+
+
+def test_bad_pool_arguments():
+    x = mc.Tensor(np.zeros((1, 1, 6, 6)))
+    with pytest.raises(TypeError, match=r"max_pool2d: kernel_size must be an int or a pair of ints, got 2.0"):
+        F.max_pool2d(x, 2.0)
+    with pytest.raises(ValueError, match=r"max_pool2d: stride must be at least 1, got 0"):
+        F.max_pool2d(x, 2, stride=0)
+    with pytest.raises(ValueError, match=r"avg_pool2d: padding must be at least 0, got -1"):
+        F.avg_pool2d(x, 2, padding=-1)
+    with pytest.raises(ValueError, match=r"avg_pool2d: divisor_override must be a non-zero int, got 0"):
+        F.avg_pool2d(x, 2, divisor_override=0)
+    with pytest.raises(TypeError, match=r"max_pool2d: expected a floating-point input, got dtype int64"):
+        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)
+    with pytest.raises(TypeError, match=r"avg_pool2d: expected a minicnn Tensor, got ndarray"):
+        F.avg_pool2d(np.zeros((1, 1, 4, 4)), 2)
+    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: expected an input with non-zero "
+                                         r"height and width, got input of shape \(1, 1, 0, 4\)"):
+        F.adaptive_avg_pool2d(mc.Tensor(np.zeros((1, 1, 0, 4))), 2)
