@@ -1,0 +1,15 @@
+"""minicnn.data: datasets, batching and augmentation.
+
+    from minicnn.data import DataLoader, load_digits, transforms as T
+    train = load_digits("train", transform=T.Compose([T.RandomCrop(8, padding=1), T.ToTensor()]))
+    loader = DataLoader(train, batch_size=64, shuffle=True, seed=0)
+"""
+from .dataset import Dataset, TensorDataset, Subset, random_split
+from .dataloader import DataLoader, default_collate
+from . import transforms
+from .datasets import (ArrayImageDataset, load_digits, read_idx, MNIST, FashionMNIST, CIFAR10,
+                       CIFAR100, ImageFolder, load_image)
+
+__all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
+           "default_collate", "transforms", "ArrayImageDataset", "load_digits", "read_idx",
+           "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "ImageFolder", "load_image"]

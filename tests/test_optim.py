@@ -1,0 +1,365 @@
+"""minicnn.optim against torch.optim: identical parameter trajectories.
+
+Each test feeds both optimizers the same random gradients for several steps and
+compares every parameter after every step (float64: to rounding error).
+"""
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import minicnn as mc
+import minicnn.optim as optim
+from minicnn.utils import assert_close
+
+SHAPES = [(3, 4), (5,), (2, 1, 3)]
+
+
+def make_params(rng, shapes=SHAPES, dtype=np.float64):
+    init = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    ours = [mc.Tensor(a.copy(), requires_grad=True) for a in init]
+    theirs = [torch.tensor(a.copy(), requires_grad=True) for a in init]
+    return ours, theirs
+
+
+def set_grads(ours, theirs, grads):
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad = None if g is None else mc.Tensor(g.copy())
+        q.grad = None if g is None else torch.tensor(g.copy())
+
+
+def run_both(make_ours, make_theirs, steps=8, seed=0, dtype=np.float64, tol=None,
+             none_grad_at=None):
+    """Step both optimizers ``steps`` times with the same random gradients; compare each step.
+
+    ``make_*`` receive the list of parameters and return an optimizer.
+    ``none_grad_at=(step, index)`` leaves that parameter without a gradient at that step.
+    """
+    rng = np.random.default_rng(seed)
+    ours, theirs = make_params(rng, dtype=dtype)
+    opt, topt = make_ours(ours), make_theirs(theirs)
+    tol = tol or {}
+    for k in range(steps):
+        grads = [rng.standard_normal(p.shape).astype(dtype) for p in ours]
+        if none_grad_at is not None and none_grad_at[0] == k:
+            grads[none_grad_at[1]] = None
+        set_grads(ours, theirs, grads)
+        opt.step()
+        topt.step()
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            assert p.dtype == dtype
+            assert_close(p, q, name=f"param {i} after step {k + 1}", **tol)
+    return opt, topt, ours, theirs
+
+
+# ----- SGD ------------------------------------------------------------------
+SGD_OPTIONS = [dict(momentum=m, dampening=d, nesterov=n, weight_decay=wd)
+               for m, d, n, wd in itertools.product([0.0, 0.9], [0.0, 0.3], [False, True],
+                                                    [0.0, 0.05])
+               if not (n and (m == 0 or d != 0))]
+
+
+@pytest.mark.parametrize("options", SGD_OPTIONS, ids=str)
+def test_sgd_matches_torch(options):
+    run_both(lambda ps: optim.SGD(ps, lr=0.1, **options),
+             lambda ps: torch.optim.SGD(ps, lr=0.1, foreach=False, **options))
+
+
+def test_sgd_maximize_matches_torch():
+    kw = dict(lr=0.05, momentum=0.8, weight_decay=0.1, maximize=True)
+    run_both(lambda ps: optim.SGD(ps, **kw),
+             lambda ps: torch.optim.SGD(ps, foreach=False, **kw))
+
+
+def test_sgd_momentum_buffer_matches_torch():
+    opt, topt, ours, theirs = run_both(
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, foreach=False),
+        steps=4)
+    for i, (p, q) in enumerate(zip(ours, theirs)):
+        assert_close(opt.state[id(p)]["momentum_buffer"], topt.state[q]["momentum_buffer"],
+                     name=f"momentum buffer {i}")
+
+
+# ----- RMSprop --------------------------------------------------------------
+RMS_OPTIONS = [dict(centered=c, momentum=m, weight_decay=wd, alpha=a)
+               for c, m, wd, a in itertools.product([False, True], [0.0, 0.9], [0.0, 0.1],
+                                                    [0.99, 0.8])]
+
+
+@pytest.mark.parametrize("options", RMS_OPTIONS, ids=str)
+def test_rmsprop_matches_torch(options):
+    run_both(lambda ps: optim.RMSprop(ps, lr=0.01, eps=1e-6, **options),
+             lambda ps: torch.optim.RMSprop(ps, lr=0.01, eps=1e-6, foreach=False, **options))
+
+
+# ----- Adam / AdamW ------------------------------------------------------------
+ADAM_OPTIONS = [dict(amsgrad=a, weight_decay=wd, betas=b)
+                for a, wd, b in itertools.product([False, True], [0.0, 0.1],
+                                                  [(0.9, 0.999), (0.5, 0.8)])]
+
+
+@pytest.mark.parametrize("options", ADAM_OPTIONS, ids=str)
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_matches_torch(name, options):
+    run_both(lambda ps: getattr(optim, name)(ps, lr=0.01, **options),
+             lambda ps: getattr(torch.optim, name)(ps, lr=0.01, foreach=False, **options),
+             steps=10)
+
+
+def test_adamw_defaults_to_decoupled_weight_decay():
+    opt, _, _, _ = run_both(lambda ps: optim.AdamW(ps),
+                            lambda ps: torch.optim.AdamW(ps, foreach=False), steps=3)
+    assert opt.param_groups[0]["weight_decay"] == 0.01
+    # Guard against AdamW silently being Adam: coupled decay gives other weights.
+    with pytest.raises(AssertionError, match="after step 1"):
+        run_both(lambda ps: optim.AdamW(ps, weight_decay=0.5),
+                 lambda ps: torch.optim.Adam(ps, weight_decay=0.5, foreach=False))
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(momentum=0.9, nesterov=True)),
+                                     ("RMSprop", dict(momentum=0.5, centered=True)),
+                                     ("Adam", dict(amsgrad=True)), ("AdamW", {})])
+def test_float32_matches_torch(name, kw):
+    # float32 rounding differs with the order of operations: ~1e-7 relative per step.
+    run_both(lambda ps: getattr(optim, name)(ps, lr=0.01, **kw),
+             lambda ps: getattr(torch.optim, name)(ps, lr=0.01, foreach=False, **kw),
+             dtype=np.float32, tol=dict(rtol=1e-5, atol=1e-6))
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(momentum=0.9)), ("RMSprop", {}),
+                                     ("Adam", {})])
+def test_parameter_without_grad_is_skipped_like_torch(name, kw):
+    opt, topt, ours, theirs = run_both(
+        lambda ps: getattr(optim, name)(ps, lr=0.01, **kw),
+        lambda ps: getattr(torch.optim, name)(ps, lr=0.01, foreach=False, **kw),
+        steps=5, none_grad_at=(0, 1))
+    # The parameter without a gradient on the first step had its state created later.
+    if "step" in topt.state[theirs[1]]:
+        assert opt.state[id(ours[1])]["step"] == float(topt.state[theirs[1]]["step"]) == 4
+
+
+# ----- parameter groups -------------------------------------------------------------
+@pytest.mark.parametrize("name,kw", [("SGD", dict(momentum=0.9)), ("RMSprop", dict(alpha=0.9)),
+                                     ("Adam", {}), ("AdamW", {})])
+def test_param_groups_with_their_own_settings(name, kw):
+    def groups(ps):
+        return [{"params": ps[:1], "lr": 0.5, "weight_decay": 0.1},
+                {"params": ps[1:]}]
+    opt, topt, _, _ = run_both(lambda ps: getattr(optim, name)(groups(ps), lr=0.01, **kw),
+                               lambda ps: getattr(torch.optim, name)(groups(ps), lr=0.01,
+                                                                     foreach=False, **kw))
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.01]
+    for ours, theirs in zip(opt.param_groups, topt.param_groups):
+        for key in ours:
+            if key != "params":
+                assert ours[key] == theirs[key], key
+
+
+def test_add_param_group_matches_torch():
+    rng = np.random.default_rng(3)
+    ours, theirs = make_params(rng)
+    opt = optim.SGD(ours[:2], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(theirs[:2], lr=0.1, momentum=0.9, foreach=False)
+    for k in range(6):
+        if k == 3:      # "unfreeze" the last parameter with its own lr
+            opt.add_param_group({"params": ours[2], "lr": 0.3})
+            topt.add_param_group({"params": theirs[2], "lr": 0.3})
+        set_grads(ours, theirs, [rng.standard_normal(p.shape) for p in ours])
+        opt.step()
+        topt.step()
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            assert_close(p, q, name=f"param {i} after step {k + 1}")
+    assert opt.param_groups[1]["momentum"] == 0.9      # filled in from the defaults
+
+
+def test_changing_lr_mid_training_matches_torch():
+    rng = np.random.default_rng(4)
+    ours, theirs = make_params(rng)
+    opt, topt = optim.SGD(ours, lr=0.1, momentum=0.9), torch.optim.SGD(theirs, lr=0.1,
+                                                                        momentum=0.9)
+    for k in range(6):
+        if k == 3:
+            opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.01
+        set_grads(ours, theirs, [rng.standard_normal(p.shape) for p in ours])
+        opt.step()
+        topt.step()
+    for p, q in zip(ours, theirs):
+        assert_close(p, q)
+
+
+# ----- state dicts --------------------------------------------------------------------
+CASES = [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+         ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True)),
+         ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+         ("AdamW", dict(lr=0.01, betas=(0.8, 0.9)))]
+
+
+@pytest.mark.parametrize("name,kw", CASES)
+def test_state_dict_round_trip_continues_identically(name, kw):
+    rng = np.random.default_rng(5)
+    ours, theirs = make_params(rng)
+    groups = lambda ps: [{"params": ps[:2]}, {"params": ps[2:], "lr": 0.003}]  # noqa: E731
+    opt = getattr(optim, name)(groups(ours), **kw)
+    topt = getattr(torch.optim, name)(groups(theirs), foreach=False, **kw)
+    all_grads = [[rng.standard_normal(p.shape) for p in ours] for _ in range(8)]
+    for grads in all_grads[:4]:
+        set_grads(ours, theirs, grads)
+        opt.step()
+        topt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    # Same structure as torch's state dict: indices, group settings, state names.
+    tsaved = topt.state_dict()
+    assert [g["params"] for g in saved["param_groups"]] == [[0, 1], [2]]
+    assert sorted(saved["state"]) == sorted(tsaved["state"])
+    for i in saved["state"]:
+        assert set(saved["state"][i]) == set(tsaved["state"][i])
+        for key, value in saved["state"][i].items():
+            if key == "step":
+                assert value == float(tsaved["state"][i][key])
+            else:
+                assert_close(value, tsaved["state"][i][key], name=f"state {i} {key}")
+
+    # Resume: fresh parameters with the current values and a fresh optimizer.
+    resumed = [mc.Tensor(p.numpy().copy(), requires_grad=True) for p in ours]
+    opt2 = getattr(optim, name)(groups(resumed), lr=123.0)     # settings come from the dict
+    opt2.load_state_dict(saved)
+    assert opt2.param_groups[1]["lr"] == 0.003
+    for grads in all_grads[4:]:
+        set_grads(resumed, theirs, grads)
+        opt2.step()
+        topt.step()
+    for i, (p, q) in enumerate(zip(resumed, theirs)):
+        assert_close(p, q, name=f"resumed param {i}")
+
+
+def test_load_state_dict_copies_and_casts_to_the_parameter():
+    p = mc.Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    buf = np.arange(3, dtype=np.float64)
+    opt.load_state_dict({"state": {0: {"momentum_buffer": buf}},
+                         "param_groups": [{**opt.state_dict()["param_groups"][0]}]})
+    loaded = opt.state[id(p)]["momentum_buffer"]
+    assert loaded.dtype == np.float32 and loaded is not buf
+    buf[0] = 99.0
+    assert loaded[0] == 0.0
+
+
+def test_load_state_dict_mismatch_errors():
+    a = [mc.Tensor(np.ones(2), requires_grad=True) for _ in range(3)]
+    saved = optim.SGD(a[:2], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="group 0 has 2 parameters, the optimizer's has 3"):
+        optim.SGD(a, lr=0.1).load_state_dict(saved)
+    with pytest.raises(ValueError, match="has 1 parameter groups, but the optimizer has 2"):
+        optim.SGD([{"params": a[:1]}, {"params": a[1:2]}], lr=0.1).load_state_dict(saved)
+
+
+# ----- the training-loop API ----------------------------------------------------------------
+def test_zero_grad_sets_none_by_default_and_zeros_on_request():
+    p = mc.Tensor(np.ones(3), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = mc.Tensor(np.ones(3))
+    opt.zero_grad()
+    assert p.grad is None
+    p.grad = mc.Tensor(np.ones(3))
+    g = p.grad
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is g and not g.numpy().any()
+
+
+def test_step_updates_in_place_and_keeps_dtype():
+    p = mc.Tensor(np.ones((2, 2), dtype=np.float32), requires_grad=True)
+    array = p.data
+    opt = optim.Adam([p], lr=0.1)
+    (p * p).sum().backward()
+    opt.step()
+    assert p.data is array and p.dtype == np.float32
+    assert_close(p, np.full((2, 2), 0.9, dtype=np.float32))   # Adam's first step: lr*sign(g)
+
+
+def test_step_with_closure_returns_the_loss():
+    p = mc.Tensor(np.array([3.0]), requires_grad=True)
+    opt = optim.SGD([p], lr=0.25)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert loss.item() == 9.0 and p.item() == 3.0 - 0.25 * 6.0
+
+
+def test_training_a_tiny_least_squares_problem_converges():
+    rng = np.random.default_rng(0)
+    x, w_true = rng.standard_normal((32, 3)), np.array([[1.0], [-2.0], [0.5]])
+    y = x @ w_true
+    w = mc.Tensor(np.zeros((3, 1)), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        diff = mc.tensor(x) @ w - mc.tensor(y)
+        ((diff * diff).sum() / 32).backward()
+        opt.step()
+    assert_close(w, w_true, atol=1e-6, rtol=0)
+
+
+# ----- bad input ------------------------------------------------------------------------
+def test_bad_arguments_raise_clear_errors():
+    p = mc.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(TypeError, match="single Tensor"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov momentum requires momentum > 0"):
+        optim.SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="invalid lr -1"):
+        optim.Adam([p], lr=-1)
+    with pytest.raises(ValueError, match="invalid beta parameter at index 1"):
+        optim.Adam([p], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="invalid alpha"):
+        optim.RMSprop([p], alpha=-0.5)
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([p, p], lr=0.1)
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with pytest.raises(TypeError, match="not a set"):
+        optim.SGD([{"params": {p}}], lr=0.1)
+    with pytest.raises(TypeError, match="can only optimize Tensors, but one of the params is a"
+                                        " ndarray"):
+        optim.SGD([np.ones(2)], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([p * 2], lr=0.1)
+
+
+# ----- GPU (CuPy) ----------------------------------------------------------------------------
+@pytest.mark.gpu
+@pytest.mark.parametrize("name,kw", CASES)
+def test_optimizers_on_cupy_follow_the_numpy_trajectory(name, kw, tmp_path):
+    import cupy
+    from minicnn.io import load_checkpoint, save_checkpoint
+    rng = np.random.default_rng(6)
+    init = [rng.standard_normal(s) for s in SHAPES]
+    cpu = [mc.Tensor(a.copy(), requires_grad=True) for a in init]
+    gpu = [mc.Tensor(cupy.asarray(a), requires_grad=True) for a in init]
+    opt_cpu, opt_gpu = getattr(optim, name)(cpu, **kw), getattr(optim, name)(gpu, **kw)
+    all_grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(8)]
+    for k, grads in enumerate(all_grads):
+        if k == 4:    # resume the GPU run from a checkpoint (GPU -> file -> GPU)
+            save_checkpoint(tmp_path / "c.npz", {}, opt_gpu, epoch=k)
+            gpu = [mc.Tensor(p.data.copy(), requires_grad=True) for p in gpu]
+            opt_gpu = getattr(optim, name)(gpu, **kw)
+            opt_gpu.load_state_dict(load_checkpoint(tmp_path / "c.npz")["optimizer"])
+        for p, q, g in zip(cpu, gpu, grads):
+            p.grad, q.grad = mc.Tensor(g.copy()), mc.Tensor(cupy.asarray(g))
+        opt_cpu.step()
+        opt_gpu.step()
+    for i, (p, q) in enumerate(zip(cpu, gpu)):
+        assert q.device == "cuda"
+        # The GPU may fuse a multiply and an add (one rounding fewer): allow a few ulps.
+        assert_close(q, p, rtol=1e-12, atol=1e-14, name=f"param {i}")
+    for value in opt_gpu.state[id(gpu[0])].values():
+        assert not isinstance(value, np.ndarray)      # state stays on the GPU
