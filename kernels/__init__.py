@@ -1,0 +1,1 @@
+"""The CUDA kernels (*.cu, *.h), installed as package data of minicnn; see docs/gpu.md."""

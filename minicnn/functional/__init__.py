@@ -11,10 +11,10 @@ from .shape import reshape, view, permute, transpose, flatten, getitem, cat, sta
 from .linalg import matmul, linear
 from .activation import relu, sigmoid, tanh
 from .loss import softmax, log_softmax, cross_entropy, mse_loss
+from .pool import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 from .norm import batch_norm, local_response_norm
 from .dropout import dropout, dropout2d
 from .conv import im2col, col2im, conv2d
-from .pool import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 
 
 def _install_tensor_methods():

@@ -18,7 +18,7 @@ col2im (for im2col, the NumPy strided copy measured faster than a Numba loop).
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, cuda
 from ..autograd import Function
 
 
@@ -116,9 +116,11 @@ def _kernel(name, array):
     """The implementation of kernel ``name`` to run on ``array``: the one place a backend is picked.
 
     NumPy arrays take the Numba fast path from minicnn/cpu/conv.py where one exists
-    and ``backend.numba_enabled()``; everything else (including CuPy arrays) takes
-    the xp-generic reference.  A CUDA kernel plugs in here with one more line.
+    and ``backend.numba_enabled()``, else the xp-generic reference; CuPy arrays take
+    the CUDA kernel (kernels/conv.cu, launched by minicnn/cuda/launch.py).
     """
+    if backend.get_array_module(array) is not np:
+        return getattr(cuda.ops(), name)
     if backend.get_array_module(array) is np and backend.numba_enabled():
         from ..cpu import conv as cpu_conv     # lazily: importing Numba takes a moment
         if name in cpu_conv.FAST_PATHS:

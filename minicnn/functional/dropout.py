@@ -6,7 +6,9 @@ Masks come from minicnn's global generator: ``minicnn.manual_seed`` makes them r
 """
 import numbers
 
-from .. import backend, random
+import numpy as np
+
+from .. import backend, cuda, random
 from ..autograd import Function
 
 
@@ -14,10 +16,14 @@ class MaskedScale(Function):
     """out = x * mask, where mask (broadcastable to x) holds 0 or 1/(1-p)."""
 
     def forward(self, x):
+        if backend.get_array_module(x) is not np:      # CuPy: kernels/activation.cu
+            return cuda.ops().masked_scale(x, self.mask)
         return x * self.mask
 
     def backward(self, g):
         # the mask is a constant: the gradient flows only through kept units, scaled alike
+        if backend.get_array_module(g) is not np:
+            return cuda.ops().masked_scale(g, self.mask)
         return g * self.mask
 
 

@@ -5,7 +5,9 @@ The statistics use ``xp`` reductions only, so the same code runs on NumPy and Cu
 """
 import numbers
 
-from .. import backend
+import numpy as np
+
+from .. import backend, cuda
 from ..autograd import Function, Tensor
 
 
@@ -47,8 +49,11 @@ class BatchNorm(Function):
             mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
             xc = x - _per_channel(mean, ndim)
         self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
-        self.xhat = xc * _per_channel(self.invstd, ndim)        # (N, C, ...), unit variance
         self.weight = weight
+        if xp is not np:     # CuPy: the elementwise part in one CUDA kernel (kernels/norm.cu)
+            self.xhat, out = cuda.ops().batch_norm_forward(x, mean, self.invstd, weight, bias)
+            return out
+        self.xhat = xc * _per_channel(self.invstd, ndim)        # (N, C, ...), unit variance
         out = self.xhat if weight is None else self.xhat * _per_channel(weight, ndim)
         return out if bias is None else out + _per_channel(bias, ndim)
 
@@ -64,7 +69,10 @@ class BatchNorm(Function):
         gx = None
         if need_x:
             scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
-            if self.training:
+            if backend.get_array_module(g) is not np:    # CuPy: kernels/norm.cu
+                means = (sum_g / self.count, sum_gx / self.count) if self.training else ()
+                gx = cuda.ops().batch_norm_backward(g, self.xhat, scale, *means)
+            elif self.training:
                 gx = g - _per_channel(sum_g / self.count, ndim) \
                     - self.xhat * _per_channel(sum_gx / self.count, ndim)
                 gx *= _per_channel(scale, ndim)
@@ -132,6 +140,9 @@ class LocalResponseNorm(Function):
         self.shape = a.shape
         a = a.reshape(a.shape[0], a.shape[1], -1)
         self.a = a
+        if backend.get_array_module(a) is not np:      # CuPy: kernels/norm.cu
+            self.out, self.s = cuda.ops().lrn_forward(a, n, self.alpha, self.beta, self.k)
+            return self.out.reshape(self.shape)
         self.s = self.k + (self.alpha / n) * _window_sum(a * a, n // 2, (n - 1) // 2)
         self.s_pow = self.s ** -self.beta
         return (a * self.s_pow).reshape(self.shape)
@@ -143,6 +154,9 @@ class LocalResponseNorm(Function):
         #   dL/da_j = g_j s_j^-beta - 2 alpha beta/n * a_j * sum_{c: j in window(c)} g_c a_c s_c^(-beta-1)
         n = self.size
         g = g.reshape(self.a.shape)
+        if backend.get_array_module(g) is not np:      # CuPy: kernels/norm.cu
+            return cuda.ops().lrn_backward(g, self.a, self.out, self.s, n, self.alpha,
+                                           self.beta).reshape(self.shape)
         t = g * self.a * self.s_pow / self.s          # g_c a_c s_c^(-beta-1)
         cross = _window_sum(t, (n - 1) // 2, n // 2)
         ga = g * self.s_pow - (2 * self.alpha * self.beta / n) * self.a * cross

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import backend
+from .. import backend, cuda
 from ..autograd import Function, Tensor
 
 
@@ -147,8 +147,10 @@ def avg_pool_backward_numpy(g, rows, cols, divisor, H, W):
 # ----- array-level kernels: dispatch -----------------------------------------
 def _implementation(x, numpy_version):
     """The kernel to run on array x: the Numba fast path of the same name for NumPy
-    arrays (when enabled), else the NumPy reference.  A GPU kernel would be one more
-    branch here: ``if xp is not np: return getattr(cuda_pool, name)``."""
+    arrays (when enabled), else the NumPy reference; for CuPy arrays the CUDA kernel
+    of the same name (kernels/pool.cu, launched by minicnn/cuda/launch.py)."""
+    if backend.get_array_module(x) is not np:
+        return getattr(cuda.ops(), numpy_version.__name__.removesuffix("_numpy"))
     if backend.get_array_module(x) is np and backend.numba_enabled():
         from ..cpu import pool as numba_pool        # imported late: Numba is slow to import
         return getattr(numba_pool, numpy_version.__name__.removesuffix("_numpy"))
@@ -168,9 +170,12 @@ def max_pool_forward(x, rows, cols):
     return out.reshape(shape), argmax.reshape(shape)
 
 
-def max_pool_backward(g, argmax, x_shape):
+def max_pool_backward(g, argmax, x_shape, rows, cols):
     """g, argmax: (..., OH, OW) -> gradient of shape x_shape (..., H, W)."""
     H, W = x_shape[-2:]
+    if backend.get_array_module(g) is not np:   # the CUDA kernel gathers: it needs the windows
+        grad = cuda.ops().max_pool_backward(_planes(g), _planes(argmax), H, W, rows, cols)
+        return grad.reshape(x_shape)
     grad = _implementation(g, max_pool_backward_numpy)(_planes(g), _planes(argmax), H, W)
     return grad.reshape(x_shape)
 
@@ -194,7 +199,8 @@ class MaxPool(Function):
 
     The public functions compute the values *and* the argmax first (they may have to
     return both, and a Function returns one array) and pass them in as settings
-    ``out`` and ``argmax``, along with ``no_taps`` (see ``_no_taps``).
+    ``out`` and ``argmax``, along with ``no_taps`` (see ``_no_taps``) and the windows
+    ``rows``, ``cols`` (the CUDA backward needs them).
     """
 
     def forward(self, x):                    # x: (..., H, W); out, argmax: (..., OH, OW)
@@ -207,7 +213,7 @@ class MaxPool(Function):
             xp = backend.get_array_module(g)
             no_taps = xp.asarray(self.no_taps)
             g, argmax = xp.where(no_taps, 0, g), xp.where(no_taps, 0, argmax)
-        return max_pool_backward(g, argmax, self.x_shape)
+        return max_pool_backward(g, argmax, self.x_shape, self.rows, self.cols)
 
 
 class AvgPool(Function):
@@ -298,7 +304,8 @@ def _adaptive_output_size(op, input, output_size):
 # ----- the functional API ---------------------------------------------------
 def _max_pool(input, rows, cols, return_indices):
     out, argmax = max_pool_forward(input.data, rows, cols)
-    values = MaxPool.apply(input, out=out, argmax=argmax, no_taps=_no_taps(rows, cols))
+    values = MaxPool.apply(input, out=out, argmax=argmax, no_taps=_no_taps(rows, cols),
+                           rows=rows, cols=cols)
     return (values, Tensor(argmax)) if return_indices else values
 
 

@@ -1,0 +1,326 @@
+"""Benchmark minicnn on the GPU (CuPy, cuBLAS and its own CUDA kernels) against PyTorch
+with cuDNN, in the same process, per op and per model.
+
+    python benchmarks/gpu.py                        # every op (batch 32) and model (batch 16)
+    python benchmarks/gpu.py --only conv2d resnet50 --batch 64 --model-batch 32
+    python benchmarks/gpu.py --quick                # smoke run: batch 2, 2 warm-ups, 3 repeats
+    python benchmarks/gpu.py --device cpu --quick   # the same script on the CPU
+
+Ops: the layer shapes of benchmarks/ops.py; for each, the median time of the forward
+(with autograd recording) and of forward + backward of a random upstream gradient.
+Models (those of alexnet, vgg16, resnet18, resnet50, googlenet, inception_v3 that both
+minicnn.models and torchvision provide, with torchvision's weights copied into
+minicnn's): the forward in eval mode without autograd, and one training step (train
+mode: forward, cross entropy, backward, SGD-with-momentum update).
+
+GPU times come from CUDA events recorded around each call, after a synchronisation,
+so they include the Python time during which the GPU waits for work -- the time a
+user sees.  Warm-up runs come first (minicnn compiles its kernels on first use;
+cuDNN picks its algorithms, with torch.backends.cudnn.benchmark on); then the median
+of --repeats runs is reported.  Both libraries compute in float32 without TF32
+tensor-core maths (``--tf32`` allows it in both).  Ratio = minicnn / PyTorch (> 1:
+minicnn is slower).  The results also go to --json (default benchmarks/results/gpu.json).
+"""
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_JSON = os.path.join(HERE, "results", "gpu.json")
+MODELS = {   # name -> constructor options shared by minicnn and torchvision
+    "alexnet": {}, "vgg16": {}, "resnet18": {}, "resnet50": {},
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+}
+IMAGE_SIZE = {"inception_v3": 299}    # the others take 224x224
+
+
+def load_op_cases():
+    """benchmarks/ops.py's list of op cases and its input maker (one list for CPU and GPU)."""
+    spec = importlib.util.spec_from_file_location("minicnn_benchmark_ops", os.path.join(HERE, "ops.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASES, module.make_arrays
+
+
+# ----- timing ---------------------------------------------------------------------------------
+class Clock:
+    """Times one call in milliseconds: CUDA events of the library's own stream on the GPU,
+    perf_counter on the CPU."""
+
+    def __init__(self, lib, device):
+        self.lib, self.device = lib, device
+
+    def __call__(self, fn):
+        if self.device == "cpu":
+            start = time.perf_counter()
+            fn()
+            return 1e3 * (time.perf_counter() - start)
+        if self.lib == "torch":
+            import torch
+            torch.cuda.synchronize()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+        import cupy
+        cupy.cuda.Device().synchronize()
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return cupy.cuda.get_elapsed_time(start, end)
+
+
+def median_ms(clock, fn, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    return statistics.median(clock(fn) for _ in range(repeats))
+
+
+def free_memory(device):
+    gc.collect()
+    if device == "cuda":
+        import torch
+        import minicnn as mc
+        mc.cuda.empty_cache()
+        torch.cuda.empty_cache()
+
+
+# ----- ops ------------------------------------------------------------------------------------
+def op_tensors(lib, case, arrays, device):
+    """Tensors of ``lib`` on ``device``; data and weights require grad (as in training)."""
+    import minicnn as mc
+    import torch
+    grad = [s.kind in ("data", "weight") for s in case.inputs]
+    if lib == "torch":
+        return [torch.tensor(a, device=device).requires_grad_(g) for a, g in zip(arrays, grad)]
+    return [mc.tensor(a, requires_grad=g, device=device) for a, g in zip(arrays, grad)]
+
+
+def time_op(lib, case, arrays, args, seed):
+    """(forward ms, forward+backward ms) of one op in one library."""
+    import numpy as np
+    import minicnn as mc
+    import minicnn.functional as F
+    import torch
+    import torch.nn.functional as TF
+    functional = TF if lib == "torch" else F
+    tensors = op_tensors(lib, case, arrays, args.device)
+    leaves = [t for t in tensors if t.requires_grad]
+    out = case.call(functional, *tensors)
+    g = np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(np.float32)
+    g = torch.tensor(g, device=args.device) if lib == "torch" else mc.tensor(g, device=args.device)
+
+    def forward():
+        case.call(functional, *tensors)
+
+    def forward_backward():
+        for t in leaves:
+            t.grad = None
+        case.call(functional, *tensors).backward(g)
+
+    clock = Clock(lib, args.device)
+    return (median_ms(clock, forward, args.repeats, args.warmup),
+            median_ms(clock, forward_backward, args.repeats, args.warmup))
+
+
+def run_op(case, make_arrays, args, seed):
+    import numpy as np
+    row = {"kind": "op", "name": case.op, "shape": case.label, "batch": args.batch}
+    try:
+        arrays = make_arrays(case, args.batch, np.random.default_rng(seed))
+        for lib, key in (("minicnn", "minicnn"), ("torch", "torch")):
+            row[f"{key}_fwd_ms"], row[f"{key}_train_ms"] = time_op(lib, case, arrays, args, seed)
+    except Exception as e:          # keep going: one failing row should not hide the others
+        row["error"] = f"{type(e).__name__}: {e}"
+    free_memory(args.device)
+    return add_ratios(row)
+
+
+# ----- models ---------------------------------------------------------------------------------
+def build_models(name, device):
+    """(minicnn model, torchvision model) with the same weights, on ``device``."""
+    import minicnn as mc
+    import torchvision
+    options = MODELS[name]
+    theirs = getattr(torchvision.models, name)(weights=None, **options)
+    mine = getattr(mc.models, name)(**options)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return mine.to(device), theirs.to(device)
+
+
+def run_model(name, args, seed):
+    import numpy as np
+    import minicnn as mc
+    import minicnn.functional as F
+    import minicnn.optim
+    import torch
+    import torch.nn.functional as TF
+    size = IMAGE_SIZE.get(name, 224)
+    row = {"kind": "model", "name": name, "shape": f"{args.model_batch}x3x{size}x{size}",
+           "batch": args.model_batch}
+    try:
+        mine, theirs = build_models(name, args.device)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((args.model_batch, 3, size, size)).astype(np.float32)
+        y = rng.integers(0, 1000, args.model_batch)
+        xm, ym = mc.tensor(x, device=args.device), mc.tensor(y, device=args.device)
+        xt, yt = torch.tensor(x, device=args.device), torch.tensor(y, device=args.device)
+        opt_m = minicnn.optim.SGD(mine.parameters(), lr=1e-3, momentum=0.9)
+        opt_t = torch.optim.SGD(theirs.parameters(), lr=1e-3, momentum=0.9)
+
+        def forward_m():
+            with mc.no_grad():
+                return mine(xm)
+
+        def forward_t():
+            with torch.no_grad():
+                return theirs(xt)
+
+        def train_m():
+            opt_m.zero_grad()
+            F.cross_entropy(mine(xm), ym).backward()
+            opt_m.step()
+
+        def train_t():
+            opt_t.zero_grad()
+            TF.cross_entropy(theirs(xt), yt).backward()
+            opt_t.step()
+
+        mine.eval(), theirs.eval()
+        # same weights, same input: the logits should agree (a check that both did the work)
+        row["max_abs_diff_logits"] = float(np.abs(forward_m().numpy() - forward_t().cpu().numpy()).max())
+        row["minicnn_fwd_ms"] = median_ms(Clock("minicnn", args.device), forward_m, args.repeats, args.warmup)
+        row["torch_fwd_ms"] = median_ms(Clock("torch", args.device), forward_t, args.repeats, args.warmup)
+        mine.train(), theirs.train()
+        row["minicnn_train_ms"] = median_ms(Clock("minicnn", args.device), train_m, args.repeats, args.warmup)
+        row["torch_train_ms"] = median_ms(Clock("torch", args.device), train_t, args.repeats, args.warmup)
+    except Exception as e:
+        row["error"] = f"{type(e).__name__}: {e}"
+    free_memory(args.device)
+    return add_ratios(row)
+
+
+def available_models():
+    """Model names both minicnn.models and torchvision.models provide."""
+    import torchvision
+    try:
+        import minicnn.models as models
+    except ImportError:
+        return []
+    return [m for m in MODELS if hasattr(models, m) and hasattr(torchvision.models, m)]
+
+
+# ----- reporting ------------------------------------------------------------------------------
+def add_ratios(row):
+    for what in ("fwd", "train"):
+        if f"minicnn_{what}_ms" in row and f"torch_{what}_ms" in row:
+            row[f"{what}_ratio"] = row[f"minicnn_{what}_ms"] / row[f"torch_{what}_ms"]
+    return row
+
+
+COLUMNS = [("kind", 5), ("name", 20), ("shape", 46), ("mc fwd ms", 10), ("torch fwd", 10),
+           ("ratio", 7), ("mc train", 10), ("torch train", 11), ("ratio", 7)]
+
+
+def format_row(row):
+    cells = [f"{row['kind']:<5}", f"{row['name']:<20}", f"{row['shape'][:46]:<46}"]
+    keys = ["minicnn_fwd_ms", "torch_fwd_ms", "fwd_ratio",
+            "minicnn_train_ms", "torch_train_ms", "train_ratio"]
+    for key, (_, width) in zip(keys, COLUMNS[3:]):
+        cells.append(f"{row[key]:>{width}.{1 if 'ratio' in key else 2}f}" if key in row
+                     else f"{'-':>{width}}")
+    line = "  ".join(cells)
+    return line + (f"  -- {row['error']}" if "error" in row else "")
+
+
+def versions(device):
+    import numpy as np
+    import minicnn as mc
+    import torch
+    info = {"minicnn": mc.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+    if device == "cuda":
+        import cupy
+        info.update(cupy=cupy.__version__, cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
+                    cuda_driver=cupy.cuda.runtime.driverGetVersion(),
+                    cudnn=torch.backends.cudnn.version(),
+                    gpu=cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())
+    return info
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                   help="where both libraries run (default cuda)")
+    p.add_argument("--batch", type=int, default=32, help="batch size of the op rows (default 32)")
+    p.add_argument("--model-batch", type=int, default=16, help="batch size of the model rows (default 16)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per measurement; the median is reported")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (kernels compile, cuDNN tunes)")
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="only these ops and/or models (e.g. conv2d relu resnet50)")
+    p.add_argument("--no-models", action="store_true", help="skip the model rows")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 tensor-core maths in both libraries")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: batch 2, model batch 2, 2 warm-ups, 3 repeats")
+    p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results (default %(default)s)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch, args.model_batch, args.warmup, args.repeats = 2, 2, 2, 3
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"   # read when CuPy loads (lazily, below)
+    import torch
+    import minicnn as mc
+    if args.device == "cuda":
+        mc.backend.require_cupy()                         # a clear error without CuPy or a GPU
+        if not torch.cuda.is_available():
+            raise SystemExit("benchmarks/gpu.py: PyTorch sees no CUDA GPU (a CPU-only build?)")
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    cases, make_arrays = load_op_cases()
+    cases = [c for c in cases if not args.only or c.op in args.only]
+    available = [] if args.no_models else available_models()
+    models = [m for m in available if not args.only or m in args.only]
+    print(f"minicnn {mc.__version__} vs torch {torch.__version__} on {args.device}: "
+          f"median of {args.repeats} (warm-up {args.warmup}), float32{' with TF32' if args.tf32 else ''}; "
+          "ratio = minicnn / torch")
+    print("  ".join(f"{n:<{w}}" if i < 3 else f"{n:>{w}}" for i, (n, w) in enumerate(COLUMNS)), flush=True)
+    rows = []
+    for i, case in enumerate(cases):
+        rows.append(run_op(case, make_arrays, args, seed=i))
+        print(format_row(rows[-1]), flush=True)
+    for i, name in enumerate(models):
+        rows.append(run_model(name, args, seed=i))
+        print(format_row(rows[-1]), flush=True)
+    missing = [m for m in MODELS if m not in available]
+    if missing and not args.no_models:
+        print(f"(models not available in both libraries, skipped: {', '.join(missing)})")
+
+    result = {"device": args.device, "batch": args.batch, "model_batch": args.model_batch,
+              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick, "tf32": args.tf32,
+              "timing": "CUDA events, median" if args.device == "cuda" else "perf_counter, median",
+              "versions": versions(args.device), "results": rows}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

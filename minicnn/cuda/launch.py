@@ -1,0 +1,240 @@
+"""The launch layer: the one place that calls the CUDA kernels in kernels/*.cu.
+
+``KernelOps(xp, loader)`` turns each kernel into an array function whose arguments
+mirror the NumPy reference it stands in for (``im2col(x, kernel_size, stride,
+padding, dilation) -> col``).  For every call it works out the output shape, the
+launch size and the exact C type of every argument (device pointers, 64-bit sizes,
+scalars of the array's dtype), then launches.
+
+    on a GPU:   KernelOps(cupy, CupyLoader(cupy))     -- what minicnn.cuda.ops() returns
+    in tests:   KernelOps(numpy, EmulationLoader())   -- the same code on the CPU
+
+Launch size: one thread per output element, ``block`` threads per block and enough
+blocks to cover them, but at most ``max_grid`` blocks; the kernels' grid-stride loops
+cover any remainder.  ``grid`` fixes the number of blocks instead (tests use odd
+sizes such as grid=3, block=7 to prove the grid-stride loops).
+"""
+import numpy as np
+
+from .loader import check_dtype
+
+
+def _pair(v):
+    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(a) for a in v)
+
+
+def _conv_output_hw(h, w, k, s, p, d):
+    # imported here: minicnn.functional imports this package, so not the other way round
+    from ..functional.conv import conv_output_size
+    return conv_output_size(h, k[0], s[0], p[0], d[0]), conv_output_size(w, k[1], s[1], p[1], d[1])
+
+
+def _i64(*values):
+    """Sizes and options as C long long (what every kernel takes)."""
+    return [np.int64(v) for v in values]
+
+
+def _check_no_dilation(rows, cols):
+    if rows.step != 1 or cols.step != 1:
+        raise ValueError("minicnn: cuda avg pooling: windows must have step 1 (no dilation), "
+                         f"got steps {rows.step}, {cols.step}")
+
+
+class KernelOps:
+    def __init__(self, xp, loader, block=256, grid=None, max_grid=65535):
+        self.xp, self.loader = xp, loader
+        self.block, self.grid, self.max_grid = int(block), grid, int(max_grid)
+        self._table_cache = {}
+
+    # ----- the launch itself ---------------------------------------------------------------
+    def _launch(self, file, name, threads, dtype, *args):
+        """Run kernels/<file>.cu's KERNEL(name) for ``dtype`` with one thread per output."""
+        if threads == 0:
+            return                       # CUDA rejects an empty grid
+        grid = self.grid or min(-(-threads // self.block), self.max_grid)
+        kernel = self.loader(file, name, dtype)
+        kernel((int(grid),), (self.block,), tuple(args))
+
+    def _input(self, x, op):
+        """A C-contiguous float32/float64 array (kernels see raw memory, not strides)."""
+        check_dtype(x.dtype, f"cuda {op}")
+        return self.xp.ascontiguousarray(x)
+
+    def _like(self, v, x):
+        """A (C,)-vector ``v`` in x's dtype, contiguous."""
+        return self.xp.ascontiguousarray(self.xp.asarray(v, dtype=x.dtype))
+
+    # ----- convolution: im2col / col2im ---------------------------------------------------
+    def im2col(self, x, kernel_size, stride=1, padding=0, dilation=1):
+        # x: (N, C, H, W) -> col: (N, C*kh*kw, OH*OW)
+        k, s, p, d = map(_pair, (kernel_size, stride, padding, dilation))
+        x = self._input(x, "im2col")
+        n, c, h, w = x.shape
+        oh, ow = _conv_output_hw(h, w, k, s, p, d)
+        col = self.xp.empty((n, c * k[0] * k[1], oh * ow), x.dtype)
+        self._launch("conv", "im2col", col.size, x.dtype, x, col,
+                     *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
+        return col
+
+    def col2im(self, col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
+        # col: (N, C*kh*kw, OH*OW) -> x: input_shape = (N, C, H, W), overlaps summed
+        k, s, p, d = map(_pair, (kernel_size, stride, padding, dilation))
+        col = self._input(col, "col2im")
+        n, c, h, w = input_shape
+        oh, ow = _conv_output_hw(h, w, k, s, p, d)
+        if col.shape != (n, c * k[0] * k[1], oh * ow):
+            raise ValueError(f"minicnn: cuda col2im: expected col of shape "
+                             f"{(n, c * k[0] * k[1], oh * ow)} for input {tuple(input_shape)}, "
+                             f"got {col.shape}")
+        x = self.xp.empty((n, c, h, w), col.dtype)
+        self._launch("conv", "col2im", x.size, col.dtype, col, x,
+                     *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
+        return x
+
+    # ----- pooling ---------------------------------------------------------------------------
+    # The pooling kernels take the CPU code's window tables (minicnn/functional/pool.py,
+    # ``Windows``): output row oh pools rows.start[oh], + rows.step, ... < rows.stop[oh].
+    def _tables(self, windows, size):
+        """Device copies of a window table and of its inverse: the windows holding input
+        position i all lie in [lo[i], hi[i]).  Cached per geometry (a handful per network)."""
+        start, stop = np.asarray(windows.start, np.int64), np.asarray(windows.stop, np.int64)
+        key = (start.tobytes(), stop.tobytes(), int(windows.step), int(size))
+        if key not in self._table_cache:
+            i = np.arange(size)
+            holds = (start[:, None] <= i) & (i < stop[:, None])            # (out, size)
+            found = holds.any(axis=0)
+            lo = np.where(found, holds.argmax(axis=0), 0)
+            hi = np.where(found, len(start) - holds[::-1].argmax(axis=0), 0)
+            if len(self._table_cache) > 512:
+                self._table_cache.clear()
+            self._table_cache[key] = tuple(self.xp.asarray(a, dtype=np.int64)
+                                           for a in (start, stop, lo, hi))
+        return self._table_cache[key]
+
+    def max_pool_forward(self, x, rows, cols):
+        # x: (B, H, W) -> values, argmax: (B, OH, OW); argmax = h*W + w within each plane
+        x = self._input(x, "max_pool2d")
+        B, H, W = x.shape
+        (r_start, r_stop, _, _), (c_start, c_stop, _, _) = self._tables(rows, H), self._tables(cols, W)
+        OH, OW = len(r_start), len(c_start)
+        out = self.xp.empty((B, OH, OW), x.dtype)
+        argmax = self.xp.empty((B, OH, OW), np.int64)
+        self._launch("pool", "max_pool_forward", out.size, x.dtype, x, out, argmax,
+                     r_start, r_stop, c_start, c_stop,
+                     *_i64(B, H, W, OH, OW, rows.step, cols.step))
+        return out, argmax
+
+    def max_pool_backward(self, g, argmax, H, W, rows, cols):
+        # g, argmax: (B, OH, OW) -> grad: (B, H, W).  Unlike the CPU scatter, the gather
+        # needs the windows, to find the outputs that may point at each input.
+        g = self._input(g, "max_pool2d backward")
+        argmax = self.xp.ascontiguousarray(self.xp.asarray(argmax, dtype=np.int64))
+        (_, _, r_lo, r_hi), (_, _, c_lo, c_hi) = self._tables(rows, H), self._tables(cols, W)
+        B, OH, OW = g.shape
+        grad = self.xp.empty((B, H, W), g.dtype)
+        self._launch("pool", "max_pool_backward", grad.size, g.dtype, g, argmax, grad,
+                     r_lo, r_hi, c_lo, c_hi, *_i64(B, H, W, OH, OW))
+        return grad
+
+    def avg_pool_forward(self, x, rows, cols, divisor):
+        # x: (B, H, W), divisor: (OH, OW) -> (B, OH, OW)
+        x = self._input(x, "avg_pool2d")
+        _check_no_dilation(rows, cols)
+        B, H, W = x.shape
+        (r_start, r_stop, _, _), (c_start, c_stop, _, _) = self._tables(rows, H), self._tables(cols, W)
+        OH, OW = len(r_start), len(c_start)
+        out = self.xp.empty((B, OH, OW), x.dtype)
+        self._launch("pool", "avg_pool_forward", out.size, x.dtype, x, self._like(divisor, x), out,
+                     r_start, r_stop, c_start, c_stop, *_i64(B, H, W, OH, OW))
+        return out
+
+    def avg_pool_backward(self, g, rows, cols, divisor, H, W):
+        # g: (B, OH, OW), divisor: (OH, OW) -> grad: (B, H, W)
+        g = self._input(g, "avg_pool2d backward")
+        _check_no_dilation(rows, cols)
+        B, OH, OW = g.shape
+        r_start, r_stop, r_lo, r_hi = self._tables(rows, H)
+        c_start, c_stop, c_lo, c_hi = self._tables(cols, W)
+        grad = self.xp.empty((B, H, W), g.dtype)
+        self._launch("pool", "avg_pool_backward", grad.size, g.dtype, g, self._like(divisor, g),
+                     grad, r_start, r_stop, c_start, c_stop, r_lo, r_hi, c_lo, c_hi,
+                     *_i64(B, H, W, OH, OW))
+        return grad
+
+    # ----- normalisation --------------------------------------------------------------------
+    def batch_norm_forward(self, x, mean, invstd, weight=None, bias=None):
+        # x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x
+        x = self._input(x, "batch_norm")
+        c = x.shape[1]
+        weight = self.xp.ones(c, x.dtype) if weight is None else weight
+        bias = self.xp.zeros(c, x.dtype) if bias is None else bias
+        xhat, out = self.xp.empty(x.shape, x.dtype), self.xp.empty(x.shape, x.dtype)
+        self._launch("norm", "batch_norm_forward", x.size, x.dtype, x, self._like(mean, x),
+                     self._like(invstd, x), self._like(weight, x), self._like(bias, x),
+                     xhat, out, *_i64(x.shape[0], c, x.size // max(x.shape[0] * c, 1)))
+        return xhat, out
+
+    def batch_norm_backward(self, grad_out, xhat, scale, mean_g=None, mean_gxhat=None):
+        # grad_out, xhat: (N, C, ...); scale = invstd * weight, mean_g, mean_gxhat: (C,)
+        # -> grad_x = (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: means None = 0)
+        g = self._input(grad_out, "batch_norm backward")
+        xhat = self._input(xhat, "batch_norm backward")
+        c = g.shape[1]
+        zeros = self.xp.zeros(c, g.dtype)
+        mean_g = zeros if mean_g is None else mean_g
+        mean_gxhat = zeros if mean_gxhat is None else mean_gxhat
+        gx = self.xp.empty(g.shape, g.dtype)
+        self._launch("norm", "batch_norm_backward", g.size, g.dtype, g, xhat,
+                     self._like(scale, g), self._like(mean_g, g), self._like(mean_gxhat, g),
+                     gx, *_i64(g.shape[0], c, g.size // max(g.shape[0] * c, 1)))
+        return gx
+
+    def lrn_forward(self, a, size, alpha=1e-4, beta=0.75, k=1.0):
+        # a: (N, C, ...) -> out, s: like a; s = k + alpha/size * (window sum of a^2)
+        a = self._input(a, "local_response_norm")
+        n, c = a.shape[:2]
+        out, s = self.xp.empty(a.shape, a.dtype), self.xp.empty(a.shape, a.dtype)
+        real = a.dtype.type
+        self._launch("norm", "lrn_forward", a.size, a.dtype, a, out, s,
+                     *_i64(n, c, a.size // max(n * c, 1), size),
+                     real(alpha / size), real(beta), real(k))
+        return out, s
+
+    def lrn_backward(self, grad_out, a, out, s, size, alpha=1e-4, beta=0.75):
+        # grad_out, a, out, s (from lrn_forward): (N, C, ...) -> grad_a: like a
+        g = self._input(grad_out, "local_response_norm backward")
+        a, out, s = (self._input(v, "local_response_norm backward") for v in (a, out, s))
+        n, c = g.shape[:2]
+        ga = self.xp.empty(g.shape, g.dtype)
+        real = g.dtype.type
+        self._launch("norm", "lrn_backward", g.size, g.dtype, g, a, out, s, ga,
+                     *_i64(n, c, g.size // max(n * c, 1), size),
+                     real(beta), real(2 * alpha * beta / size))
+        return ga
+
+    # ----- activation and dropout ------------------------------------------------------------
+    def relu_forward(self, x):
+        x = self._input(x, "relu")
+        out = self.xp.empty(x.shape, x.dtype)
+        self._launch("activation", "relu_forward", x.size, x.dtype, x, out, np.int64(x.size))
+        return out
+
+    def relu_backward(self, grad_out, out):
+        # grad flows where the forward output was positive
+        g, out = self._input(grad_out, "relu backward"), self._input(out, "relu backward")
+        gx = self.xp.empty(g.shape, g.dtype)
+        self._launch("activation", "relu_backward", g.size, g.dtype, g, out, gx, np.int64(g.size))
+        return gx
+
+    def masked_scale(self, x, mask):
+        # x: (N, C, ...); mask: x.shape (dropout) or (N, C, 1, ...) (dropout2d), holding
+        # 0 or 1/(1-p) -> x * mask.  Also dropout's backward (mask is a constant).
+        x = self._input(x, "dropout")
+        if not any(tuple(mask.shape) == x.shape[:k] + (1,) * (x.ndim - k) for k in range(x.ndim + 1)):
+            raise ValueError(f"minicnn: cuda dropout: mask of shape {tuple(mask.shape)} does not "
+                             f"match input {x.shape} (same shape, or (N, C, 1, ...))")
+        out = self.xp.empty(x.shape, x.dtype)
+        mask = self._like(mask, x)
+        self._launch("activation", "masked_scale", x.size, x.dtype, x, mask, out,
+                     *_i64(x.size, x.size // max(mask.size, 1)))
+        return out

@@ -1,0 +1,23 @@
+"""Shared pytest setup: the ``gpu`` marker.
+
+Tests marked ``@pytest.mark.gpu`` need CuPy and a CUDA GPU; elsewhere they are
+skipped with the reason.  Run only them with ``pytest -m gpu``.
+"""
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs CuPy and a CUDA GPU (run with `pytest -m gpu`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_tests = [item for item in items if "gpu" in item.keywords]
+    if not gpu_tests:
+        return
+    from minicnn import backend
+    if backend.cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a CUDA GPU: "
+                                   f"{backend._cupy_error or 'CuPy not usable'}")
+    for item in gpu_tests:
+        item.add_marker(skip)

@@ -1,0 +1,83 @@
+"""Every kernel file compiles for real GPUs, in both dtypes, exactly as minicnn loads it.
+
+* nvcc (the CUDA toolkit's compiler) to PTX for sm_80 (A100) and sm_90 (H100);
+* NVRTC, the run-time compiler CuPy's RawModule uses, with the very source string
+  and options of minicnn.cuda.loader (NVRTC has no system headers: INFINITY or
+  <math.h> would compile under nvcc and fail here).
+
+Skipped, with the reason, where the compiler is absent.  No GPU is needed.
+"""
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from minicnn.cuda import loader
+
+DTYPES = (np.float32, np.float64)
+
+
+def expected_entries(dtype):
+    return {loader.entry_name(n, dtype) for f in loader.kernel_files() for n in loader.kernel_names(f)}
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not found on PATH")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_nvcc_compiles_every_kernel_file(arch, tmp_path):
+    # what the loader hands to the compiler: each file with its headers pasted in
+    sources = []
+    for file in loader.kernel_files():
+        path = tmp_path / f"{file}.cu"
+        path.write_text(loader.read_source(file), encoding="utf-8")
+        sources.append(str(path))
+    runs = {}
+    for dtype in DTYPES:                 # both dtypes at once: two processes
+        out = tmp_path / np.dtype(dtype).name
+        out.mkdir()
+        runs[dtype] = (out, subprocess.Popen(
+            ["nvcc", "--ptx", f"-arch={arch}", *loader.compile_options(dtype), "-odir", str(out),
+             *sources], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for dtype, (out, process) in runs.items():
+        log = process.communicate()[0]
+        assert process.returncode == 0, f"nvcc -arch={arch} ({np.dtype(dtype)}):\n{log}"
+        ptx = "".join(p.read_text() for p in out.glob("*.ptx"))
+        entries = set(re.findall(r"\.entry\s+(\w+)\s*\(", ptx))
+        assert entries == expected_entries(dtype)
+        assert "warning" not in log.lower(), log
+
+
+def _nvrtc():
+    try:
+        from cuda.bindings import nvrtc
+        nvrtc.nvrtcVersion()
+        return nvrtc
+    except Exception:                    # not installed, or no libnvrtc to load
+        return None
+
+
+@pytest.mark.skipif(_nvrtc() is None, reason="NVRTC not available (pip package cuda-bindings "
+                                             "and the NVRTC library)")
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("file", loader.kernel_files())
+def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
+    nvrtc = _nvrtc()
+    source = loader.read_source(file).encode()
+    err, program = nvrtc.nvrtcCreateProgram(source, f"{file}.cu".encode(), 0, [], [])
+    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
+    try:
+        options = [o.encode() for o in (*loader.compile_options(dtype), "--gpu-architecture=compute_80")]
+        names = [loader.entry_name(n, dtype) for n in loader.kernel_names(file)]
+        (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
+        _, size = nvrtc.nvrtcGetProgramLogSize(program)
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(program, log)
+        assert result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
+        _, size = nvrtc.nvrtcGetPTXSize(program)
+        ptx = b" " * size
+        nvrtc.nvrtcGetPTX(program, ptx)
+        for name in names:               # extern "C": the names CuPy's get_function asks for
+            assert f".entry {name}(".encode() in ptx
+    finally:
+        nvrtc.nvrtcDestroyProgram(program)

@@ -1,0 +1,391 @@
+"""The CUDA kernels, run on the CPU, give the NumPy backend's results.
+
+Each kernel in kernels/*.cu is compiled with g++ and the emulation header
+(minicnn/cuda/emulation.py) and launched through the real launch layer
+(minicnn/cuda/launch.py, the code the GPU runs) on NumPy arrays.  Its results are
+compared with the CPU ops: the array-level NumPy references and the ``F.*`` ops
+(forward, and backward of a random upstream gradient).
+
+Launches vary: the launch layer's own sizes, and odd ones (1 block of 1 thread,
+3 blocks of 7 threads, a grid capped at 2 blocks) that only give the right answer
+if every kernel's grid-stride loop is right.  "Checked" launches run each thread
+alone on private copies of the arrays, with guard bands around them: a race
+between threads or an out-of-bounds write fails the test.  Outputs are allocated
+full of NaN bytes (``PoisonedNumpy``), so an element no thread writes cannot pass.
+
+float64 results must agree to rounding error; float32 ones to the float32
+tolerances of ``assert_close`` (kernels and NumPy sum in different orders).
+"""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn.cuda import emulation, loader
+from minicnn.cuda.emulation import EmulationLoader, PoisonedNumpy
+from minicnn.cuda.launch import KernelOps
+from minicnn.functional import conv, pool
+from minicnn.utils import assert_close
+
+pytestmark = pytest.mark.skipif(emulation.compiler() is None,
+                                reason="no C++ compiler (g++ or $CXX) for the CUDA emulation")
+
+_LOADERS = {False: EmulationLoader(checked=False), True: EmulationLoader(checked=True)}
+LAUNCHES = {                       # name -> KernelOps settings
+    "default": dict(),                                  # block 256, as on the GPU
+    "default-checked": dict(checked=True),
+    "grid1-block1": dict(grid=1, block=1, checked=True),
+    "grid3-block7": dict(grid=3, block=7, checked=True),
+    "block32-maxgrid2": dict(block=32, max_grid=2, checked=True),
+}
+DTYPES = (np.float32, np.float64)
+SETTINGS = settings(max_examples=15, deadline=None)
+
+
+def make_ops(launch="default", loader_=None):
+    options = dict(LAUNCHES[launch])
+    checked = options.pop("checked", False)
+    return KernelOps(PoisonedNumpy(), loader_ or _LOADERS[checked], **options)
+
+
+def randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def no_ties(rng, shape, dtype):
+    """Distinct values in random order: the argmax of any window is unambiguous."""
+    return rng.permutation(np.linspace(-3, 3, int(np.prod(shape)))).reshape(shape).astype(dtype)
+
+
+def assert_equal(actual, expected, name):
+    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{name}: dtype {actual.dtype} != {expected.dtype}"
+    np.testing.assert_array_equal(actual, expected, err_msg=name)
+
+
+def run_op(fn, inputs, grad_out):
+    """Forward of the F.* op on NumPy tensors, then backward of ``grad_out``: (out, grads)."""
+    tensors = [mc.tensor(a, requires_grad=True) for a in inputs]
+    out = fn(*tensors)
+    out.backward(mc.tensor(grad_out))
+    return out.numpy(), [t.grad.numpy() for t in tensors]
+
+
+# ----- the cases: each launches kernels and returns (name, got, expected, exact) ------------
+def case_im2col_col2im(ops, dtype, rng, n=2, c=3, h=7, w=6, k=(3, 2), s=(2, 1), p=(1, 1), d=(1, 2)):
+    x = randn(rng, (n, c, h, w), dtype)
+    col_ref = conv.im2col_numpy(x, k, s, p, d)
+    dcol = randn(rng, col_ref.shape, dtype)
+    return [("im2col", ops.im2col(x, k, s, p, d), col_ref, True),
+            ("col2im", ops.col2im(dcol, x.shape, k, s, p, d),
+             conv.col2im_numpy(dcol, x.shape, k, s, p, d), False)]
+
+
+def _zero_no_taps(rows, cols, *arrays):
+    """MaxPool.backward's rule: windows with no input tap send no gradient."""
+    no_taps = pool._no_taps(rows, cols)
+    return [a if no_taps is None else np.where(no_taps, 0, a).astype(a.dtype) for a in arrays]
+
+
+def case_max_pool(ops, dtype, rng, n=2, c=2, h=7, w=6, k=3, s=2, p=1, d=1, ceil_mode=True,
+                  adaptive=None):
+    x = no_ties(rng, (n * c, h, w), dtype)
+    if adaptive:
+        rows, cols = pool.adaptive_windows(h, adaptive[0]), pool.adaptive_windows(w, adaptive[1])
+    else:
+        rows = pool.sliding_windows(h, k, s, p, d, ceil_mode)
+        cols = pool.sliding_windows(w, k, s, p, d, ceil_mode)
+    values_ref, argmax_ref = pool.max_pool_forward_numpy(x, rows, cols)
+    values, argmax = ops.max_pool_forward(x, rows, cols)
+    g, argmax_b = _zero_no_taps(rows, cols, randn(rng, values_ref.shape, dtype), argmax_ref)
+    return [("max_pool values", values, values_ref, True),
+            ("max_pool argmax", argmax, argmax_ref, True),
+            ("max_pool backward", ops.max_pool_backward(g, argmax_b, h, w, rows, cols),
+             pool.max_pool_backward_numpy(g, argmax_b, h, w), False)]
+
+
+def avg_divisor(rows, cols, count_include_pad, divisor_override, dtype):
+    """The divisor table avg_pool2d hands to its kernels (checked against F.avg_pool2d)."""
+    if divisor_override:
+        counts = np.full((len(rows.start), len(cols.start)), divisor_override)
+    elif count_include_pad:
+        counts = np.outer(rows.count, cols.count)
+    else:
+        counts = np.outer(rows.stop - rows.start, cols.stop - cols.start)
+    return counts.astype(dtype)
+
+
+def case_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=6, k=3, s=2, p=1, ceil_mode=True,
+                  count_include_pad=True, divisor_override=None):
+    x = randn(rng, (n, c, h, w), dtype)
+    rows = pool.sliding_windows(h, k, s, p, 1, ceil_mode)
+    cols = pool.sliding_windows(w, k, s, p, 1, ceil_mode)
+    div = avg_divisor(rows, cols, count_include_pad, divisor_override, dtype)
+    planes = x.reshape(n * c, h, w)
+    out = ops.avg_pool_forward(planes, rows, cols, div)
+    g = randn(rng, out.shape, dtype)
+    out_ref, (gx_ref,) = run_op(
+        lambda t: F.avg_pool2d(t, k, s, p, ceil_mode, count_include_pad, divisor_override),
+        [x], g.reshape((n, c) + out.shape[1:]))
+    return [("avg_pool forward", out, out_ref.reshape(out.shape), False),
+            ("avg_pool forward (array reference)", out,
+             pool.avg_pool_forward_numpy(planes, rows, cols, div), False),
+            ("avg_pool backward", ops.avg_pool_backward(g, rows, cols, div, h, w),
+             gx_ref.reshape(planes.shape), False)]
+
+
+def case_adaptive_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=5, oh=4, ow=3):
+    x = randn(rng, (n, c, h, w), dtype)
+    rows, cols = pool.adaptive_windows(h, oh), pool.adaptive_windows(w, ow)
+    div = np.outer(rows.count, cols.count).astype(dtype)
+    out = ops.avg_pool_forward(x.reshape(n * c, h, w), rows, cols, div)
+    g = randn(rng, out.shape, dtype)
+    out_ref, (gx_ref,) = run_op(lambda t: F.adaptive_avg_pool2d(t, (oh, ow)), [x],
+                                g.reshape(n, c, oh, ow))
+    return [("adaptive_avg_pool forward", out, out_ref.reshape(out.shape), False),
+            ("adaptive_avg_pool backward", ops.avg_pool_backward(g, rows, cols, div, h, w),
+             gx_ref.reshape(n * c, h, w), False)]
+
+
+def case_batch_norm(ops, dtype, rng, shape=(3, 4, 2, 3), training=True, affine=True, eps=1e-5):
+    x = randn(rng, shape, dtype)
+    c, axes = shape[1], (0,) + tuple(range(2, len(shape)))
+    weight, bias = (randn(rng, c, dtype), randn(rng, c, dtype)) if affine else (None, None)
+    running_mean, running_var = randn(rng, c, dtype), rng.uniform(0.5, 2, c).astype(dtype)
+    g = randn(rng, shape, dtype)
+    # minicnn's op, forward and backward, on NumPy
+    ts = [mc.tensor(a, requires_grad=True) for a in (x, weight, bias) if a is not None]
+    out_ref = F.batch_norm(ts[0], mc.tensor(running_mean.copy()), mc.tensor(running_var.copy()),
+                           *ts[1:], training=training, eps=eps)
+    out_ref.backward(mc.tensor(g))
+    # the kernels, fed the per-channel reductions that CuPy computes on a GPU
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    else:
+        mean, var = running_mean, running_var
+    invstd = (1 / np.sqrt(var + eps)).astype(dtype)
+    xhat, out = ops.batch_norm_forward(x, mean, invstd, weight, bias)
+    scale = invstd if weight is None else invstd * weight
+    means = (g.mean(axis=axes), (g * xhat).mean(axis=axes)) if training else (None, None)
+    gx = ops.batch_norm_backward(g, xhat, scale, *means)
+    return [("batch_norm forward", out, out_ref.numpy(), False),
+            ("batch_norm xhat", xhat, ((x - mean.reshape((1, c) + (1,) * (len(shape) - 2)))
+                                       * invstd.reshape((1, c) + (1,) * (len(shape) - 2))), False),
+            ("batch_norm backward", gx, ts[0].grad.numpy(), False)]
+
+
+def case_lrn(ops, dtype, rng, shape=(2, 7, 2, 3), size=4, alpha=1.0, beta=0.75, k=2.0):
+    # alpha = 1: with PyTorch's default 1e-4 an off-by-one window would still pass
+    x = randn(rng, shape, dtype)
+    g = randn(rng, shape, dtype)
+    out_ref, (gx_ref,) = run_op(lambda t: F.local_response_norm(t, size, alpha, beta, k), [x], g)
+    out, s = ops.lrn_forward(x, size, alpha, beta, k)
+    return [("lrn forward", out, out_ref, False),
+            ("lrn backward", ops.lrn_backward(g, x, out, s, size, alpha, beta), gx_ref, False)]
+
+
+def case_masked_scale(ops, dtype, rng, shape=(2, 3, 4, 5), per_channel=False, p=0.4):
+    x = randn(rng, shape, dtype)
+    mask_shape = shape[:2] + (1,) * (len(shape) - 2) if per_channel else shape
+    mask = (rng.random(mask_shape) >= p).astype(dtype) * dtype(1 / (1 - p))
+    return [("masked_scale", ops.masked_scale(x, mask), x * mask, True)]
+
+
+def case_relu(ops, dtype, rng, shape=(3, 4, 5)):
+    x = randn(rng, shape, dtype)
+    x.flat[::7] = 0.0                        # the kink: gradient 0 there, as in PyTorch
+    x.flat[3 % x.size] = np.nan              # NaN stays NaN
+    g = randn(rng, shape, dtype)
+    out_ref, (gx_ref,) = run_op(F.relu, [x], g)
+    out = ops.relu_forward(x)
+    return [("relu forward", out, out_ref, True),
+            ("relu backward", ops.relu_backward(g, out), gx_ref, True)]
+
+
+CASES = {"conv": case_im2col_col2im, "max_pool": case_max_pool, "avg_pool": case_avg_pool,
+         "adaptive_avg_pool": case_adaptive_avg_pool, "batch_norm": case_batch_norm,
+         "lrn": case_lrn, "masked_scale": case_masked_scale, "relu": case_relu}
+
+
+def check(results):
+    for name, got, expected, exact in results:
+        if exact:
+            assert_equal(got, expected, name)
+        else:
+            assert got.dtype == expected.dtype, f"{name}: dtype {got.dtype} != {expected.dtype}"
+            assert_close(got, expected, name=name)
+
+
+# ----- every kernel under every launch, both dtypes ----------------------------------------------
+@pytest.mark.parametrize("launch", sorted(LAUNCHES))
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_kernel_matches_numpy_under_launch(case, launch, dtype):
+    check(CASES[case](make_ops(launch), dtype, np.random.default_rng(0)))
+
+
+def test_cases_launch_every_kernel():
+    """The cases above reach every kernel in kernels/*.cu, in both dtypes."""
+    launched = set()
+    record = _LOADERS[False]
+
+    def recording_loader(file, name, dtype):
+        launched.add(loader.entry_name(name, dtype))
+        return record(file, name, dtype)
+
+    ops = make_ops("default", recording_loader)
+    for case in CASES.values():
+        for dtype in DTYPES:
+            case(ops, dtype, np.random.default_rng(0))
+    case_batch_norm(ops, np.float32, np.random.default_rng(0), training=False)
+    defined = {loader.entry_name(n, d) for f in loader.kernel_files()
+               for n in loader.kernel_names(f) for d in DTYPES}
+    assert defined and launched == defined, f"never launched: {sorted(defined - launched)}"
+
+
+# ----- hypothesis: shapes and options ---------------------------------------------------------
+launches = st.sampled_from(sorted(LAUNCHES))
+dtypes = st.sampled_from(DTYPES)
+seeds = st.integers(0, 2**32 - 1)
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds, n=st.integers(1, 2), c=st.integers(1, 3),
+       h=st.integers(1, 7), w=st.integers(1, 7), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       dh=st.integers(1, 2), dw=st.integers(1, 2))
+def test_im2col_col2im_hypothesis(launch, dtype, seed, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw):
+    k, s, p, d = (kh, kw), (sh, sw), (ph, pw), (dh, dw)
+    assume(min(conv._output_hw((h, w), k, s, p, d)) >= 1)
+    check(case_im2col_col2im(make_ops(launch), dtype, np.random.default_rng(seed),
+                             n, c, h, w, k, s, p, d))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds, h=st.integers(1, 8), w=st.integers(1, 8),
+       k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 3),
+       ceil_mode=st.booleans())
+def test_max_pool_hypothesis(launch, dtype, seed, h, w, k, s, p, d, ceil_mode):
+    assume(p <= k // 2)
+    assume(min(pool.pool_output_size(n, k, s, p, d, ceil_mode) for n in (h, w)) >= 1)
+    check(case_max_pool(make_ops(launch), dtype, np.random.default_rng(seed), 1, 2, h, w,
+                        k, s, p, d, ceil_mode))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds, h=st.integers(1, 8), w=st.integers(1, 8),
+       oh=st.integers(1, 5), ow=st.integers(1, 5))
+def test_adaptive_pools_hypothesis(launch, dtype, seed, h, w, oh, ow):
+    rng = np.random.default_rng(seed)
+    check(case_adaptive_avg_pool(make_ops(launch), dtype, rng, 2, 2, h, w, oh, ow))
+    check(case_max_pool(make_ops(launch), dtype, rng, 1, 2, h, w, adaptive=(oh, ow)))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds, h=st.integers(1, 8), w=st.integers(1, 8),
+       k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), ceil_mode=st.booleans(),
+       count_include_pad=st.booleans(), divisor_override=st.sampled_from([None, 1, 5]))
+def test_avg_pool_hypothesis(launch, dtype, seed, h, w, k, s, p, ceil_mode, count_include_pad,
+                             divisor_override):
+    assume(p <= k // 2)
+    assume(min(pool.pool_output_size(n, k, s, p, 1, ceil_mode) for n in (h, w)) >= 1)
+    check(case_avg_pool(make_ops(launch), dtype, np.random.default_rng(seed), 2, 1, h, w, k, s, p,
+                        ceil_mode, count_include_pad, divisor_override))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds,
+       shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple),
+       training=st.booleans(), affine=st.booleans(), eps=st.sampled_from([1e-5, 1e-3]))
+def test_batch_norm_hypothesis(launch, dtype, seed, shape, training, affine, eps):
+    assume(not training or np.prod(shape) // shape[1] > 1)    # batch statistics need 2 values
+    check(case_batch_norm(make_ops(launch), dtype, np.random.default_rng(seed), shape, training,
+                          affine, eps))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds,
+       shape=st.lists(st.integers(1, 4), min_size=3, max_size=4).map(tuple),
+       size=st.integers(1, 6), alpha=st.sampled_from([1e-4, 1.0]), beta=st.sampled_from([0.5, 0.75]),
+       k=st.sampled_from([1.0, 2.0]))
+def test_lrn_hypothesis(launch, dtype, seed, shape, size, alpha, beta, k):
+    check(case_lrn(make_ops(launch), dtype, np.random.default_rng(seed), shape, size, alpha, beta, k))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds,
+       shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple),
+       per_channel=st.booleans(), p=st.sampled_from([0.0, 0.3, 0.9]))
+def test_elementwise_hypothesis(launch, dtype, seed, shape, per_channel, p):
+    rng = np.random.default_rng(seed)
+    check(case_masked_scale(make_ops(launch), dtype, rng, shape, per_channel, p))
+    check(case_relu(make_ops(launch), dtype, rng, shape))
+
+
+# ----- named cases --------------------------------------------------------------------------
+def test_max_pool_padding_is_minus_inf_not_zero():
+    """All-negative input: a padded 0 must not win (a known bug elsewhere)."""
+    x = -1 - no_ties(np.random.default_rng(1), (1, 4, 4), np.float64) ** 2
+    rows = cols = pool.sliding_windows(4, 3, 2, 1, 1, False)
+    values, argmax = make_ops("grid3-block7").max_pool_forward(x, rows, cols)
+    assert (values < 0).all()
+    assert_equal(values, pool.max_pool_forward_numpy(x, rows, cols)[0], "max_pool values")
+
+
+def test_max_pool_nan_wins_like_numpy_reference():
+    x = no_ties(np.random.default_rng(2), (2, 5, 5), np.float32)
+    x[0, 1, 1] = x[1, 4, 3] = np.nan
+    rows = cols = pool.sliding_windows(5, 3, 2, 1, 1, True)
+    values, argmax = make_ops("default-checked").max_pool_forward(x, rows, cols)
+    ref_values, ref_argmax = pool.max_pool_forward_numpy(x, rows, cols)
+    assert np.isnan(values).sum() > 0
+    assert_equal(values, ref_values, "values")
+    assert_equal(argmax, ref_argmax, "argmax")
+
+
+def test_max_pool_dilated_windows_with_gaps():
+    """Dilation 3 with padding 2: windows skip rows, and the windows holding a row are not
+    a contiguous run (the backward's inverse tables must still find them all)."""
+    check(case_max_pool(make_ops("grid3-block7"), np.float64, np.random.default_rng(3), 1, 2,
+                        9, 8, k=4, s=1, p=2, d=3, ceil_mode=False))
+
+
+def test_avg_pool_count_include_pad_divides_border_by_full_window():
+    """Inception v3's avg_pool2d(3, stride=1, padding=1): a corner output is sum / 9."""
+    x = np.ones((1, 1, 4, 4))
+    rows = cols = pool.sliding_windows(4, 3, 1, 1, 1, False)
+    div = avg_divisor(rows, cols, True, None, np.float64)
+    out = make_ops("grid3-block7").avg_pool_forward(x.reshape(1, 4, 4), rows, cols, div)
+    assert out[0, 0, 0] == pytest.approx(4 / 9)
+
+
+def test_lrn_even_size_window_is_asymmetric():
+    check(case_lrn(make_ops("grid1-block1"), np.float64, np.random.default_rng(4),
+                   (1, 6, 1, 1), size=2, alpha=1.0))
+
+
+def test_kernels_take_noncontiguous_inputs():
+    """The launch layer makes inputs contiguous: kernels see raw memory, not strides."""
+    rng = np.random.default_rng(5)
+    ops = make_ops("grid3-block7")
+    x = randn(rng, (2, 6, 5, 3), np.float64).transpose(0, 3, 2, 1)[:, :, ::2]   # (2, 3, 3, 6)
+    assert not x.flags.c_contiguous
+    k, s, p, d = (2, 3), (1, 2), (1, 1), (1, 1)
+    assert_equal(ops.im2col(x, k, s, p, d), conv.im2col_numpy(x, k, s, p, d), "im2col")
+    assert_equal(ops.relu_forward(x), np.maximum(x, 0), "relu")
+
+
+def test_launch_layer_errors():
+    ops = make_ops()
+    with pytest.raises(TypeError, match="float32 or float64.*int64"):
+        ops.im2col(np.zeros((1, 1, 3, 3), np.int64), 2)
+    with pytest.raises(ValueError, match=r"cuda col2im: expected col of shape \(1, 4, 4\)"):
+        ops.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
+    with pytest.raises(ValueError, match="cuda dropout: mask of shape"):
+        ops.masked_scale(np.zeros((2, 3, 4)), np.zeros((2, 1, 4)))
+
+
+def test_empty_input_launches_nothing():
+    out = make_ops().relu_forward(np.zeros((0, 3), np.float32))
+    assert out.shape == (0, 3)
