@@ -1,0 +1,142 @@
+"""PyTorch definitions of the paper versions torchvision lacks, used only by the parity
+tests (tests/test_models.py): AlexNet (2012), VGG-11 with LRN (configuration A-LRN)
+and GoogLeNet (2014).  Written from the papers, independently of minicnn's code, with
+the module names minicnn uses so that state dicts can be copied across.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def paper_alexnet_lrn():
+    # the paper's k=2, n=5, alpha=1e-4, beta=0.75; PyTorch divides alpha by n
+    return nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0)
+
+
+class AlexNet2012(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(inplace=True), paper_alexnet_lrn(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(inplace=True), paper_alexnet_lrn(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.5), nn.Linear(9216, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def vgg11_lrn(num_classes=1000, **kwargs):
+    layers, c = [], 3
+    for v in [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        elif v == "LRN":
+            layers.append(paper_alexnet_lrn())
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
+            c = v
+    return torchvision.models.vgg.VGG(nn.Sequential(*layers), num_classes=num_classes, **kwargs)
+
+
+class ConvReLU(nn.Module):
+    def __init__(self, cin, cout, **kw):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, **kw)
+
+    def forward(self, x):
+        return F.relu(self.conv(x))
+
+
+class Inception2014(nn.Module):
+    def __init__(self, cin, c1, c3r, c3, c5r, c5, pp):
+        super().__init__()
+        self.branch1 = ConvReLU(cin, c1, kernel_size=1)
+        self.branch2 = nn.Sequential(ConvReLU(cin, c3r, kernel_size=1),
+                                     ConvReLU(c3r, c3, kernel_size=3, padding=1))
+        self.branch3 = nn.Sequential(ConvReLU(cin, c5r, kernel_size=1),
+                                     ConvReLU(c5r, c5, kernel_size=5, padding=2))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+                                     ConvReLU(cin, pp, kernel_size=1))
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class InceptionAux2014(nn.Module):
+    def __init__(self, cin, num_classes):
+        super().__init__()
+        self.conv = ConvReLU(cin, 128, kernel_size=1)
+        self.fc1 = nn.Linear(2048, 1024)
+        self.fc2 = nn.Linear(1024, num_classes)
+        self.dropout = nn.Dropout(0.7)
+        self.avgpool = nn.AvgPool2d(5, stride=3, ceil_mode=True)
+
+    def forward(self, x):
+        x = torch.flatten(self.conv(self.avgpool(x)), 1)
+        return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+class GoogLeNet2014(nn.Module):
+    def __init__(self, num_classes=1000, aux_logits=True):
+        super().__init__()
+        lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)   # noqa: E731
+        self.conv1 = ConvReLU(3, 64, kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.lrn1 = lrn()
+        self.conv2 = ConvReLU(64, 64, kernel_size=1)
+        self.conv3 = ConvReLU(64, 192, kernel_size=3, padding=1)
+        self.lrn2 = lrn()
+        self.maxpool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.inception3a = Inception2014(192, 64, 96, 128, 16, 32, 32)
+        self.inception3b = Inception2014(256, 128, 128, 192, 32, 96, 64)
+        self.maxpool3 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.inception4a = Inception2014(480, 192, 96, 208, 16, 48, 64)
+        self.inception4b = Inception2014(512, 160, 112, 224, 24, 64, 64)
+        self.inception4c = Inception2014(512, 128, 128, 256, 24, 64, 64)
+        self.inception4d = Inception2014(512, 112, 144, 288, 32, 64, 64)
+        self.inception4e = Inception2014(528, 256, 160, 320, 32, 128, 128)
+        self.maxpool4 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.inception5a = Inception2014(832, 256, 160, 320, 32, 128, 128)
+        self.inception5b = Inception2014(832, 384, 192, 384, 48, 128, 128)
+        self.aux_logits = aux_logits
+        self.aux1 = InceptionAux2014(512, num_classes) if aux_logits else None
+        self.aux2 = InceptionAux2014(528, num_classes) if aux_logits else None
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(0.4)
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.lrn1(self.maxpool1(self.conv1(x)))
+        x = self.maxpool2(self.lrn2(self.conv3(self.conv2(x))))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4a(x)
+        aux = self.training and self.aux_logits
+        aux1 = self.aux1(x) if aux else None
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        aux2 = self.aux2(x) if aux else None
+        x = self.maxpool4(self.inception4e(x))
+        x = self.inception5b(self.inception5a(x))
+        x = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+        return (x, aux2, aux1) if aux else x
+
+
+def resnet_stride_in_1x1(arch, **kwargs):
+    """torchvision's ResNet with the downsampling stride moved from each first bottleneck's
+    3x3 conv to its first 1x1 conv (the original paper's "v1" placement)."""
+    model = getattr(torchvision.models, arch)(**kwargs)
+    for layer in (model.layer2, model.layer3, model.layer4):
+        block = layer[0]
+        block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
+    return model
