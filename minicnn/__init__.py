@@ -8,7 +8,12 @@ from .autograd import Tensor, Function, tensor, no_grad, is_grad_enabled
 from . import functional
 from .gradcheck import gradcheck, GradcheckError
 from . import utils
+from . import cuda
+from . import nn, models
+from . import optim, data, io
 from .random import manual_seed
+from .summary import summary
+from . import train, transfer
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",

@@ -1,0 +1,335 @@
+"""Training: the loop that turns a model, data and an optimizer into a trained network.
+
+    from minicnn.train import fit, evaluate
+    history = fit(model, train_loader, val_loader, optimizer, epochs=10,
+                  scheduler=scheduler, out_dir="runs/digits")
+    print(evaluate(model, test_loader))        # {'loss': ..., 'acc1': ..., 'acc5': ...}
+
+One epoch of ``fit`` is:
+
+1. for every batch: forward, loss, ``backward()``, ``optimizer.step()``
+   (``train_one_epoch``, with a tqdm progress bar showing the running loss and accuracy);
+2. ``evaluate`` on the validation set (eval mode, no graph);
+3. one ``scheduler.step()`` (``ReduceLROnPlateau`` is given the validation loss);
+4. with ``out_dir``: a record appended to ``metrics.jsonl``, the learning curves redrawn
+   in ``curves.png``, and ``checkpoint.npz`` rewritten (atomically).
+
+The checkpoint holds everything the next epoch depends on -- weights, optimizer
+and scheduler state, the epoch, *and the state of every random generator* (the
+loaders' shuffling, random augmentations, dropout masks) -- so
+``fit(..., resume="runs/digits/checkpoint.npz")`` continues exactly where the
+run stopped: the parameters come out bit for bit the same as in a run that
+never stopped (tests/test_train.py checks it).
+"""
+import json
+import math
+import os
+import time
+import types
+
+import numpy as np
+
+from . import backend, random
+from . import functional as F
+from .autograd import Tensor, no_grad
+from .io import save_checkpoint, load_checkpoint
+from .optim.lr_scheduler import ReduceLROnPlateau
+
+CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
+
+# Weight of each auxiliary classifier's loss, by the number of outputs in training mode.
+#  * GoogLeNet, (logits, aux2, aux1): 0.3 each -- Szegedy et al., "Going deeper with
+#    convolutions" (2014), section 5: "the losses of the auxiliary classifiers were
+#    weighted by 0.3".
+#  * Inception v3, (logits, aux): 0.4 -- the value of PyTorch's "Finetuning Torchvision
+#    Models" tutorial (loss1 + 0.4 * loss2); the Inception v3 paper gives no number.
+AUX_WEIGHTS = {3: 0.3, 2: 0.4}
+
+
+# ----- one batch ------------------------------------------------------------------
+def compute_loss(output, target, label_smoothing=0.0, aux_weight=None):
+    """Cross entropy of the model's output; returns ``(loss, main_logits)``.
+
+    ``output`` is the logits, or in training mode a tuple ``(logits, *aux_logits)``
+    (GoogLeNet, Inception v3): each auxiliary head's loss is added with weight
+    ``aux_weight`` (default from ``AUX_WEIGHTS``).  Accuracy uses the main logits only.
+    """
+    if not isinstance(output, tuple):
+        return F.cross_entropy(output, target, label_smoothing=label_smoothing), output
+    logits, *aux = output
+    aux = [a for a in aux if a is not None]
+    loss = F.cross_entropy(logits, target, label_smoothing=label_smoothing)
+    weight = AUX_WEIGHTS.get(len(output), 0.3) if aux_weight is None else aux_weight
+    for a in aux:
+        loss = loss + weight * F.cross_entropy(a, target, label_smoothing=label_smoothing)
+    return loss, logits
+
+
+def topk_correct(logits, target, ks=(1, 5)):
+    """How many samples have their true class among the k highest logits, for each k.
+
+    A sample's rank is the number of classes scoring strictly higher than its true
+    class; it is top-k correct when rank < k.  Pure array code: no sort, and the
+    counts stay on the device (an array of ``len(ks)`` numbers).
+    """
+    x, t = logits.data, target.data                           # (N, C), (N,)
+    xp = backend.get_array_module(x)
+    true_score = xp.take_along_axis(x, t[:, None], axis=1)    # (N, 1)
+    rank = (x > true_score).sum(axis=1)                       # (N,)
+    return xp.stack([(rank < k).sum() for k in ks])
+
+
+def _to_device(batch, device):
+    return batch if device is None else Tensor(backend.to_device(batch.data, device))
+
+
+class _Meter:
+    """Sums of loss and correct counts over the batches of an epoch."""
+
+    def __init__(self):
+        self.n, self.loss, self.correct1, self.correct5 = 0, 0.0, 0, 0
+
+    def add(self, n, stats):
+        loss, c1, c5 = stats
+        self.n += n
+        self.loss += loss * n
+        self.correct1 += int(c1)
+        self.correct5 += int(c5)
+
+    def result(self):
+        n = max(self.n, 1)
+        return {"loss": self.loss / n, "acc1": self.correct1 / n, "acc5": self.correct5 / n}
+
+
+def _batch_stats(loss, logits, target):
+    """loss, top-1 and top-5 correct counts, read from the device in one transfer."""
+    xp = backend.get_array_module(logits.data)
+    stats = xp.concatenate([loss.data.reshape(1).astype(np.float64),
+                            topk_correct(logits, target).astype(np.float64)])
+    return backend.to_numpy(stats).tolist()
+
+
+def _progress(loader, desc, enabled):
+    """A tqdm bar over one pass of ``loader``.  The loader is iterated exactly once, here:
+    each ``iter(loader)`` draws a new shuffle (and starts a prefetch thread), so a second,
+    abandoned pass would consume random numbers and break exact resumption."""
+    from tqdm import tqdm
+    return tqdm(iter(loader), desc=desc, total=len(loader), disable=not enabled, leave=False,
+                dynamic_ncols=True, unit="batch")
+
+
+# ----- one epoch --------------------------------------------------------------------
+def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight=None,
+                    device=None, progress=True, desc="train"):
+    """One pass over ``loader`` in training mode; returns mean loss, top-1 and top-5 accuracy."""
+    model.train()
+    meter = _Meter()
+    bar = _progress(loader, desc, progress)
+    for images, targets in bar:
+        images, targets = _to_device(images, device), _to_device(targets, device)
+        loss, logits = compute_loss(model(images), targets, label_smoothing, aux_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        meter.add(len(targets), _batch_stats(loss, logits, targets))   # the step's one sync
+        running = meter.result()
+        bar.set_postfix(loss=f"{running['loss']:.4f}", acc=f"{running['acc1']:.2%}", refresh=False)
+    bar.close()
+    return meter.result()
+
+
+def evaluate(model, loader, *, label_smoothing=0.0, device=None, progress=False, desc="eval"):
+    """Mean loss, top-1 and top-5 accuracy over ``loader``, in eval mode without a graph.
+    The model's training/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    meter = _Meter()
+    try:
+        with no_grad():
+            for images, targets in _progress(loader, desc, progress):
+                images, targets = _to_device(images, device), _to_device(targets, device)
+                loss, logits = compute_loss(model(images), targets, label_smoothing)
+                meter.add(len(targets), _batch_stats(loss, logits, targets))
+    finally:
+        model.train(was_training)
+    return meter.result()
+
+
+# ----- random generators: what a resumed run must draw identically ----------------------
+_NO_GENERATOR_INSIDE = (str, bytes, int, float, type(None), np.ndarray, np.generic, Tensor,
+                        type, types.ModuleType, types.FunctionType)
+
+
+def random_generators(*objects):
+    """Every ``numpy.random.Generator`` reachable from ``objects`` through attributes,
+    lists, tuples and dicts (a DataLoader's shuffling ``rng``, the ``rng`` of each random
+    transform of its dataset), in a fixed order, each once."""
+    found, seen = [], set()
+
+    def walk(obj, depth):
+        # plain values, arrays, modules and classes cannot hold a dataset's generator
+        if isinstance(obj, _NO_GENERATOR_INSIDE) or id(obj) in seen or depth > 8:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, np.random.Generator):
+            found.append(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                walk(item, depth + 1)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                walk(item, depth + 1)
+        elif hasattr(obj, "__dict__"):
+            for item in vars(obj).values():
+                walk(item, depth + 1)
+
+    for obj in objects:
+        walk(obj, 0)
+    return found
+
+
+def rng_state(*objects):
+    """The states of minicnn's global generator (dropout masks) and of every generator
+    reachable from ``objects``: plain numbers, storable in a checkpoint."""
+    return {"minicnn": random.generator(np).bit_generator.state,
+            "objects": [g.bit_generator.state for g in random_generators(*objects)]}
+
+
+def set_rng_state(state, *objects):
+    """Restore what ``rng_state`` returned, into the same kind of ``objects``."""
+    random.generator(np).bit_generator.state = state["minicnn"]
+    generators = random_generators(*objects)
+    if len(generators) != len(state["objects"]):
+        raise ValueError(f"minicnn: resume: the checkpoint has the states of "
+                         f"{len(state['objects'])} random generators (loaders, transforms), "
+                         f"but these loaders hold {len(generators)}; build them the same way "
+                         "as in the run that wrote the checkpoint")
+    for g, s in zip(generators, state["objects"]):
+        g.bit_generator.state = s
+
+
+# ----- checkpoints, the metrics log and the curves ------------------------------------
+def save_training_state(path, model, optimizer, scheduler, epoch, loaders, history,
+                        config=None):
+    """Write everything needed to continue after ``epoch`` completed epochs (atomically)."""
+    save_checkpoint(path, model, optimizer, epoch=epoch,
+                    scheduler=scheduler.state_dict() if scheduler is not None else None,
+                    rng=rng_state(*loaders), history=history, config=config)
+
+
+def load_training_state(path, model, optimizer=None, scheduler=None, loaders=()):
+    """Load a checkpoint written by ``fit`` into freshly built objects; returns it
+    (``ckpt["epoch"]`` is the number of epochs already done, ``ckpt["history"]``
+    their metrics)."""
+    ckpt = load_checkpoint(path)
+    model.load_state_dict(ckpt["model"])
+    if optimizer is not None and ckpt.get("optimizer") is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt.get("scheduler") is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if loaders and ckpt.get("rng") is not None:
+        set_rng_state(ckpt["rng"], *loaders)
+    return ckpt
+
+
+def write_metrics(history, path):
+    """The metrics log: one JSON object per epoch and line (``metrics.jsonl``)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for record in history:
+            f.write(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+
+
+def read_metrics(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_history(history, path, title=None):
+    """Learning curves -- loss and top-1 accuracy per epoch, train vs validation -- as a PNG.
+
+    Uses matplotlib's Agg canvas directly (no pyplot, no window, any backend setting
+    of the caller is left alone).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    epochs = [r["epoch"] for r in history]
+    for ax, key, label in ((fig.add_subplot(1, 2, 1), "loss", "loss"),
+                           (fig.add_subplot(1, 2, 2), "acc1", "top-1 accuracy")):
+        for split, style in (("train", "o-"), ("val", "s-")):
+            values = [r.get(f"{split}_{key}") for r in history]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [math.nan if v is None else v for v in values], style,
+                        markersize=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if key == "loss":
+            ax.set_yscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+# ----- the whole run --------------------------------------------------------------------
+def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
+        label_smoothing=0.0, aux_weight=None, device=None, out_dir=None, resume=None,
+        config=None, title=None, progress=True, log=print):
+    """Train ``model`` for ``epochs`` epochs in total; returns the history (a list with
+    one dict of metrics per epoch).
+
+    val_loader: evaluated after every epoch (may be None).
+    scheduler: stepped once per epoch; ``ReduceLROnPlateau`` gets the validation loss
+        (the training loss without a validation set).
+    label_smoothing / aux_weight: passed to ``compute_loss``.
+    device: where batches are moved ("cpu" / "cuda"); the model must already be there.
+    out_dir: folder for ``checkpoint.npz``, ``metrics.jsonl`` and ``curves.png``,
+        rewritten after every epoch.  config: anything to store in the checkpoint.
+    title: the title of the curves' plot.
+    resume: a checkpoint written by ``fit``; training continues after its last epoch,
+        with model, optimizer, scheduler and loaders built as in the first run.
+    log: called with one summary line per epoch (None: silent).
+    """
+    loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+    history, start = [], 0
+    if resume is not None:
+        ckpt = load_training_state(resume, model, optimizer, scheduler, loaders)
+        history, start = list(ckpt.get("history") or []), int(ckpt["epoch"])
+        if log:
+            log(f"resumed from {resume} after epoch {start}")
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+    for epoch in range(start + 1, epochs + 1):
+        t0 = time.perf_counter()
+        lr = optimizer.param_groups[-1]["lr"]          # the head's lr when fine-tuning
+        train = train_one_epoch(model, train_loader, optimizer, label_smoothing=label_smoothing,
+                                aux_weight=aux_weight, device=device, progress=progress,
+                                desc=f"epoch {epoch}/{epochs}")
+        val = (evaluate(model, val_loader, label_smoothing=label_smoothing, device=device)
+               if val_loader is not None else {})
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(val.get("loss", train["loss"]))
+        elif scheduler is not None:
+            scheduler.step()
+        record = {"epoch": epoch, "lr": lr,
+                  **{f"train_{k}": v for k, v in train.items()},
+                  **{f"val_{k}": v for k, v in val.items()},
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        history.append(record)
+        if log:
+            line = (f"epoch {epoch:3d}/{epochs}  lr {lr:.3g}  train loss {train['loss']:.4f} "
+                    f"acc {train['acc1']:.2%}")
+            if val:
+                line += f"  val loss {val['loss']:.4f} acc {val['acc1']:.2%}"
+            log(line + f"  ({record['seconds']:.1f}s)")
+        if out_dir is not None:
+            write_metrics(history, os.path.join(out_dir, METRICS))
+            plot_history(history, os.path.join(out_dir, CURVES), title)
+            save_training_state(os.path.join(out_dir, CHECKPOINT), model, optimizer, scheduler,
+                                epoch, loaders, history, config)
+    return history

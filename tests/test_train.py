@@ -1,0 +1,300 @@
+"""The training loop (minicnn.train) and the small CNN of the main job.
+
+Checks: resuming from a checkpoint continues bit for bit (shuffling, augmentation,
+dropout, batch norm, momentum and the schedule included); the loss (auxiliary heads,
+label smoothing) and the top-k accuracy against PyTorch; evaluation over uneven
+batches; scheduler stepping; the files written per epoch.
+"""
+import collections
+import json
+import os
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import nn
+from minicnn.data import DataLoader, Subset, TensorDataset, load_digits, transforms as T
+from minicnn.optim import SGD, lr_scheduler
+from minicnn.train import (compute_loss, evaluate, fit, plot_history, random_generators,
+                           rng_state, set_rng_state, topk_correct)
+from minicnn.utils import assert_close
+
+torch = pytest.importorskip("torch")
+
+
+def make_run(seed=0, prefetch=2):
+    """A small but complete training setup: random crops, shuffling, dropout, batch norm,
+    momentum, weight decay and a step schedule -- everything a resume must restore."""
+    mc.manual_seed(seed)
+    model = mc.models.small_cnn(width=4, dropout=0.3)
+    augment = T.Compose([T.RandomCrop(8, padding=1, seed=seed + 1), T.ToTensor()])
+    train = Subset(load_digits("train", transform=augment), list(range(96)))
+    val = Subset(load_digits("test"), list(range(40)))
+    train_loader = DataLoader(train, batch_size=16, shuffle=True, seed=seed + 2, prefetch=prefetch)
+    val_loader = DataLoader(val, batch_size=16)
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    sched = lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    return model, train_loader, val_loader, opt, sched
+
+
+def run(setup, epochs, **kwargs):
+    model, train_loader, val_loader, opt, sched = setup
+    return fit(model, train_loader, val_loader, opt, epochs, sched, progress=False, log=None,
+               **kwargs)
+
+
+def state_arrays(model, opt):
+    arrays = {k: v.numpy() for k, v in model.state_dict().items()}
+    for i, state in opt.state_dict()["state"].items():
+        arrays.update({f"opt.{i}.{k}": np.asarray(v) for k, v in state.items()})
+    return arrays
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    straight = make_run()
+    run(straight, 3)
+
+    first = make_run()
+    run(first, 1, out_dir=tmp_path)
+    # fresh objects, built with another seed: everything must come from the checkpoint
+    resumed = make_run(seed=7)
+    history = run(resumed, 3, resume=tmp_path / "checkpoint.npz")
+
+    expected, actual = state_arrays(straight[0], straight[3]), state_arrays(resumed[0], resumed[3])
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert np.array_equal(expected[key], actual[key]), key
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert resumed[4].get_last_lr() == straight[4].get_last_lr()
+
+
+def test_resume_without_the_random_state_would_differ(tmp_path, monkeypatch):
+    """The control for the test above: the random generators really matter."""
+    straight = make_run()
+    run(straight, 2)
+    first = make_run()
+    run(first, 1, out_dir=tmp_path)
+    resumed = make_run(seed=7)
+    monkeypatch.setattr(mc.train, "set_rng_state", lambda state, *loaders: None)
+    run(resumed, 2, resume=tmp_path / "checkpoint.npz")   # weights restored, random state not
+    model_a, model_b = straight[0].state_dict(), resumed[0].state_dict()
+    assert any(not np.array_equal(model_a[k].numpy(), model_b[k].numpy()) for k in model_a)
+
+
+def test_each_epoch_iterates_each_loader_exactly_once():
+    """Each iter(loader) draws a shuffle and starts a prefetch thread; an extra, abandoned
+    pass (tqdm.auto's bar calls iter() in its constructor) races the real one for the
+    augmentation's random numbers and breaks exact resumption."""
+    model, train_loader, val_loader, opt, sched = make_run()
+    calls = collections.Counter()
+
+    class Counting(DataLoader):
+        def __iter__(self):
+            calls[self.name] += 1
+            return super().__iter__()
+
+    for loader, name in ((train_loader, "train"), (val_loader, "val")):
+        loader.__class__, loader.name = Counting, name
+    fit(model, train_loader, val_loader, opt, 2, sched, progress=True, log=None)
+    assert calls == {"train": 2, "val": 2}
+
+
+def test_rng_state_finds_the_loader_and_transform_generators():
+    _, train_loader, val_loader, _, _ = make_run()
+    generators = random_generators(train_loader, val_loader)
+    assert train_loader.rng in generators
+    crop = train_loader.dataset.dataset.transform.transforms[0]
+    assert crop.rng in generators
+    state = rng_state(train_loader)
+    draws = [g.random() for g in random_generators(train_loader)] + [mc.random.generator().random()]
+    set_rng_state(state, train_loader)
+    again = [g.random() for g in random_generators(train_loader)] + [mc.random.generator().random()]
+    assert draws == again
+
+
+def test_set_rng_state_rejects_other_loaders():
+    _, train_loader, val_loader, _, _ = make_run()
+    state = rng_state(train_loader)
+    with pytest.raises(ValueError, match="random generators"):
+        set_rng_state(state, val_loader)
+
+
+def test_fit_writes_checkpoint_metrics_and_curves(tmp_path):
+    setup = make_run()
+    history = run(setup, 2, out_dir=tmp_path, config={"note": "test"})
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.npz", "curves.png", "metrics.jsonl"]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert records == history and [r["epoch"] for r in records] == [1, 2]
+    for key in ("train_loss", "train_acc1", "train_acc5", "val_loss", "val_acc1", "val_acc5", "lr"):
+        assert all(np.isfinite(r[key]) for r in records), key
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = mc.io.load_checkpoint(tmp_path / "checkpoint.npz")
+    assert ckpt["epoch"] == 2 and ckpt["config"] == {"note": "test"}
+    assert len(ckpt["history"]) == 2
+    for key, value in setup[0].state_dict().items():
+        assert np.array_equal(ckpt["model"][key], value.numpy()), key
+
+
+def test_scheduler_steps_once_per_epoch_after_training():
+    setup = make_run()
+    history = run(setup, 3)
+    assert [r["lr"] for r in history] == [0.1, 0.05, 0.025]   # lr used in each epoch
+    assert setup[4].last_epoch == 3
+
+
+def test_reduce_lr_on_plateau_is_given_the_validation_loss():
+    model, train_loader, val_loader, opt, _ = make_run()
+
+    class Recording(lr_scheduler.ReduceLROnPlateau):
+        seen = []
+
+        def step(self, metrics, epoch=None):
+            self.seen.append(metrics)
+            super().step(metrics, epoch)
+
+    sched = Recording(opt, patience=0)
+    history = fit(model, train_loader, val_loader, opt, 2, sched, progress=False, log=None)
+    assert Recording.seen == [r["val_loss"] for r in history]
+
+
+# ----- the loss and the metrics, against PyTorch ------------------------------------------
+def torch_ce(logits, target, eps):
+    return torch.nn.functional.cross_entropy(logits, target, label_smoothing=eps)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 3])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_compute_loss_weights_auxiliary_heads_like_torch(n_outputs, eps):
+    """GoogLeNet: logits + 0.3 * (aux2 + aux1); Inception v3: logits + 0.4 * aux."""
+    rng = np.random.default_rng(n_outputs)
+    arrays = [rng.standard_normal((6, 5)) for _ in range(n_outputs)]
+    target = rng.integers(0, 5, 6)
+    ours = [mc.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    # the models return namedtuples (GoogLeNetOutputs, InceptionOutputs)
+    outputs = collections.namedtuple("Outputs", ["logits", "aux2", "aux1"][:n_outputs])
+    output = ours[0] if n_outputs == 1 else outputs(*ours)
+    loss, logits = compute_loss(output, mc.tensor(target), label_smoothing=eps)
+    t = torch.tensor(target)
+    expected = torch_ce(theirs[0], t, eps)
+    weight = {1: 0.0, 2: 0.4, 3: 0.3}[n_outputs]
+    for aux in theirs[1:]:
+        expected = expected + weight * torch_ce(aux, t, eps)
+    assert logits is ours[0]
+    assert_close(loss, expected.detach().numpy(), name="loss")
+    loss.backward()
+    expected.backward()
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert_close(a.grad, b.grad.numpy(), name=f"grad of output {i}")
+
+
+def test_compute_loss_skips_missing_aux_and_takes_an_explicit_weight():
+    rng = np.random.default_rng(0)
+    logits, aux = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    target = rng.integers(0, 3, 4)
+    loss, _ = compute_loss((mc.tensor(logits), mc.tensor(aux), None), mc.tensor(target),
+                           aux_weight=0.5)
+    t = torch.tensor(target)
+    expected = torch_ce(torch.tensor(logits), t, 0.0) + 0.5 * torch_ce(torch.tensor(aux), t, 0.0)
+    assert_close(loss, expected.numpy())
+
+
+def test_topk_correct_matches_torch_topk():
+    rng = np.random.default_rng(1)
+    logits = rng.permutation(40 * 10).reshape(40, 10).astype(np.float64)   # no ties
+    target = rng.integers(0, 10, 40)
+    counts = topk_correct(mc.tensor(logits), mc.tensor(target), ks=(1, 3, 5))
+    top = torch.tensor(logits).topk(5, dim=1).indices.numpy()
+    expected = [int((top[:, :k] == target[:, None]).any(1).sum()) for k in (1, 3, 5)]
+    assert counts.tolist() == expected
+
+
+def test_evaluate_matches_torch_over_uneven_batches():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((10, 6)).astype(np.float32), rng.integers(0, 4, 10)
+    model = nn.Linear(6, 4)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)       # batches of 4, 4, 2
+    model.train()
+    result = evaluate(model, loader)
+    assert model.training                                        # mode restored
+    weight, bias = torch.tensor(model.weight.numpy()), torch.tensor(model.bias.numpy())
+    logits = torch.tensor(x) @ weight.T + bias
+    expected_loss = torch_ce(logits, torch.tensor(y), 0.0).item()
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    assert result["acc1"] == float((logits.argmax(1).numpy() == y).mean())
+
+
+def test_plot_history_draws_without_validation(tmp_path):
+    history = [{"epoch": 1, "train_loss": 1.0, "train_acc1": 0.5},
+               {"epoch": 2, "train_loss": 0.5, "train_acc1": 0.8}]
+    plot_history(history, tmp_path / "c.png", title="no validation")
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_fit_trains_a_model_with_auxiliary_heads():
+    """Training mode returns (logits, aux); evaluation uses the logits alone."""
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.fc, self.aux = nn.Linear(6, 8), nn.Linear(8, 3), nn.Linear(8, 3)
+
+        def forward(self, x):
+            h = mc.functional.relu(self.body(x))
+            return (self.fc(h), self.aux(h)) if self.training else self.fc(h)
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((32, 6)).astype(np.float32), rng.integers(0, 3, 32)
+    mc.manual_seed(0)
+    model = WithAux()
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=0)
+    before = model.aux.weight.numpy().copy()
+    history = fit(model, loader, loader, SGD(model.parameters(), lr=0.1), 3, progress=False,
+                  log=None)
+    assert not np.array_equal(before, model.aux.weight.numpy())   # the aux head learned too
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+# ----- the small CNN of the main job ---------------------------------------------------
+def torch_small_cnn(width):
+    tnn = torch.nn
+
+    def block(i, o):
+        return [tnn.Conv2d(i, o, 3, padding=1, bias=False), tnn.BatchNorm2d(o), tnn.ReLU()]
+    return tnn.Sequential(*block(1, width), *block(width, width), tnn.MaxPool2d(2),
+                          *block(width, 2 * width), tnn.MaxPool2d(2),
+                          tnn.AdaptiveAvgPool2d((2, 2)), tnn.Flatten(), tnn.Linear(8 * width, 10))
+
+
+@pytest.mark.parametrize("size", [8, 28])
+def test_small_cnn_matches_torch_forward_and_backward(size):
+    mc.manual_seed(0)
+    model = mc.models.small_cnn(width=4, dropout=0.0).double()
+    reference = torch_small_cnn(4).double()
+    ours, theirs = list(model.state_dict().values()), list(reference.state_dict().values())
+    assert [tuple(a.shape) for a in ours] == [tuple(b.shape) for b in theirs]
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
+                               zip(reference.state_dict(), ours)})
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal((3, 1, size, size))
+    g = rng.standard_normal((3, 10))
+    y = model(mc.tensor(x))
+    ty = reference(torch.tensor(x))
+    assert_close(y, ty.detach().numpy(), name="logits")
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    for (name, p), tp in zip(model.named_parameters(), reference.parameters()):
+        assert_close(p.grad, tp.grad.numpy(), name=name)
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 8, 8), (2, 1, 28, 28), (2, 3, 32, 32)])
+def test_small_cnn_takes_digits_mnist_and_cifar_sizes(shape):
+    model = mc.models.small_cnn(in_channels=shape[1], num_classes=7).eval()
+    assert model(mc.tensor(np.zeros(shape, np.float32))).shape == (2, 7)
+
+
+def test_small_cnn_rejects_the_wrong_channel_count():
+    model = mc.models.small_cnn(in_channels=1)
+    with pytest.raises(ValueError, match="channels"):
+        model(mc.tensor(np.zeros((2, 3, 8, 8), np.float32)))
