@@ -50,7 +50,8 @@ def test_summary_table_is_a_string_and_data(vgg16_summary):
     assert "138,357,544" in text and "102,760,448" in text
     data = vgg16_summary.to_dict()
     assert data["total_params"] == 138_357_544
-    assert data["layers"][1]["output_shape"] == (64, 224, 224)
+    layer = next(l for l in data["layers"] if l["name"] == "features.0")
+    assert layer["output_shape"] == (64, 224, 224) and layer["weights"] == 1_728
 
 
 def test_googlenet_2014_inception_3a_3b():

@@ -206,7 +206,7 @@ class GoogLeNet2014(GoogLeNet):
     * true 5x5 convolutions in the inception modules' third branch;
     * all max pools 3x3 / stride 2, rounding up (Caffe);
     * aux heads after 4a and 4d: 5x5/3 average pooling, 1x1 conv 128, fc 1024,
-      dropout 0.7, fc; they need 224x224 inputs;
+      dropout 0.7, fc; they need images of 191 to 238 pixels (224 in the paper);
     * dropout 0.4 before the last fc.
     The paper's final "7x7 average pooling" is global average pooling at 224x224;
     ``AdaptiveAvgPool2d((1, 1))`` does the same and also works on smaller images.
