@@ -208,3 +208,8 @@ def test_gradcheck_random_directions_for_large_inputs():
 def test_gradcheck_requires_float64():
     with pytest.raises(TypeError, match="float64"):
         mc.gradcheck(lambda t: t * 2, mc.tensor([1.0], requires_grad=True))
+
+
+def test_relu_of_minus_infinity_is_zero():
+    x = mc.tensor(np.array([-np.inf, -1.0, 2.0, np.inf]))
+    np.testing.assert_array_equal(F.relu(x).numpy(), torch.relu(torch.tensor(x.numpy())).numpy())

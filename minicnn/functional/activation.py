@@ -11,7 +11,7 @@ class ReLU(Function):
             self.out = cuda.ops().relu_forward(x)
             return self.out
         self.positive = x > 0
-        return x * self.positive
+        return np.maximum(x, 0)      # not x * mask: -inf * 0 would be NaN
 
     def backward(self, g):
         if backend.get_array_module(g) is not np:
