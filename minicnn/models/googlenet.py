@@ -204,7 +204,7 @@ class GoogLeNet2014(GoogLeNet):
     * LRN (size 5, alpha 1e-4, beta 0.75, k 1; Caffe's alpha is already divided by
       the size, so these are PyTorch's numbers) after the first max pool and after conv3;
     * true 5x5 convolutions in the inception modules' third branch;
-    * all max pools 3x3 / stride 2, rounding up (Caffe);
+    * 3x3 / stride 2 max pools between the stages; every pool rounds up (Caffe);
     * aux heads after 4a and 4d: 5x5/3 average pooling, 1x1 conv 128, fc 1024,
       dropout 0.7, fc; they need images of 191 to 238 pixels (224 in the paper);
     * dropout 0.4 before the last fc.
