@@ -71,11 +71,12 @@ def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
         names = [loader.entry_name(n, dtype) for n in loader.kernel_names(file)]
         (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
         _, size = nvrtc.nvrtcGetProgramLogSize(program)
-        log = b" " * size
+        log = bytearray(size)            # never b" " * size: for size 1 that is CPython's shared
+        #                                  one-byte object, and writing into it corrupts the interpreter
         nvrtc.nvrtcGetProgramLog(program, log)
         assert result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
         _, size = nvrtc.nvrtcGetPTXSize(program)
-        ptx = b" " * size
+        ptx = bytearray(size)
         nvrtc.nvrtcGetPTX(program, ptx)
         for name in names:               # extern "C": the names CuPy's get_function asks for
             assert f".entry {name}(".encode() in ptx
