@@ -24,8 +24,15 @@ _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+KERNEL\((\w+)\)')
 
 
 def kernel_dir():
-    """The folder holding the .cu files (a Traversable; a real folder once installed)."""
-    return importlib.resources.files("minicnn.kernels")
+    """The folder holding the .cu files (a Traversable; a real folder once installed).
+
+    Installed, they are the package ``minicnn.kernels``; in a plain source checkout used
+    through PYTHONPATH (no install), they are the repository's top-level ``kernels/``.
+    """
+    try:
+        return importlib.resources.files("minicnn.kernels")
+    except ModuleNotFoundError:
+        return importlib.resources.files("minicnn").joinpath("..", "kernels")
 
 
 def kernel_files():
