@@ -658,7 +658,11 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:          # `minicnn summary vgg16 | head`: the reader left early
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
