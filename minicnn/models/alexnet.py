@@ -12,6 +12,20 @@ from .. import nn
 from ._weights import load_weights
 
 
+def _classifier(num_classes, dropout):
+    """The three fully connected layers both AlexNets share: 9216 -> 4096 -> 4096 -> classes,
+    with dropout before each of the first two (the paper's cure for their 54M weights)."""
+    return nn.Sequential(
+        nn.Dropout(p=dropout),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(p=dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Linear(4096, num_classes),
+    )
+
+
 class AlexNet(nn.Module):
     """torchvision's AlexNet: the "one weird trick" variant (Krizhevsky 2014).
 
@@ -38,15 +52,7 @@ class AlexNet(nn.Module):
             nn.MaxPool2d(kernel_size=3, stride=2),                    # (N, 256, 6, 6)
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = _classifier(num_classes, dropout)
 
     def forward(self, x):
         x = self.features(x)
@@ -93,15 +99,7 @@ class AlexNet2012(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),                    # (N, 256, 6, 6)
         )
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = _classifier(num_classes, dropout)
         if init_weights:
             self._paper_init()
 
