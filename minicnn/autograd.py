@@ -15,6 +15,8 @@ import numpy as np
 from . import backend
 
 _grad_enabled = True
+# What apply and backward keep on every Function instance: a setting must not overwrite them.
+_RESERVED = ("inputs", "needs_input_grad", "released")
 
 
 @contextlib.contextmanager
@@ -38,10 +40,23 @@ class Function:
     Subclasses define ``forward(*arrays) -> array`` and
     ``backward(grad_out) -> one gradient per input`` (an array, or None for an
     input that needs no gradient).  Non-tensor settings (stride, eps, ...) are
-    passed to ``apply`` as keywords and become attributes of the instance.
-    ``self.needs_input_grad`` tells backward which gradients are wanted, so it
-    can skip expensive ones (for example a convolution's input gradient).
+    declared by name in ``settings``, passed to ``apply`` as keywords and become
+    attributes of the instance.  ``self.needs_input_grad`` tells backward which
+    gradients are wanted, so it can skip expensive ones (for example a convolution's
+    input gradient).
+
+    ``forward`` may also return a tuple ``(output, *extras)``: the extras are results
+    that carry no gradient (max pooling's argmax), handed back by ``apply`` as plain
+    Tensors after the output.
     """
+    settings = ()       # names of the op's non-tensor settings, e.g. ("stride", "padding")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        clashes = [name for name in cls.settings if name in _RESERVED or hasattr(Function, name)]
+        if clashes:
+            raise TypeError(f"minicnn: {cls.__name__}: setting(s) {clashes} would overwrite "
+                            "what every Function needs; choose other names")
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -53,17 +68,27 @@ class Function:
     def apply(cls, *inputs, **settings):
         """Run forward on the inputs' arrays and link the result into the graph.
 
-        ``inputs`` are Tensors or None (an absent optional input such as a bias).
+        ``inputs`` are Tensors or None (an absent optional input such as a bias);
+        ``settings`` are exactly the names in ``cls.settings``.
         """
+        if set(settings) != set(cls.settings):
+            unknown = sorted(set(settings) - set(cls.settings))
+            missing = sorted(set(cls.settings) - set(settings))
+            raise TypeError(f"minicnn: {cls.__name__} takes the settings {list(cls.settings)}; "
+                            f"unknown: {unknown}, missing: {missing}")
         fn = cls()
-        vars(fn).update(settings)
+        for name, value in settings.items():
+            setattr(fn, name, value)
         arrays = [None if t is None else t.data for t in inputs]
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         out = fn.forward(*arrays)
+        out, extras = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
         if _grad_enabled and any(fn.needs_input_grad):
             fn.inputs = inputs
-            return Tensor(out, requires_grad=True, _creator=fn)
-        return Tensor(out)
+            result = Tensor(out, requires_grad=True, _creator=fn)
+        else:
+            result = Tensor(out)
+        return (result, *map(Tensor, extras)) if extras else result
 
     def release(self):
         """Drop what forward saved; a second backward through here then fails clearly."""

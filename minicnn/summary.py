@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .autograd import Function, Tensor, no_grad
+from .geometry import pair
 
 
 @dataclass
@@ -108,15 +109,11 @@ def human_bytes(n):
     return f"{int(n)}B"
 
 
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-
 def _own_macs(module, inputs, output):
     """Multiply-adds of one call, per image (the batch is 1)."""
     kind = type(module).__name__
     if kind == "Conv2d":
-        kh, kw = _pair(module.kernel_size)
+        kh, kw = pair(module.kernel_size)
         return output.data.size * (module.in_channels // module.groups) * kh * kw
     if kind == "Linear":
         return output.data.size * module.in_features
@@ -130,9 +127,10 @@ def _tracking_receptive_fields(fields):
 
     def apply(cls, *inputs, **settings):
         out = original.__func__(cls, *inputs, **settings)
+        result = out[0] if isinstance(out, tuple) else out     # (values, argmax) of max pooling
         known = [fields[id(t)] for t in inputs if t is not None and id(t) in fields]
         if known:
-            fields[id(out)] = (max(k[0] for k in known), out)
+            fields[id(result)] = (max(k[0] for k in known), result)
         return out
 
     Function.apply = classmethod(apply)
@@ -147,9 +145,9 @@ def _grow_receptive_field(module, rf):
     kind = type(module).__name__
     if kind not in ("Conv2d", "MaxPool2d", "AvgPool2d"):
         return rf
-    k = _pair(module.kernel_size)
-    s = _pair(module.stride if module.stride is not None else module.kernel_size)
-    d = _pair(getattr(module, "dilation", 1))
+    k = pair(module.kernel_size)
+    s = pair(module.stride if module.stride is not None else module.kernel_size)
+    d = pair(getattr(module, "dilation", 1))
     rf_h, rf_w, j_h, j_w = rf
     return (rf_h + (k[0] - 1) * d[0] * j_h, rf_w + (k[1] - 1) * d[1] * j_w,
             j_h * s[0], j_w * s[1])

@@ -25,6 +25,7 @@ import minicnn.functional as F
 from minicnn.cuda import emulation, loader
 from minicnn.cuda.emulation import EmulationLoader, PoisonedNumpy
 from minicnn.cuda.launch import KernelOps
+from minicnn import geometry
 from minicnn.functional import conv, pool
 from minicnn.utils import assert_close
 
@@ -84,7 +85,7 @@ def case_im2col_col2im(ops, dtype, rng, n=2, c=3, h=7, w=6, k=(3, 2), s=(2, 1), 
 
 def _zero_no_taps(rows, cols, *arrays):
     """MaxPool.backward's rule: windows with no input tap send no gradient."""
-    no_taps = pool._no_taps(rows, cols)
+    no_taps = geometry.windows_without_taps(rows, cols)
     return [a if no_taps is None else np.where(no_taps, 0, a).astype(a.dtype) for a in arrays]
 
 
@@ -92,17 +93,17 @@ def case_max_pool(ops, dtype, rng, n=2, c=2, h=7, w=6, k=3, s=2, p=1, d=1, ceil_
                   adaptive=None):
     x = no_ties(rng, (n * c, h, w), dtype)
     if adaptive:
-        rows, cols = pool.adaptive_windows(h, adaptive[0]), pool.adaptive_windows(w, adaptive[1])
+        rows, cols = geometry.adaptive_windows(h, adaptive[0]), geometry.adaptive_windows(w, adaptive[1])
     else:
-        rows = pool.sliding_windows(h, k, s, p, d, ceil_mode)
-        cols = pool.sliding_windows(w, k, s, p, d, ceil_mode)
+        rows = geometry.sliding_windows(h, k, s, p, d, ceil_mode)
+        cols = geometry.sliding_windows(w, k, s, p, d, ceil_mode)
     values_ref, argmax_ref = pool.max_pool_forward_numpy(x, rows, cols)
     values, argmax = ops.max_pool_forward(x, rows, cols)
     g, argmax_b = _zero_no_taps(rows, cols, randn(rng, values_ref.shape, dtype), argmax_ref)
     return [("max_pool values", values, values_ref, True),
             ("max_pool argmax", argmax, argmax_ref, True),
             ("max_pool backward", ops.max_pool_backward(g, argmax_b, h, w, rows, cols),
-             pool.max_pool_backward_numpy(g, argmax_b, h, w), False)]
+             pool.max_pool_backward_numpy(g, argmax_b, h, w, rows, cols), False)]
 
 
 def avg_divisor(rows, cols, count_include_pad, divisor_override, dtype):
@@ -119,8 +120,8 @@ def avg_divisor(rows, cols, count_include_pad, divisor_override, dtype):
 def case_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=6, k=3, s=2, p=1, ceil_mode=True,
                   count_include_pad=True, divisor_override=None):
     x = randn(rng, (n, c, h, w), dtype)
-    rows = pool.sliding_windows(h, k, s, p, 1, ceil_mode)
-    cols = pool.sliding_windows(w, k, s, p, 1, ceil_mode)
+    rows = geometry.sliding_windows(h, k, s, p, 1, ceil_mode)
+    cols = geometry.sliding_windows(w, k, s, p, 1, ceil_mode)
     div = avg_divisor(rows, cols, count_include_pad, divisor_override, dtype)
     planes = x.reshape(n * c, h, w)
     out = ops.avg_pool_forward(planes, rows, cols, div)
@@ -137,7 +138,7 @@ def case_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=6, k=3, s=2, p=1, ceil_mode=
 
 def case_adaptive_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=5, oh=4, ow=3):
     x = randn(rng, (n, c, h, w), dtype)
-    rows, cols = pool.adaptive_windows(h, oh), pool.adaptive_windows(w, ow)
+    rows, cols = geometry.adaptive_windows(h, oh), geometry.adaptive_windows(w, ow)
     div = np.outer(rows.count, cols.count).astype(dtype)
     out = ops.avg_pool_forward(x.reshape(n * c, h, w), rows, cols, div)
     g = randn(rng, out.shape, dtype)
@@ -257,7 +258,7 @@ seeds = st.integers(0, 2**32 - 1)
        dh=st.integers(1, 2), dw=st.integers(1, 2))
 def test_im2col_col2im_hypothesis(launch, dtype, seed, n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw):
     k, s, p, d = (kh, kw), (sh, sw), (ph, pw), (dh, dw)
-    assume(min(conv._output_hw((h, w), k, s, p, d)) >= 1)
+    assume(min(geometry.output_hw((h, w), k, s, p, d)) >= 1)
     check(case_im2col_col2im(make_ops(launch), dtype, np.random.default_rng(seed),
                              n, c, h, w, k, s, p, d))
 
@@ -268,7 +269,7 @@ def test_im2col_col2im_hypothesis(launch, dtype, seed, n, c, h, w, kh, kw, sh, s
        ceil_mode=st.booleans())
 def test_max_pool_hypothesis(launch, dtype, seed, h, w, k, s, p, d, ceil_mode):
     assume(p <= k // 2)
-    assume(min(pool.pool_output_size(n, k, s, p, d, ceil_mode) for n in (h, w)) >= 1)
+    assume(min(geometry.output_size(n, k, s, p, d, ceil_mode) for n in (h, w)) >= 1)
     check(case_max_pool(make_ops(launch), dtype, np.random.default_rng(seed), 1, 2, h, w,
                         k, s, p, d, ceil_mode))
 
@@ -289,7 +290,7 @@ def test_adaptive_pools_hypothesis(launch, dtype, seed, h, w, oh, ow):
 def test_avg_pool_hypothesis(launch, dtype, seed, h, w, k, s, p, ceil_mode, count_include_pad,
                              divisor_override):
     assume(p <= k // 2)
-    assume(min(pool.pool_output_size(n, k, s, p, 1, ceil_mode) for n in (h, w)) >= 1)
+    assume(min(geometry.output_size(n, k, s, p, 1, ceil_mode) for n in (h, w)) >= 1)
     check(case_avg_pool(make_ops(launch), dtype, np.random.default_rng(seed), 2, 1, h, w, k, s, p,
                         ceil_mode, count_include_pad, divisor_override))
 
@@ -327,7 +328,7 @@ def test_elementwise_hypothesis(launch, dtype, seed, shape, per_channel, p):
 def test_max_pool_padding_is_minus_inf_not_zero():
     """All-negative input: a padded 0 must not win (a known bug elsewhere)."""
     x = -1 - no_ties(np.random.default_rng(1), (1, 4, 4), np.float64) ** 2
-    rows = cols = pool.sliding_windows(4, 3, 2, 1, 1, False)
+    rows = cols = geometry.sliding_windows(4, 3, 2, 1, 1, False)
     values, argmax = make_ops("grid3-block7").max_pool_forward(x, rows, cols)
     assert (values < 0).all()
     assert_equal(values, pool.max_pool_forward_numpy(x, rows, cols)[0], "max_pool values")
@@ -336,7 +337,7 @@ def test_max_pool_padding_is_minus_inf_not_zero():
 def test_max_pool_nan_wins_like_numpy_reference():
     x = no_ties(np.random.default_rng(2), (2, 5, 5), np.float32)
     x[0, 1, 1] = x[1, 4, 3] = np.nan
-    rows = cols = pool.sliding_windows(5, 3, 2, 1, 1, True)
+    rows = cols = geometry.sliding_windows(5, 3, 2, 1, 1, True)
     values, argmax = make_ops("default-checked").max_pool_forward(x, rows, cols)
     ref_values, ref_argmax = pool.max_pool_forward_numpy(x, rows, cols)
     assert np.isnan(values).sum() > 0
@@ -354,7 +355,7 @@ def test_max_pool_dilated_windows_with_gaps():
 def test_avg_pool_count_include_pad_divides_border_by_full_window():
     """Inception v3's avg_pool2d(3, stride=1, padding=1): a corner output is sum / 9."""
     x = np.ones((1, 1, 4, 4))
-    rows = cols = pool.sliding_windows(4, 3, 1, 1, 1, False)
+    rows = cols = geometry.sliding_windows(4, 3, 1, 1, 1, False)
     div = avg_divisor(rows, cols, True, None, np.float64)
     out = make_ops("grid3-block7").avg_pool_forward(x.reshape(1, 4, 4), rows, cols, div)
     assert out[0, 0, 0] == pytest.approx(4 / 9)

@@ -1,6 +1,6 @@
 """The ops' GPU branches, run without a GPU.
 
-Each CPU op sends CuPy arrays to its CUDA kernel with one ``if xp is not np`` branch.
+Each op asks ``minicnn.dispatch`` for its kernels, which sends CuPy arrays to CUDA.
 To run those branches here, ``FakeCupy`` stands in for CuPy: its arrays are NumPy
 arrays of a subclass that minicnn's backend takes for CuPy's (it looks at the
 class's module), and ``minicnn.cuda.ops()`` launches the kernels through the CPU
@@ -128,6 +128,20 @@ def test_gpu_branch_of_op_matches_cpu(fake_gpu, name, dtype):
     assert_close(out_gpu, out_cpu, name=f"{name} forward")
     for i, (a, b) in enumerate(zip(grads_gpu, grads_cpu)):
         assert_close(a, b, name=f"{name} gradient {i}")
+
+
+@pytest.mark.parametrize("name", sorted(OPS) + ["dropout"])
+def test_op_saves_the_same_state_on_cpu_and_gpu(fake_gpu, name):
+    """An op's Function keeps the same attributes whichever implementation ran: the
+    backward reads one set of names, not one per device."""
+    fn, shapes, _ = OPS[name] if name != "dropout" else (
+        lambda x: F.dropout(x, 0.5, training=True), [(2, 3, 4)], None)
+    arrays = [no_ties(s, seed=i) for i, s in enumerate(shapes)]
+    saved = {}
+    for device in ("cpu", "cuda"):
+        out = fn(*[mc.tensor(a, requires_grad=True, device=device) for a in arrays])
+        saved[device] = sorted(vars(out._creator))
+    assert saved["cpu"] == saved["cuda"]
 
 
 @pytest.mark.parametrize("dropout", [F.dropout, F.dropout2d])

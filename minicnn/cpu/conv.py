@@ -9,7 +9,8 @@ than a Numba loop, so there is no fast path for it.
 import numba
 import numpy as np
 
-from ..functional.conv import _output_hw
+from .. import dispatch
+from ..geometry import output_hw
 
 
 @numba.njit(cache=True, parallel=True)
@@ -32,12 +33,11 @@ def _col2im_kernel(cols, H, W, sh, sw, ph, pw, dh, dw):
     return x
 
 
+@dispatch.register("col2im", "numba")
 def col2im_numba(col, input_shape, kernel_size, stride, padding, dilation):
     """Same arguments and result as ``col2im_numpy`` (settings are pairs)."""
     N, C, H, W = input_shape
-    OH, OW = _output_hw(input_shape, kernel_size, stride, padding, dilation)
+    OH, OW = output_hw(input_shape, kernel_size, stride, padding, dilation)
     cols = np.ascontiguousarray(col).reshape(N, C, kernel_size[0], kernel_size[1], OH, OW)
     return _col2im_kernel(cols, H, W, *stride, *padding, *dilation)
 
-
-FAST_PATHS = {"col2im": col2im_numba}

@@ -2,13 +2,15 @@
 
 Each function takes the same arguments as its ``*_numpy`` reference: planes
 x: (B, H, W) with B = N*C, and the window tables ``rows`` / ``cols``
-(``minicnn.functional.pool.Windows``).  The planes are independent, so the
+(``minicnn.geometry.Windows``).  The planes are independent, so the
 kernels run them in parallel (``prange``); inside a plane they walk each window
 exactly as the tables describe: rows.start[oh], rows.start[oh] + rows.step, ... < rows.stop[oh].
 Backward scatters into its own plane only, so no two threads write the same element.
 """
 import numba
 import numpy as np
+
+from .. import dispatch
 
 
 # ----- max pooling -----------------------------------------------------------
@@ -38,6 +40,7 @@ def _max_backward(g, argmax, grad):
             grad[b, argmax[b, o]] += g[b, o]
 
 
+@dispatch.register("max_pool_forward", "numba")
 def max_pool_forward(x, rows, cols):
     """x: (B, H, W) -> values, argmax (flat index h*W + w): (B, OH, OW)."""
     shape = (x.shape[0], len(rows.start), len(cols.start))
@@ -46,8 +49,10 @@ def max_pool_forward(x, rows, cols):
     return out, argmax
 
 
-def max_pool_backward(g, argmax, H, W):
-    """g, argmax: (B, OH, OW) -> grad (B, H, W), each g added at its argmax."""
+@dispatch.register("max_pool_backward", "numba")
+def max_pool_backward(g, argmax, H, W, rows, cols):
+    """g, argmax: (B, OH, OW) -> grad (B, H, W), each g added at its argmax (the windows are
+    not needed: the scatter finds its target in argmax)."""
     B = g.shape[0]
     grad = np.zeros((B, H * W), g.dtype)
     _max_backward(g.reshape(B, -1), argmax.reshape(B, -1), grad)
@@ -78,6 +83,7 @@ def _avg_backward(g, r_start, r_stop, c_start, c_stop, divisor, grad):
                         grad[b, h, w] += share
 
 
+@dispatch.register("avg_pool_forward", "numba")
 def avg_pool_forward(x, rows, cols, divisor):
     """x: (B, H, W) -> (B, OH, OW): window sums / divisor (OH, OW)."""
     out = np.empty((x.shape[0], len(rows.start), len(cols.start)), x.dtype)
@@ -85,6 +91,7 @@ def avg_pool_forward(x, rows, cols, divisor):
     return out
 
 
+@dispatch.register("avg_pool_backward", "numba")
 def avg_pool_backward(g, rows, cols, divisor, H, W):
     """g: (B, OH, OW) -> grad (B, H, W): each g / divisor spread over its window."""
     grad = np.zeros((g.shape[0], H, W), g.dtype)

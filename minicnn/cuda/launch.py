@@ -4,7 +4,8 @@
 mirror the NumPy reference it stands in for (``im2col(x, kernel_size, stride,
 padding, dilation) -> col``).  For every call it works out the output shape, the
 launch size and the exact C type of every argument (device pointers, 64-bit sizes,
-scalars of the array's dtype), then launches.
+scalars of the array's dtype), then launches.  Each method registers itself with
+``minicnn.dispatch`` as the "cuda" implementation of the kernel of the same name.
 
     on a GPU:   KernelOps(cupy, CupyLoader(cupy))     -- what minicnn.cuda.ops() returns
     in tests:   KernelOps(numpy, EmulationLoader())   -- the same code on the CPU
@@ -16,17 +17,9 @@ sizes such as grid=3, block=7 to prove the grid-stride loops).
 """
 import numpy as np
 
+from .. import dispatch
+from ..geometry import output_hw, pair
 from .loader import check_dtype
-
-
-def _pair(v):
-    return (int(v), int(v)) if np.ndim(v) == 0 else tuple(int(a) for a in v)
-
-
-def _conv_output_hw(h, w, k, s, p, d):
-    # imported here: minicnn.functional imports this package, so not the other way round
-    from ..functional.conv import conv_output_size
-    return conv_output_size(h, k[0], s[0], p[0], d[0]), conv_output_size(w, k[1], s[1], p[1], d[1])
 
 
 def _i64(*values):
@@ -65,23 +58,25 @@ class KernelOps:
         return self.xp.ascontiguousarray(self.xp.asarray(v, dtype=x.dtype))
 
     # ----- convolution: im2col / col2im ---------------------------------------------------
+    @dispatch.register("im2col", "cuda")
     def im2col(self, x, kernel_size, stride=1, padding=0, dilation=1):
         # x: (N, C, H, W) -> col: (N, C*kh*kw, OH*OW)
-        k, s, p, d = map(_pair, (kernel_size, stride, padding, dilation))
+        k, s, p, d = map(pair, (kernel_size, stride, padding, dilation))
         x = self._input(x, "im2col")
         n, c, h, w = x.shape
-        oh, ow = _conv_output_hw(h, w, k, s, p, d)
+        oh, ow = output_hw((h, w), k, s, p, d)
         col = self.xp.empty((n, c * k[0] * k[1], oh * ow), x.dtype)
         self._launch("conv", "im2col", col.size, x.dtype, x, col,
                      *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
         return col
 
+    @dispatch.register("col2im", "cuda")
     def col2im(self, col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
         # col: (N, C*kh*kw, OH*OW) -> x: input_shape = (N, C, H, W), overlaps summed
-        k, s, p, d = map(_pair, (kernel_size, stride, padding, dilation))
+        k, s, p, d = map(pair, (kernel_size, stride, padding, dilation))
         col = self._input(col, "col2im")
         n, c, h, w = input_shape
-        oh, ow = _conv_output_hw(h, w, k, s, p, d)
+        oh, ow = output_hw((h, w), k, s, p, d)
         if col.shape != (n, c * k[0] * k[1], oh * ow):
             raise ValueError(f"minicnn: cuda col2im: expected col of shape "
                              f"{(n, c * k[0] * k[1], oh * ow)} for input {tuple(input_shape)}, "
@@ -111,6 +106,7 @@ class KernelOps:
                                            for a in (start, stop, lo, hi))
         return self._table_cache[key]
 
+    @dispatch.register("max_pool_forward", "cuda")
     def max_pool_forward(self, x, rows, cols):
         # x: (B, H, W) -> values, argmax: (B, OH, OW); argmax = h*W + w within each plane
         x = self._input(x, "max_pool2d")
@@ -124,6 +120,7 @@ class KernelOps:
                      *_i64(B, H, W, OH, OW, rows.step, cols.step))
         return out, argmax
 
+    @dispatch.register("max_pool_backward", "cuda")
     def max_pool_backward(self, g, argmax, H, W, rows, cols):
         # g, argmax: (B, OH, OW) -> grad: (B, H, W).  Unlike the CPU scatter, the gather
         # needs the windows, to find the outputs that may point at each input.
@@ -136,6 +133,7 @@ class KernelOps:
                      r_lo, r_hi, c_lo, c_hi, *_i64(B, H, W, OH, OW))
         return grad
 
+    @dispatch.register("avg_pool_forward", "cuda")
     def avg_pool_forward(self, x, rows, cols, divisor):
         # x: (B, H, W), divisor: (OH, OW) -> (B, OH, OW)
         x = self._input(x, "avg_pool2d")
@@ -148,6 +146,7 @@ class KernelOps:
                      r_start, r_stop, c_start, c_stop, *_i64(B, H, W, OH, OW))
         return out
 
+    @dispatch.register("avg_pool_backward", "cuda")
     def avg_pool_backward(self, g, rows, cols, divisor, H, W):
         # g: (B, OH, OW), divisor: (OH, OW) -> grad: (B, H, W)
         g = self._input(g, "avg_pool2d backward")
@@ -162,6 +161,7 @@ class KernelOps:
         return grad
 
     # ----- normalisation --------------------------------------------------------------------
+    @dispatch.register("batch_norm_forward", "cuda")
     def batch_norm_forward(self, x, mean, invstd, weight=None, bias=None):
         # x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x
         x = self._input(x, "batch_norm")
@@ -174,6 +174,7 @@ class KernelOps:
                      xhat, out, *_i64(x.shape[0], c, x.size // max(x.shape[0] * c, 1)))
         return xhat, out
 
+    @dispatch.register("batch_norm_backward", "cuda")
     def batch_norm_backward(self, grad_out, xhat, scale, mean_g=None, mean_gxhat=None):
         # grad_out, xhat: (N, C, ...); scale = invstd * weight, mean_g, mean_gxhat: (C,)
         # -> grad_x = (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: means None = 0)
@@ -189,6 +190,7 @@ class KernelOps:
                      gx, *_i64(g.shape[0], c, g.size // max(g.shape[0] * c, 1)))
         return gx
 
+    @dispatch.register("lrn_forward", "cuda")
     def lrn_forward(self, a, size, alpha=1e-4, beta=0.75, k=1.0):
         # a: (N, C, ...) -> out, s: like a; s = k + alpha/size * (window sum of a^2)
         a = self._input(a, "local_response_norm")
@@ -200,6 +202,7 @@ class KernelOps:
                      real(alpha / size), real(beta), real(k))
         return out, s
 
+    @dispatch.register("lrn_backward", "cuda")
     def lrn_backward(self, grad_out, a, out, s, size, alpha=1e-4, beta=0.75):
         # grad_out, a, out, s (from lrn_forward): (N, C, ...) -> grad_a: like a
         g = self._input(grad_out, "local_response_norm backward")
@@ -213,12 +216,14 @@ class KernelOps:
         return ga
 
     # ----- activation and dropout ------------------------------------------------------------
+    @dispatch.register("relu_forward", "cuda")
     def relu_forward(self, x):
         x = self._input(x, "relu")
         out = self.xp.empty(x.shape, x.dtype)
         self._launch("activation", "relu_forward", x.size, x.dtype, x, out, np.int64(x.size))
         return out
 
+    @dispatch.register("relu_backward", "cuda")
     def relu_backward(self, grad_out, out):
         # grad flows where the forward output was positive
         g, out = self._input(grad_out, "relu backward"), self._input(out, "relu backward")
@@ -226,6 +231,7 @@ class KernelOps:
         self._launch("activation", "relu_backward", g.size, g.dtype, g, out, gx, np.int64(g.size))
         return gx
 
+    @dispatch.register("masked_scale", "cuda")
     def masked_scale(self, x, mask):
         # x: (N, C, ...); mask: x.shape (dropout) or (N, C, 1, ...) (dropout2d), holding
         # 0 or 1/(1-p) -> x * mask.  Also dropout's backward (mask is a constant).

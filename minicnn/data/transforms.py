@@ -23,6 +23,8 @@ import numbers
 
 import numpy as np
 
+from ..geometry import pair
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Principal components of ImageNet's RGB pixel covariance (pixels in [0, 1]), as
@@ -32,14 +34,6 @@ IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
 IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
                    (-0.5808, -0.0045, -0.8140),
                    (-0.5836, -0.6948, 0.4203))
-
-
-def _pair(size, name):
-    if isinstance(size, numbers.Integral):
-        return int(size), int(size)
-    if len(size) != 2:
-        raise ValueError(f"minicnn: {name}: size must be an int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 def _check_hwc(img, name):
@@ -165,7 +159,7 @@ class Resize:
     ``CenterCrop(224)`` is the standard ImageNet evaluation)."""
 
     def __init__(self, size):
-        self.size = size if isinstance(size, numbers.Integral) else _pair(size, "Resize")
+        self.size = size if isinstance(size, numbers.Integral) else pair(size, "size", "Resize", minimum=1)
 
     def output_size(self, h, w):
         if isinstance(self.size, tuple):
@@ -196,7 +190,7 @@ class CenterCrop:
     """Cut the central ``(height, width)`` region (zero-padding a smaller image first)."""
 
     def __init__(self, size):
-        self.size = _pair(size, "CenterCrop")
+        self.size = pair(size, "size", "CenterCrop", minimum=1)
 
     def __call__(self, img):
         _check_hwc(img, "CenterCrop")
@@ -223,7 +217,7 @@ class RandomCrop:
 
     def __init__(self, size, padding=None, pad_if_needed=False, fill=0,
                  padding_mode="constant", seed=None):
-        self.size = _pair(size, "RandomCrop")
+        self.size = pair(size, "size", "RandomCrop", minimum=1)
         self.padding = padding
         self.pad_if_needed, self.fill, self.padding_mode = pad_if_needed, fill, padding_mode
         if padding_mode not in ("constant", "edge", "reflect"):
@@ -265,7 +259,7 @@ class RandomResizedCrop:
     """
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3.0 / 4.0, 4.0 / 3.0), seed=None):
-        self.size = _pair(size, "RandomResizedCrop")
+        self.size = pair(size, "size", "RandomResizedCrop", minimum=1)
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             raise ValueError(f"minicnn: RandomResizedCrop: scale and ratio must be (min, max), "
                              f"got scale={scale}, ratio={ratio}")
@@ -358,7 +352,7 @@ class FiveCrop:
     bottom-left, bottom-right, centre] (torchvision's order)."""
 
     def __init__(self, size):
-        self.size = _pair(size, "FiveCrop")
+        self.size = pair(size, "size", "FiveCrop", minimum=1)
 
     def __call__(self, img):
         _check_hwc(img, "FiveCrop")

@@ -1,22 +1,29 @@
 """Activations: relu, sigmoid, tanh."""
-import numpy as np
-
-from .. import backend, cuda
+from .. import backend, dispatch
 from ..autograd import Function
 
 
+# ReLU's array kernels: these NumPy references, or kernels/activation.cu on the GPU.
+@dispatch.register("relu_forward", "numpy")
+def relu_forward_numpy(x):
+    """x -> max(x, 0); a NaN stays NaN."""
+    return backend.get_array_module(x).maximum(x, 0)     # not x * mask: -inf * 0 would be NaN
+
+
+@dispatch.register("relu_backward", "numpy")
+def relu_backward_numpy(grad_out, out):
+    """The gradient flows where the unit was active: out > 0, i.e. x > 0."""
+    return grad_out * (out > 0)
+
+
 class ReLU(Function):
+    # Saves its output, not its input: the next layer usually keeps it alive anyway.
     def forward(self, x):
-        if backend.get_array_module(x) is not np:      # CuPy: kernels/activation.cu
-            self.out = cuda.ops().relu_forward(x)
-            return self.out
-        self.positive = x > 0
-        return np.maximum(x, 0)      # not x * mask: -inf * 0 would be NaN
+        self.out = dispatch.kernel("relu_forward", x)(x)
+        return self.out
 
     def backward(self, g):
-        if backend.get_array_module(g) is not np:
-            return cuda.ops().relu_backward(g, self.out)
-        return g * self.positive
+        return dispatch.kernel("relu_backward", g)(g, self.out)
 
 
 class Sigmoid(Function):

@@ -11,54 +11,28 @@ Backward is two more GEMMs: ``g @ col.T`` for the weight gradient and
 ``weight.T @ g`` for the gradient of the columns, which ``col2im`` folds back onto
 the input, adding up where windows overlap.
 
-Kernels: ``im2col_numpy`` / ``col2im_numpy`` are the readable references and run
-unchanged on CuPy (they are written against ``xp``).  ``_kernel`` picks the
-implementation for an array; minicnn/cpu/conv.py holds the Numba fast path of
-col2im (for im2col, the NumPy strided copy measured faster than a Numba loop).
+Kernels: ``im2col_numpy`` / ``col2im_numpy`` are the readable references (written
+against ``xp``, so they also run on CuPy).  ``dispatch.kernel`` picks the implementation
+for an array: minicnn/cpu/conv.py holds the Numba fast path of col2im (for im2col, the
+NumPy strided copy measured faster than a Numba loop), minicnn/cuda/launch.py the CUDA
+kernels of both.  The output-size arithmetic lives in minicnn/geometry.py.
 """
 import numpy as np
 
-from .. import backend, cuda
+from .. import backend, dispatch
 from ..autograd import Function
+from ..geometry import output_hw, pair
 
 
 # ----- argument helpers ------------------------------------------------------
-def _pair(value, name, op="conv2d"):
-    """An int or a pair of ints -> a (height, width) tuple."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"minicnn: {op}: {name} must be an int or a pair of ints, got {value!r}")
-    return tuple(int(v) for v in pair)
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    """Output length along one axis: floor((size + 2p - d*(k-1) - 1) / s) + 1.
-
-    d*(k-1) + 1 is the extent of a dilated kernel; the output counts the window
-    positions 0, s, 2s, ... that still fit inside the padded input.
-    """
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _output_hw(input_shape, kernel_size, stride, padding, dilation):
-    H, W = input_shape[-2:]
-    return (conv_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0]),
-            conv_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1]))
-
-
 def _window_args(kernel_size, stride, padding, dilation, op):
     """Normalise the four window settings to pairs and check their ranges."""
-    k, s, p, d = (_pair(v, n, op) for v, n in ((kernel_size, "kernel_size"), (stride, "stride"),
-                                               (padding, "padding"), (dilation, "dilation")))
-    for name, pair, low in (("kernel_size", k, 1), ("stride", s, 1), ("padding", p, 0),
-                            ("dilation", d, 1)):
-        if min(pair) < low:
-            raise ValueError(f"minicnn: {op}: {name} must be >= {low}, got {pair}")
-    return k, s, p, d
+    return (pair(kernel_size, "kernel_size", op, minimum=1), pair(stride, "stride", op, minimum=1),
+            pair(padding, "padding", op, minimum=0), pair(dilation, "dilation", op, minimum=1))
 
 
 def _check_fits(input_shape, k, s, p, d, op):
-    OH, OW = _output_hw(input_shape, k, s, p, d)
+    OH, OW = output_hw(input_shape, k, s, p, d)
     if OH < 1 or OW < 1:
         H, W = input_shape[-2:]
         extent = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
@@ -69,12 +43,13 @@ def _check_fits(input_shape, k, s, p, d, op):
 
 
 # ----- the NumPy references (also run on CuPy) --------------------------------
+@dispatch.register("im2col", "numpy")
 def im2col_numpy(x, kernel_size, stride, padding, dilation):
     """im2col by a strided view of the zero-padded input and one reshape (settings are pairs)."""
     xp = backend.get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    OH, OW = _output_hw(x.shape, kernel_size, stride, padding, dilation)
+    OH, OW = output_hw(x.shape, kernel_size, stride, padding, dilation)
     if ph or pw:
         padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
         padded[:, :, ph:ph + H, pw:pw + W] = x
@@ -91,12 +66,13 @@ def im2col_numpy(x, kernel_size, stride, padding, dilation):
     return windows.reshape(N, C * kh * kw, OH * OW)
 
 
+@dispatch.register("col2im", "numpy")
 def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
     """col2im as kh*kw strided slice-adds into a zero-padded buffer (settings are pairs)."""
     xp = backend.get_array_module(col)
     N, C, H, W = input_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    OH, OW = _output_hw(input_shape, kernel_size, stride, padding, dilation)
+    OH, OW = output_hw(input_shape, kernel_size, stride, padding, dilation)
     cols = col.reshape(N, C, kh, kw, OH, OW)
     padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
     for i in range(kh):
@@ -107,25 +83,6 @@ def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
             padded[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
                          j * dw:j * dw + sw * (OW - 1) + 1:sw] += cols[:, :, i, j]
     return padded[:, :, ph:ph + H, pw:pw + W]   # gradient that fell on the padding is dropped
-
-
-_REFERENCE = {"im2col": im2col_numpy, "col2im": col2im_numpy}
-
-
-def _kernel(name, array):
-    """The implementation of kernel ``name`` to run on ``array``: the one place a backend is picked.
-
-    NumPy arrays take the Numba fast path from minicnn/cpu/conv.py where one exists
-    and ``backend.numba_enabled()``, else the xp-generic reference; CuPy arrays take
-    the CUDA kernel (kernels/conv.cu, launched by minicnn/cuda/launch.py).
-    """
-    if backend.get_array_module(array) is not np:
-        return getattr(cuda.ops(), name)
-    if backend.get_array_module(array) is np and backend.numba_enabled():
-        from ..cpu import conv as cpu_conv     # lazily: importing Numba takes a moment
-        if name in cpu_conv.FAST_PATHS:
-            return cpu_conv.FAST_PATHS[name]
-    return _REFERENCE[name]
 
 
 # ----- public array-level functions -------------------------------------------
@@ -153,7 +110,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
         raise ValueError(f"minicnn: im2col: expected a 4-D array (N, C, H, W), got shape {tuple(x.shape)}")
     k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "im2col")
     _check_fits(x.shape, k, s, p, d, "im2col")
-    return _kernel("im2col", x)(x, k, s, p, d)
+    return dispatch.kernel("im2col", x)(x, k, s, p, d)
 
 
 def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
@@ -181,7 +138,7 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
                          f"for input_shape {input_shape}, got {tuple(col.shape)}")
     if k == (1, 1) and s == (1, 1) and p == (0, 0):
         return col.reshape(input_shape)   # windows are single pixels, no overlaps or gaps
-    return _kernel("col2im", col)(col, input_shape, k, s, p, d)
+    return dispatch.kernel("col2im", col)(col, input_shape, k, s, p, d)
 
 
 # ----- the op ----------------------------------------------------------------------
@@ -190,12 +147,13 @@ class Conv2d(Function):
 
     Settings: stride, padding, dilation (pairs), groups G.  K = C/G*kh*kw, L = OH*OW.
     """
+    settings = ("stride", "padding", "dilation", "groups")
 
     def forward(self, x, w, b):
         xp = backend.get_array_module(x)
         N, O, G = x.shape[0], w.shape[0], self.groups
         K = w.shape[1] * w.shape[2] * w.shape[3]
-        OH, OW = _output_hw(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
+        OH, OW = output_hw(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
         # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
         col = im2col(x, w.shape[2:], self.stride, self.padding, self.dilation)
         col = col.reshape(N, G, K, OH * OW)
@@ -212,15 +170,15 @@ class Conv2d(Function):
         xp = backend.get_array_module(g)
         x, w, G = self.x, self.w, self.groups
         N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
-        settings = (w.shape[2:], self.stride, self.padding, self.dilation)
+        window = (w.shape[2:], self.stride, self.padding, self.dilation)
         g = g.reshape(N, G, O // G, -1)                                # (N, G, O/G, L)
         w_mat = w.reshape(G, O // G, K)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             dcol = xp.matmul(w_mat.transpose(0, 2, 1), g)              # (G, K, O/G) @ (N, G, O/G, L)
-            gx = col2im(dcol.reshape(N, G * K, -1), x.shape, *settings)
+            gx = col2im(dcol.reshape(N, G * K, -1), x.shape, *window)
         if self.needs_input_grad[1]:
-            col = im2col(x, *settings).reshape(N, G, K, -1)            # (N, G, K, L)
+            col = im2col(x, *window).reshape(N, G, K, -1)            # (N, G, K, L)
             gw = xp.zeros((G, O // G, K), dtype=w.dtype)
             for n in range(N):   # one GEMM per image: a batched matmul would hold N copies of gw
                 gw += xp.matmul(g[n], col[n].transpose(0, 2, 1))       # (G, O/G, L) @ (G, L, K)
@@ -279,9 +237,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if padding not in ("valid", "same"):
             raise ValueError(f"minicnn: {op}: padding must be 'valid', 'same', an int or a pair, "
                              f"got {padding!r}")
-        if padding == "same" and _pair(stride, "stride") != (1, 1):
+        if padding == "same" and pair(stride, "stride", op) != (1, 1):
             raise ValueError(f"minicnn: {op}: padding='same' needs stride 1, got stride={stride!r}")
-        padding = 0 if padding == "valid" else _same_padding(kernel, _pair(dilation, "dilation"))
+        padding = 0 if padding == "valid" else _same_padding(kernel, pair(dilation, "dilation", op))
     _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
     _check_fits(input.shape, kernel, stride, padding, dilation, op)
     return Conv2d.apply(input, weight, bias, stride=stride, padding=padding,

@@ -6,25 +6,27 @@ Masks come from minicnn's global generator: ``minicnn.manual_seed`` makes them r
 """
 import numbers
 
-import numpy as np
-
-from .. import backend, cuda, random
+from .. import backend, dispatch, random
 from ..autograd import Function
+
+
+@dispatch.register("masked_scale", "numpy")
+def masked_scale_numpy(x, mask):
+    """x (N, C, ...) * mask (x.shape, or (N, C, 1, ...) for dropout2d); on the GPU,
+    kernels/activation.cu does the same."""
+    return x * mask
 
 
 class MaskedScale(Function):
     """out = x * mask, where mask (broadcastable to x) holds 0 or 1/(1-p)."""
+    settings = ("mask",)
 
     def forward(self, x):
-        if backend.get_array_module(x) is not np:      # CuPy: kernels/activation.cu
-            return cuda.ops().masked_scale(x, self.mask)
-        return x * self.mask
+        return dispatch.kernel("masked_scale", x)(x, self.mask)
 
     def backward(self, g):
         # the mask is a constant: the gradient flows only through kept units, scaled alike
-        if backend.get_array_module(g) is not np:
-            return cuda.ops().masked_scale(g, self.mask)
-        return g * self.mask
+        return dispatch.kernel("masked_scale", g)(g, self.mask)
 
 
 def _check_p(op, p):

@@ -145,6 +145,8 @@ class Abs(Function):
 
 
 class ToDtype(Function):
+    settings = ("dtype",)
+
     def forward(self, x):
         self.x_dtype = x.dtype
         return x.astype(self.dtype, copy=False)
@@ -154,6 +156,8 @@ class ToDtype(Function):
 
 
 class ToDevice(Function):
+    settings = ("device",)
+
     def forward(self, x):
         self.x_device = backend.device_of(x)
         return backend.to_device(x, self.device)
@@ -164,6 +168,8 @@ class ToDevice(Function):
 
 # ----- reductions: x (...) -> x with `dims` removed (or kept as 1) ----------
 class Sum(Function):
+    settings = ("dims", "keepdim")
+
     def forward(self, x):
         self.x_shape = x.shape
         return x.sum(axis=self.dims, keepdims=self.keepdim)
@@ -176,6 +182,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    settings = ("dims", "keepdim")
+
     def forward(self, x):
         self.x_shape = x.shape
         self.count = int(np.prod([x.shape[d] for d in self.dims]))
@@ -190,6 +198,7 @@ class Mean(Function):
 
 class Max(Function):
     """Max over dims; ties share the gradient equally (so it stays a true subgradient)."""
+    settings = ("dims", "keepdim")
 
     def forward(self, x):
         out = x.max(axis=self.dims, keepdims=True)

@@ -14,6 +14,8 @@ def _log_softmax(x, axis):
 
 
 class Softmax(Function):
+    settings = ("dim",)
+
     def forward(self, x):
         self.out = backend.get_array_module(x).exp(_log_softmax(x, self.dim))
         return self.out
@@ -24,6 +26,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    settings = ("dim",)
+
     def forward(self, x):
         self.out = _log_softmax(x, self.dim)
         return self.out
@@ -39,6 +43,7 @@ class CrossEntropy(Function):
     With label smoothing eps the target distribution is (1-eps)*onehot + eps/C,
     and the gradient of the loss w.r.t. the logits is softmax - target_distribution.
     """
+    settings = ("label_smoothing",)
 
     def forward(self, logits, targets):
         xp = backend.get_array_module(logits)

@@ -5,9 +5,7 @@ The statistics use ``xp`` reductions only, so the same code runs on NumPy and Cu
 """
 import numbers
 
-import numpy as np
-
-from .. import backend, cuda
+from .. import backend, dispatch
 from ..autograd import Function, Tensor
 
 
@@ -22,6 +20,27 @@ def _per_channel(v, ndim):
 
 
 # ----- batch norm ------------------------------------------------------------
+# The elementwise halves of batch norm; the per-channel statistics are xp reductions.
+# On the GPU each is one CUDA kernel (kernels/norm.cu) instead of several array passes.
+@dispatch.register("batch_norm_forward", "numpy")
+def batch_norm_forward_numpy(x, mean, invstd, weight=None, bias=None):
+    """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x."""
+    xhat = (x - _per_channel(mean, x.ndim)) * _per_channel(invstd, x.ndim)    # unit variance
+    out = xhat if weight is None else xhat * _per_channel(weight, x.ndim)
+    return xhat, (out if bias is None else out + _per_channel(bias, x.ndim))
+
+
+@dispatch.register("batch_norm_backward", "numpy")
+def batch_norm_backward_numpy(grad_out, xhat, scale, mean_g=None, mean_gxhat=None):
+    """grad_out, xhat: (N, C, ...); scale = invstd * weight, mean_g, mean_gxhat: (C,)
+    -> (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: the means are None = 0)."""
+    ndim = grad_out.ndim
+    gx = grad_out if mean_g is None else grad_out - _per_channel(mean_g, ndim)
+    if mean_gxhat is not None:
+        gx = gx - xhat * _per_channel(mean_gxhat, ndim)
+    return gx * _per_channel(scale, ndim)
+
+
 class BatchNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
 
@@ -29,6 +48,7 @@ class BatchNorm(Function):
     statistics are updated in place (var unbiased, 1/(M-1)), as PyTorch does.
     Eval: mean/var are the running statistics.
     """
+    settings = ("training", "momentum", "eps", "running_mean", "running_var")
 
     def forward(self, x, weight, bias):
         # x: (N, C, ...); weight, bias, running stats: (C,); M = values per channel
@@ -37,7 +57,7 @@ class BatchNorm(Function):
         self.count = x.size // x.shape[1]
         if self.training:
             mean = x.mean(axis=axes)
-            xc = x - _per_channel(mean, ndim)
+            xc = x - _per_channel(mean, ndim)    # two passes: exact even for a large mean
             var = (xc * xc).mean(axis=axes)
             m = self.momentum
             if self.running_mean is not None:   # in place: the caller's buffers change
@@ -47,15 +67,10 @@ class BatchNorm(Function):
                 self.running_var[...] = (1 - m) * self.running_var + m * unbiased
         else:
             mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
-            xc = x - _per_channel(mean, ndim)
         self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
         self.weight = weight
-        if xp is not np:     # CuPy: the elementwise part in one CUDA kernel (kernels/norm.cu)
-            self.xhat, out = cuda.ops().batch_norm_forward(x, mean, self.invstd, weight, bias)
-            return out
-        self.xhat = xc * _per_channel(self.invstd, ndim)        # (N, C, ...), unit variance
-        out = self.xhat if weight is None else self.xhat * _per_channel(weight, ndim)
-        return out if bias is None else out + _per_channel(bias, ndim)
+        self.xhat, out = dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
+        return out
 
     def backward(self, g):
         # g: (N, C, ...).  Closed form: with g_hat = dL/dxhat = g * weight,
@@ -69,15 +84,8 @@ class BatchNorm(Function):
         gx = None
         if need_x:
             scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
-            if backend.get_array_module(g) is not np:    # CuPy: kernels/norm.cu
-                means = (sum_g / self.count, sum_gx / self.count) if self.training else ()
-                gx = cuda.ops().batch_norm_backward(g, self.xhat, scale, *means)
-            elif self.training:
-                gx = g - _per_channel(sum_g / self.count, ndim) \
-                    - self.xhat * _per_channel(sum_gx / self.count, ndim)
-                gx *= _per_channel(scale, ndim)
-            else:
-                gx = g * _per_channel(scale, ndim)
+            means = (sum_g / self.count, sum_gx / self.count) if self.training else ()
+            gx = dispatch.kernel("batch_norm_backward", g)(g, self.xhat, scale, *means)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
 
@@ -127,39 +135,47 @@ def _window_sum(a, before, after):
     return out
 
 
+@dispatch.register("lrn_forward", "numpy")
+def lrn_forward_numpy(a, size, alpha=1e-4, beta=0.75, k=1.0):
+    """a: (N, C, S) -> out = a * s^-beta and s = k + alpha/size * (window sum of a^2)."""
+    s = k + (alpha / size) * _window_sum(a * a, size // 2, (size - 1) // 2)
+    return a * s ** -beta, s
+
+
+@dispatch.register("lrn_backward", "numpy")
+def lrn_backward_numpy(grad_out, a, out, s, size, alpha=1e-4, beta=0.75):
+    """grad_out and lrn_forward's a, out, s: (N, C, S) -> the gradient of a.
+
+    b_c depends on a_j through a_c itself and, for every c whose window holds j, through
+    s_c (ds_c/da_j = 2 alpha/n a_j).  Summing over "windows that hold j" is a window sum
+    with the before/after extents swapped:
+      dL/da_j = g_j s_j^-beta - 2 alpha beta/n * a_j * sum_{c: j in window(c)} g_c a_c s_c^(-beta-1)
+    """
+    t = grad_out * out / s                    # g_c a_c s_c^(-beta-1), as out = a s^-beta
+    cross = _window_sum(t, (size - 1) // 2, size // 2)
+    return grad_out * s ** -beta - (2 * alpha * beta / size) * a * cross
+
+
 class LocalResponseNorm(Function):
     """b_c = a_c * s_c^-beta with s_c = k + alpha/n * sum_{c' in window(c)} a_c'^2.
 
     window(c) = [c - n//2, c + (n-1)//2] (asymmetric for even n); zero padding, and
     the divisor stays n at the edges, as in PyTorch.
     """
+    settings = ("size", "alpha", "beta", "k")
 
     def forward(self, a):
         # a: (N, C, ...) -> flattened to (N, C, S) for the channel sums; out: like a
-        n = self.size
         self.shape = a.shape
-        a = a.reshape(a.shape[0], a.shape[1], -1)
-        self.a = a
-        if backend.get_array_module(a) is not np:      # CuPy: kernels/norm.cu
-            self.out, self.s = cuda.ops().lrn_forward(a, n, self.alpha, self.beta, self.k)
-            return self.out.reshape(self.shape)
-        self.s = self.k + (self.alpha / n) * _window_sum(a * a, n // 2, (n - 1) // 2)
-        self.s_pow = self.s ** -self.beta
-        return (a * self.s_pow).reshape(self.shape)
+        self.a = a.reshape(a.shape[0], a.shape[1], -1)
+        self.out, self.s = dispatch.kernel("lrn_forward", a)(self.a, self.size, self.alpha,
+                                                             self.beta, self.k)
+        return self.out.reshape(self.shape)
 
     def backward(self, g):
-        # b_c depends on a_j through a_c itself and, for every c whose window holds j,
-        # through s_c (ds_c/da_j = 2 alpha/n a_j).  Summing over "windows that hold j" is a
-        # window sum with the before/after extents swapped:
-        #   dL/da_j = g_j s_j^-beta - 2 alpha beta/n * a_j * sum_{c: j in window(c)} g_c a_c s_c^(-beta-1)
-        n = self.size
         g = g.reshape(self.a.shape)
-        if backend.get_array_module(g) is not np:      # CuPy: kernels/norm.cu
-            return cuda.ops().lrn_backward(g, self.a, self.out, self.s, n, self.alpha,
-                                           self.beta).reshape(self.shape)
-        t = g * self.a * self.s_pow / self.s          # g_c a_c s_c^(-beta-1)
-        cross = _window_sum(t, (n - 1) // 2, n // 2)
-        ga = g * self.s_pow - (2 * self.alpha * self.beta / n) * self.a * cross
+        ga = dispatch.kernel("lrn_backward", g)(g, self.a, self.out, self.s, self.size,
+                                                self.alpha, self.beta)
         return ga.reshape(self.shape)
 
 

@@ -2,81 +2,26 @@
 
 Every pooling op here is described by two *window tables*, one for the rows and
 one for the columns of the output (``Windows``, built once per geometry by
-``sliding_windows`` or ``adaptive_windows``).  Output pixel (oh, ow) pools the
-input rows ``rows.start[oh], rows.start[oh] + rows.step, ... < rows.stop[oh]``
-and likewise for the columns.  Taps in the padding are already left out of the
-tables, so max pooling ignores them (padding with -inf) and average pooling
-sums only real values, dividing by a separately computed ``divisor``.
+``sliding_windows`` or ``adaptive_windows`` in minicnn/geometry.py).  Output pixel
+(oh, ow) pools the input rows ``rows.start[oh], rows.start[oh] + rows.step, ... <
+rows.stop[oh]`` and likewise for the columns.  Taps in the padding are already left
+out of the tables, so max pooling ignores them (padding with -inf) and average
+pooling sums only real values, dividing by a separately computed ``divisor``.
 
 The array-level kernels (``max_pool_forward`` & co.) work on raw arrays shaped
-(..., H, W).  Each has a readable NumPy reference (``*_numpy``) and a Numba fast
-path in ``minicnn/cpu/pool.py``; ``_implementation`` picks one.
+(..., H, W).  Each has a readable NumPy reference here (``*_numpy``), a Numba fast
+path in minicnn/cpu/pool.py and a CUDA kernel in kernels/pool.cu; ``dispatch.kernel``
+picks one.
 """
-import functools
-from typing import NamedTuple
-
 import numpy as np
 
-from .. import backend, cuda
+from .. import backend, dispatch, geometry
 from ..autograd import Function, Tensor
-
-
-# ----- window tables ---------------------------------------------------------
-class Windows(NamedTuple):
-    """Where the pooling windows of one axis lie; one entry per output row (or column)."""
-    start: np.ndarray   # (out,) int64: first tap inside the input
-    stop: np.ndarray    # (out,) int64: one past the last tap inside the input
-    step: int           # distance between taps (the dilation)
-    count: np.ndarray   # (out,) int64: window length counting padding (avg_pool2d's default divisor)
-
-    @property
-    def max_taps(self):
-        """The most taps any window has inside the input."""
-        taps = -((self.start - self.stop) // self.step)       # ceil((stop - start) / step)
-        return int(taps.max(initial=0))
-
-
-def pool_output_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
-    """PyTorch's output length along one axis (may be < 1: the caller reports that)."""
-    span = dilation * (kernel - 1) + 1                        # the window, dilation included
-    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1          # ceil mode may not start a window in the right padding
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def sliding_windows(size, kernel, stride, padding, dilation=1, ceil_mode=False):
-    """The windows of max_pool2d / avg_pool2d along one axis of length ``size``."""
-    out = pool_output_size(size, kernel, stride, padding, dilation, ceil_mode)
-    first = np.arange(out, dtype=np.int64) * stride - padding    # first tap, maybe in the padding
-    # skip the taps in the left padding: PyTorch steps forward by whole dilations
-    start = first + -(first.clip(max=0) // dilation) * dilation
-    stop = np.minimum(first + dilation * (kernel - 1) + 1, size)
-    # count_include_pad counts the padding but not the ceil-mode overhang beyond it
-    count = np.minimum(first + kernel, size + padding) - first
-    return Windows(start, stop, dilation, count)
-
-
-@functools.lru_cache(maxsize=256)
-def adaptive_windows(size, out):
-    """Bin i of ``out`` covers [floor(i*size/out), ceil((i+1)*size/out)): bins may overlap."""
-    i = np.arange(out, dtype=np.int64)
-    start = i * size // out
-    stop = -(-(i + 1) * size // out)
-    return Windows(start, stop, 1, stop - start)
-
-
-def _no_taps(rows, cols):
-    """(OH, OW) mask of windows with no tap inside the input, or None if there are none.
-
-    Only a dilated max pool can have such windows (its taps may straddle a small input).
-    """
-    mask = (rows.start >= rows.stop)[:, None] | (cols.start >= cols.stop)[None, :]
-    return mask if mask.any() else None
+from ..geometry import adaptive_windows, pair, sliding_windows, windows_without_taps
 
 
 # ----- array-level kernels: NumPy references ------------------------------------
+@dispatch.register("max_pool_forward", "numpy")
 def max_pool_forward_numpy(x, rows, cols):
     """x: (B, H, W) -> values, argmax: (B, OH, OW); argmax is the flat index h*W + w.
 
@@ -103,11 +48,13 @@ def max_pool_forward_numpy(x, rows, cols):
     return best, argmax
 
 
-def max_pool_backward_numpy(g, argmax, H, W):
+@dispatch.register("max_pool_backward", "numpy")
+def max_pool_backward_numpy(g, argmax, H, W, rows, cols):
     """g, argmax: (B, OH, OW) -> grad (B, H, W): each output gradient is added at its argmax.
 
     Overlapping windows can share an argmax, so this is a scatter-*add*: bincount
     with weights sums everything sent to the same index (and is fast, unlike np.add.at).
+    The windows ``rows``, ``cols`` are not needed here (the CUDA kernel's gather needs them).
     """
     xp = backend.get_array_module(g)
     B = g.shape[0]
@@ -123,6 +70,7 @@ def _window_matrix(windows, size, xp, dtype):
     return ((start[:, None] <= i) & (i < stop[:, None])).astype(dtype)
 
 
+@dispatch.register("avg_pool_forward", "numpy")
 def avg_pool_forward_numpy(x, rows, cols, divisor):
     """x: (B, H, W) -> (B, OH, OW).
 
@@ -136,6 +84,7 @@ def avg_pool_forward_numpy(x, rows, cols, divisor):
     return (R @ x @ C.T) / xp.asarray(divisor)
 
 
+@dispatch.register("avg_pool_backward", "numpy")
 def avg_pool_backward_numpy(g, rows, cols, divisor, H, W):
     """g: (B, OH, OW) -> grad (B, H, W): the transpose of the forward, R.T @ (g / divisor) @ C."""
     xp = backend.get_array_module(g)
@@ -144,19 +93,7 @@ def avg_pool_backward_numpy(g, rows, cols, divisor, H, W):
     return R.T @ (g / xp.asarray(divisor)) @ C
 
 
-# ----- array-level kernels: dispatch -----------------------------------------
-def _implementation(x, numpy_version):
-    """The kernel to run on array x: the Numba fast path of the same name for NumPy
-    arrays (when enabled), else the NumPy reference; for CuPy arrays the CUDA kernel
-    of the same name (kernels/pool.cu, launched by minicnn/cuda/launch.py)."""
-    if backend.get_array_module(x) is not np:
-        return getattr(cuda.ops(), numpy_version.__name__.removesuffix("_numpy"))
-    if backend.get_array_module(x) is np and backend.numba_enabled():
-        from ..cpu import pool as numba_pool        # imported late: Numba is slow to import
-        return getattr(numba_pool, numpy_version.__name__.removesuffix("_numpy"))
-    return numpy_version
-
-
+# ----- array-level kernels on (..., H, W) arrays ------------------------------
 def _planes(a):
     """(..., H, W) -> contiguous (B, H, W): the kernels see a stack of 2-D planes."""
     xp = backend.get_array_module(a)
@@ -165,7 +102,7 @@ def _planes(a):
 
 def max_pool_forward(x, rows, cols):
     """x: (..., H, W) -> values, argmax: (..., OH, OW); argmax indexes each H*W plane."""
-    out, argmax = _implementation(x, max_pool_forward_numpy)(_planes(x), rows, cols)
+    out, argmax = dispatch.kernel("max_pool_forward", x)(_planes(x), rows, cols)
     shape = x.shape[:-2] + out.shape[1:]
     return out.reshape(shape), argmax.reshape(shape)
 
@@ -173,51 +110,48 @@ def max_pool_forward(x, rows, cols):
 def max_pool_backward(g, argmax, x_shape, rows, cols):
     """g, argmax: (..., OH, OW) -> gradient of shape x_shape (..., H, W)."""
     H, W = x_shape[-2:]
-    if backend.get_array_module(g) is not np:   # the CUDA kernel gathers: it needs the windows
-        grad = cuda.ops().max_pool_backward(_planes(g), _planes(argmax), H, W, rows, cols)
-        return grad.reshape(x_shape)
-    grad = _implementation(g, max_pool_backward_numpy)(_planes(g), _planes(argmax), H, W)
+    grad = dispatch.kernel("max_pool_backward", g)(_planes(g), _planes(argmax), H, W, rows, cols)
     return grad.reshape(x_shape)
 
 
 def avg_pool_forward(x, rows, cols, divisor):
     """x: (..., H, W) -> (..., OH, OW): window sums / divisor (OH, OW)."""
-    out = _implementation(x, avg_pool_forward_numpy)(_planes(x), rows, cols, divisor)
+    out = dispatch.kernel("avg_pool_forward", x)(_planes(x), rows, cols, divisor)
     return out.reshape(x.shape[:-2] + out.shape[1:])
 
 
 def avg_pool_backward(g, rows, cols, divisor, x_shape):
     """g: (..., OH, OW) -> gradient of shape x_shape (..., H, W)."""
     H, W = x_shape[-2:]
-    grad = _implementation(g, avg_pool_backward_numpy)(_planes(g), rows, cols, divisor, H, W)
+    grad = dispatch.kernel("avg_pool_backward", g)(_planes(g), rows, cols, divisor, H, W)
     return grad.reshape(x_shape)
 
 
 # ----- autograd Functions ----------------------------------------------------
 class MaxPool(Function):
-    """Links a max-pool result into the graph; backward sends each output gradient to its argmax.
+    """Max over each window (settings ``rows``, ``cols``); returns the values and, as an
+    extra without gradient, the argmax (flat index h*W + w in each input plane).
+    Backward sends each output gradient to its argmax."""
+    settings = ("rows", "cols")
 
-    The public functions compute the values *and* the argmax first (they may have to
-    return both, and a Function returns one array) and pass them in as settings
-    ``out`` and ``argmax``, along with ``no_taps`` (see ``_no_taps``) and the windows
-    ``rows``, ``cols`` (the CUDA backward needs them).
-    """
-
-    def forward(self, x):                    # x: (..., H, W); out, argmax: (..., OH, OW)
+    def forward(self, x):                    # x: (..., H, W) -> out, argmax: (..., OH, OW)
+        out, self.argmax = max_pool_forward(x, self.rows, self.cols)
         self.x_shape = x.shape
-        return self.out
+        return out, self.argmax
 
     def backward(self, g):
         argmax = self.argmax
-        if self.no_taps is not None:         # such windows have no input to send gradient to
+        no_taps = windows_without_taps(self.rows, self.cols)
+        if no_taps is not None:              # such windows have no input to send gradient to
             xp = backend.get_array_module(g)
-            no_taps = xp.asarray(self.no_taps)
+            no_taps = xp.asarray(no_taps)
             g, argmax = xp.where(no_taps, 0, g), xp.where(no_taps, 0, argmax)
         return max_pool_backward(g, argmax, self.x_shape, self.rows, self.cols)
 
 
 class AvgPool(Function):
     """Window averages for avg_pool2d and adaptive_avg_pool2d (settings rows, cols, divisor)."""
+    settings = ("rows", "cols", "divisor")
 
     def forward(self, x):                    # x: (..., H, W) -> (..., OH, OW)
         self.x_shape = x.shape
@@ -258,30 +192,18 @@ def _check_input(op, input):
                          f"got input of shape {input.shape}")
 
 
-def _pair(op, name, value, minimum):
-    """An int or a sequence of 1 or 2 ints -> (int, int), each at least ``minimum``."""
-    values = (value,) if isinstance(value, (int, np.integer)) else value
-    if (not isinstance(values, (tuple, list)) or len(values) not in (1, 2)
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)):
-        raise TypeError(f"minicnn: {op}: {name} must be an int or a pair of ints, got {value!r}")
-    pair = (int(values[0]), int(values[-1]))
-    if min(pair) < minimum:
-        raise ValueError(f"minicnn: {op}: {name} must be at least {minimum}, got {value!r}")
-    return pair
-
-
 def _sliding_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode):
     """Check a max_pool2d / avg_pool2d geometry and return its (rows, cols) window tables."""
     _check_input(op, input)
-    k = _pair(op, "kernel_size", kernel_size, 1)
+    k = pair(kernel_size, "kernel_size", op, minimum=1)
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
-        else _pair(op, "stride", stride, 1)
-    p = _pair(op, "padding", padding, 0)
-    d = _pair(op, "dilation", dilation, 1)
+        else pair(stride, "stride", op, minimum=1)
+    p = pair(padding, "padding", op, minimum=0)
+    d = pair(dilation, "dilation", op, minimum=1)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"minicnn: {op}: padding {p} must be at most half of kernel_size {k}")
     size = input.shape[-2:]
-    out = tuple(pool_output_size(size[a], k[a], s[a], p[a], d[a], ceil_mode) for a in (0, 1))
+    out = tuple(geometry.output_size(size[a], k[a], s[a], p[a], d[a], ceil_mode) for a in (0, 1))
     if min(out) < 1:
         raise ValueError(f"minicnn: {op}: kernel_size {k} (dilation {d}) does not fit in the input "
                          f"of shape {input.shape} padded by {p}: the output would be {out}")
@@ -303,10 +225,8 @@ def _adaptive_output_size(op, input, output_size):
 
 # ----- the functional API ---------------------------------------------------
 def _max_pool(input, rows, cols, return_indices):
-    out, argmax = max_pool_forward(input.data, rows, cols)
-    values = MaxPool.apply(input, out=out, argmax=argmax, no_taps=_no_taps(rows, cols),
-                           rows=rows, cols=cols)
-    return (values, Tensor(argmax)) if return_indices else values
+    values, indices = MaxPool.apply(input, rows=rows, cols=cols)
+    return (values, indices) if return_indices else values
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

@@ -10,6 +10,8 @@ from ..autograd import Function, Tensor
 
 
 class Reshape(Function):
+    settings = ("shape",)
+
     def forward(self, x):
         self.x_shape = x.shape
         return x.reshape(self.shape)
@@ -19,6 +21,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    settings = ("axes",)
+
     def forward(self, x):
         return x.transpose(self.axes)
 
@@ -29,6 +33,7 @@ class Permute(Function):
 class GetItem(Function):
     """x[index] for any NumPy index; backward scatters into zeros (np.add.at handles
     repeated integer indices, which a plain assignment would silently drop)."""
+    settings = ("index",)
 
     def forward(self, x):
         self.x_shape = x.shape
@@ -51,6 +56,7 @@ def _is_basic_index(index):
 
 class Concatenate(Function):
     """cat(tensors, dim): inputs (.., C_i, ..) -> (.., sum C_i, ..)."""
+    settings = ("dim",)
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.dim] for x in xs]
@@ -63,6 +69,7 @@ class Concatenate(Function):
 
 class Stack(Function):
     """stack(tensors, dim): n inputs of shape S -> S with a new axis of size n at dim."""
+    settings = ("dim",)
 
     def forward(self, *xs):
         return backend.get_array_module(*xs).stack(xs, axis=self.dim)

@@ -1,11 +1,8 @@
 """Convolution layer."""
 from .. import functional as F
+from ..geometry import pair
 from . import init
 from .module import Module, describe, named_errors, new_parameter
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 class Conv2d(Module):
@@ -20,7 +17,8 @@ class Conv2d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        name = f"minicnn: Conv2d({in_channels}, {out_channels})"
+        layer = f"Conv2d({in_channels}, {out_channels})"
+        name = f"minicnn: {layer}"
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels and out_channels must both be divisible by "
                              f"groups={groups}")
@@ -28,9 +26,10 @@ class Conv2d(Module):
             raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, "
                                       f"got {padding_mode!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)   # or 'same'/'valid'
-        self.dilation = _pair(dilation)
+        self.kernel_size = pair(kernel_size, "kernel_size", layer, minimum=1)
+        self.stride = pair(stride, "stride", layer, minimum=1)
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", layer, minimum=0)
+        self.dilation = pair(dilation, "dilation", layer, minimum=1)
         self.groups, self.padding_mode = groups, padding_mode
         self.weight = new_parameter((out_channels, in_channels // groups) + self.kernel_size,
                                     dtype, device)

@@ -1,0 +1,106 @@
+"""Where sliding windows go: (height, width) pairs, output sizes and pooling window tables.
+
+The arithmetic every convolution and pooling layer shares, in one place at the bottom of
+the tree.  It needs NumPy only and imports nothing from minicnn, so every layer can use it:
+the ops (minicnn/functional), their Numba and CUDA kernels (minicnn/cpu, minicnn/cuda),
+the layers (minicnn/nn), ``summary`` and the data transforms.
+"""
+import functools
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+
+def pair(value, name="value", op="minicnn", minimum=None):
+    """An int or a sequence of 1 or 2 ints -> (int, int), as PyTorch reads kernel_size & co.
+
+    ``3 -> (3, 3)``, ``(3,) -> (3, 3)``, ``(3, 1) -> (3, 1)``.  A wrong type (a float, a
+    bool, a string) is a TypeError, a wrong length or a value below ``minimum`` a
+    ValueError; both messages name the op and the argument.
+    """
+    values = (value,) if isinstance(value, numbers.Integral) else value
+    if (not isinstance(values, (tuple, list))
+            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values)):
+        raise TypeError(f"minicnn: {op}: {name} must be an int or a pair of ints, got {value!r}")
+    if len(values) not in (1, 2):
+        raise ValueError(f"minicnn: {op}: {name} must be an int or a pair of ints, got {value!r}")
+    result = (int(values[0]), int(values[-1]))
+    if minimum is not None and min(result) < minimum:
+        raise ValueError(f"minicnn: {op}: {name} must be at least {minimum}, got {value!r}")
+    return result
+
+
+def output_size(size, kernel, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """How many windows fit along one axis of length ``size`` (may be < 1: callers report it).
+
+        floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1
+
+    dilation*(kernel-1) + 1 is the extent of a dilated window; the output counts the window
+    positions 0, stride, 2*stride, ... that still fit inside the padded input.  With
+    ``ceil_mode`` (pooling only) a last, partial window counts too, unless it would start
+    in the right padding.
+    """
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * padding - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def output_hw(input_shape, kernel_size, stride, padding, dilation):
+    """(OH, OW) of a convolution over an input of shape (..., H, W); the settings are pairs."""
+    H, W = input_shape[-2:]
+    return (output_size(H, kernel_size[0], stride[0], padding[0], dilation[0]),
+            output_size(W, kernel_size[1], stride[1], padding[1], dilation[1]))
+
+
+# ----- pooling window tables ---------------------------------------------------------
+class Windows(NamedTuple):
+    """Where the pooling windows of one axis lie; one entry per output row (or column).
+
+    Output row oh pools the input rows start[oh], start[oh] + step, ... < stop[oh].  Taps
+    in the padding are already left out, so max pooling ignores them (padding is -inf) and
+    average pooling sums only real values, dividing by a separate divisor.
+    """
+    start: np.ndarray   # (out,) int64: first tap inside the input
+    stop: np.ndarray    # (out,) int64: one past the last tap inside the input
+    step: int           # distance between taps (the dilation)
+    count: np.ndarray   # (out,) int64: window length counting padding (avg_pool2d's default divisor)
+
+    @property
+    def max_taps(self):
+        """The most taps any window has inside the input."""
+        taps = -((self.start - self.stop) // self.step)       # ceil((stop - start) / step)
+        return int(taps.max(initial=0))
+
+
+@functools.lru_cache(maxsize=256)
+def sliding_windows(size, kernel, stride, padding, dilation=1, ceil_mode=False):
+    """The windows of max_pool2d / avg_pool2d along one axis of length ``size``."""
+    out = output_size(size, kernel, stride, padding, dilation, ceil_mode)
+    first = np.arange(out, dtype=np.int64) * stride - padding    # first tap, maybe in the padding
+    # skip the taps in the left padding: PyTorch steps forward by whole dilations
+    start = first + -(first.clip(max=0) // dilation) * dilation
+    stop = np.minimum(first + dilation * (kernel - 1) + 1, size)
+    # count_include_pad counts the padding but not the ceil-mode overhang beyond it
+    count = np.minimum(first + kernel, size + padding) - first
+    return Windows(start, stop, dilation, count)
+
+
+@functools.lru_cache(maxsize=256)
+def adaptive_windows(size, out):
+    """Bin i of ``out`` covers [floor(i*size/out), ceil((i+1)*size/out)): bins may overlap."""
+    i = np.arange(out, dtype=np.int64)
+    start = i * size // out
+    stop = -(-(i + 1) * size // out)
+    return Windows(start, stop, 1, stop - start)
+
+
+def windows_without_taps(rows, cols):
+    """(OH, OW) mask of windows with no tap inside the input, or None if there are none.
+
+    Only a dilated max pool can have such windows (its taps may straddle a small input).
+    """
+    mask = (rows.start >= rows.stop)[:, None] | (cols.start >= cols.stop)[None, :]
+    return mask if mask.any() else None
