@@ -17,5 +17,5 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17"],
         "gpu": ["cupy-cuda12x>=12"],
     },
-    entry_points={"console_scripts": ["minicnn=minicnn.__main__:main"]},
+    entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
 )

@@ -37,49 +37,22 @@ if __name__ == "__main__":   # NumPy's BLAS reads its thread count once, when Nu
 
 import json                  # noqa: E402
 import platform              # noqa: E402
-import statistics            # noqa: E402
-import time                  # noqa: E402
-from dataclasses import dataclass, field   # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np           # noqa: E402
 import torch                 # noqa: E402
-import torch.nn.functional as TF   # noqa: E402
 
 import minicnn as mc         # noqa: E402
 import minicnn.functional as F     # noqa: E402
 from minicnn import backend  # noqa: E402
+# how ops are described, fed and timed: shared with `python -m minicnn bench`
+from minicnn.benchmarking import (PASSES, Case, Spec, data, make_arrays,  # noqa: E402
+                                  time_op, weight)
 
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "ops-cpu.json")
 
 
 # ----- what to run -----------------------------------------------------------
-@dataclass
-class Spec:
-    """One input of an op: shape (without the batch axis when batched) and kind."""
-    shape: tuple
-    kind: str = "data"          # data | weight | mean | var | target
-    batched: bool = False       # prepend the batch size
-    classes: int = 0            # for targets
-
-
-def data(*shape):
-    return Spec(shape, "data", batched=True)
-
-
-def weight(*shape):
-    return Spec(shape, "weight")
-
-
-@dataclass
-class Case:
-    op: str                     # the function's name in minicnn.functional / torch.nn.functional
-    label: str                  # where the shape comes from
-    inputs: list
-    call: Callable              # call(F, *tensors) with F = minicnn.functional or torch's
-    extra: dict = field(default_factory=dict)
-
-
+# (benchmarks/gpu.py times the same CASES, with make_arrays, on the GPU)
 CASES = [
     Case("conv2d", "VGG16 conv3-256: 256->256 3x3 p1 @56x56",
          [data(256, 56, 56), weight(256, 256, 3, 3), weight(256)],
@@ -126,62 +99,6 @@ CASES = [
 
 
 # ----- measuring -------------------------------------------------------------
-def make_arrays(case, batch, rng):
-    """float32 NumPy arrays (int64 for targets) for the case's inputs."""
-    arrays = []
-    for s in case.inputs:
-        shape = ((batch,) if s.batched else ()) + tuple(s.shape)
-        if s.kind == "target":
-            arrays.append(rng.integers(0, s.classes, size=shape).astype(np.int64))
-        elif s.kind == "var":
-            arrays.append((rng.random(shape) + 0.5).astype(np.float32))
-        elif s.kind == "weight":   # scaled like PyTorch's default init, so outputs stay O(1)
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
-            arrays.append((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32))
-        else:
-            arrays.append(rng.standard_normal(shape).astype(np.float32))
-    return arrays
-
-
-def to_tensors(lib, case, arrays):
-    """Tensors of ``lib`` ('minicnn' or 'torch'); data and weights require grad."""
-    grad = [s.kind in ("data", "weight") for s in case.inputs]
-    if lib == "torch":
-        return [torch.from_numpy(a.copy()).requires_grad_(g) for a, g in zip(arrays, grad)]
-    return [mc.Tensor(a.copy(), requires_grad=g) for a, g in zip(arrays, grad)]
-
-
-def median_ms(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def time_lib(lib, case, arrays, repeats, warmup, seed):
-    """(fwd ms, fwd+bwd ms) of one op in one library."""
-    functional = TF if lib == "torch" else F
-    tensors = to_tensors(lib, case, arrays)
-    leaves = [t for t in tensors if t.requires_grad]
-    out = case.call(functional, *tensors)
-    g = np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(np.float32)
-    g = torch.from_numpy(g) if lib == "torch" else g
-
-    def forward():
-        case.call(functional, *tensors)
-
-    def forward_backward():
-        for t in leaves:
-            t.grad = None
-        case.call(functional, *tensors).backward(g)
-
-    return median_ms(forward, repeats, warmup), median_ms(forward_backward, repeats, warmup)
-
-
 def run_case(case, args, seed):
     row = {"op": case.op, "shape": case.label, "batch": args.batch,
            "input_shapes": [list(((args.batch,) if s.batched else ()) + tuple(s.shape))
@@ -191,15 +108,14 @@ def run_case(case, args, seed):
         return row
     arrays = make_arrays(case, args.batch, np.random.default_rng(seed))
     try:
-        row["minicnn_fwd_ms"], row["minicnn_fwdbwd_ms"] = time_lib(
-            "minicnn", case, arrays, args.repeats, args.warmup, seed)
+        ours = time_op("minicnn", case, arrays, args.repeats, args.warmup, seed)
     except Exception as e:        # keep going: one broken op should not hide the others
         row["error"] = f"minicnn: {type(e).__name__}: {e}"
         return row
-    row["torch_fwd_ms"], row["torch_fwdbwd_ms"] = time_lib(
-        "torch", case, arrays, args.repeats, args.warmup, seed)
-    row["fwd_ratio"] = row["minicnn_fwd_ms"] / row["torch_fwd_ms"]
-    row["fwdbwd_ratio"] = row["minicnn_fwdbwd_ms"] / row["torch_fwdbwd_ms"]
+    theirs = time_op("torch", case, arrays, args.repeats, args.warmup, seed)
+    row.update({f"minicnn_{name}_ms": ours[name] for name in PASSES})
+    row.update({f"torch_{name}_ms": theirs[name] for name in PASSES})
+    row.update({f"{name}_ratio": ours[name] / theirs[name] for name in PASSES})
     return row
 
 

@@ -1,0 +1,112 @@
+"""Timing an op in minicnn and in PyTorch, in the same process, on the same inputs.
+
+One place for what `python -m minicnn bench` and benchmarks/ops.py share: how an op's
+inputs are described (``Case``, ``Spec``) and made (``make_arrays``), and how a pass
+through it is timed (``time_op``, ``median_ms``).  The ratio minicnn / PyTorch of two
+such times is what the benchmarks report (> 1: minicnn is slower).
+
+PyTorch is imported only when a case is timed with it, so minicnn never depends on it.
+"""
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import functional
+from .autograd import Tensor
+
+PASSES = ("fwd", "fwdbwd")      # forward only; forward, then backward
+
+
+@dataclass
+class Spec:
+    """One input of an op: shape (without the batch axis when batched) and kind."""
+    shape: tuple
+    kind: str = "data"          # data | weight | mean | var | target
+    batched: bool = False       # prepend the batch size
+    classes: int = 0            # for targets
+
+
+def data(*shape):
+    return Spec(shape, "data", batched=True)
+
+
+def weight(*shape):
+    return Spec(shape, "weight")
+
+
+@dataclass
+class Case:
+    op: str                     # the function's name in minicnn.functional / torch.nn.functional
+    label: str                  # where the shape comes from
+    inputs: list
+    call: Callable              # call(F, *tensors) with F = minicnn.functional or torch's
+
+
+def make_arrays(case, batch, rng):
+    """float32 NumPy arrays (int64 for targets) for the case's inputs."""
+    arrays = []
+    for s in case.inputs:
+        shape = ((batch,) if s.batched else ()) + tuple(s.shape)
+        if s.kind == "target":
+            arrays.append(rng.integers(0, s.classes, size=shape).astype(np.int64))
+        elif s.kind == "var":
+            arrays.append((rng.random(shape) + 0.5).astype(np.float32))
+        elif s.kind == "weight":   # scaled like PyTorch's default init, so outputs stay O(1)
+            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
+            arrays.append((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32))
+        else:
+            arrays.append(rng.standard_normal(shape).astype(np.float32))
+    return arrays
+
+
+def to_tensors(lib, case, arrays):
+    """Tensors of ``lib`` ('minicnn' or 'torch'); data and weights require grad."""
+    grad = [s.kind in ("data", "weight") for s in case.inputs]
+    if lib == "torch":
+        import torch
+        return [torch.from_numpy(a.copy()).requires_grad_(g) for a, g in zip(arrays, grad)]
+    return [Tensor(a.copy(), requires_grad=g) for a, g in zip(arrays, grad)]
+
+
+def median_ms(fn, repeats, warmup):
+    """The median wall-clock time of ``repeats`` calls of ``fn``, in milliseconds, after
+    ``warmup`` untimed calls (Numba compiles on the first)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def time_op(lib, case, arrays, repeats, warmup, seed, passes=PASSES):
+    """{pass: median ms} of one op in one library, for each of ``passes``: 'fwd' is the
+    forward with autograd recording (inputs and parameters require grad, as in training),
+    'fwdbwd' the forward, then backward of a random upstream gradient into every input
+    (drawn from ``seed``: the same gradient for both libraries)."""
+    if lib == "torch":
+        import torch
+        import torch.nn.functional as library
+    else:
+        library = functional
+    tensors = to_tensors(lib, case, arrays)
+    leaves = [t for t in tensors if t.requires_grad]
+    out = case.call(library, *tensors)
+    g = np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(np.float32)
+    g = torch.from_numpy(g) if lib == "torch" else g
+
+    def forward():
+        case.call(library, *tensors)
+
+    def forward_backward():
+        for t in leaves:
+            t.grad = None
+        case.call(library, *tensors).backward(g)
+
+    runs = {"fwd": forward, "fwdbwd": forward_backward}
+    return {name: median_ms(runs[name], repeats, warmup) for name in passes}

@@ -1,0 +1,93 @@
+"""Models, optimizers and learning-rate schedules by name, as the command line asks for them."""
+import numpy as np
+
+from minicnn import models, optim, transfer
+from minicnn.io import load_checkpoint, load_pth
+from minicnn.optim import lr_scheduler as S
+
+OPTIMIZERS = {  # name: (default lr, default momentum, default weight decay)
+    "sgd": (0.05, 0.9, 5e-4), "rmsprop": (0.01, 0.0, 0.0), "adam": (1e-3, None, 0.0),
+    "adamw": (1e-3, None, 1e-2)}
+
+
+# ----- models ---------------------------------------------------------------------------
+def model_names():
+    return [n for n in models.__all__ if n[0].islower()]
+
+
+def build_model(name, num_classes, in_channels=3, weights=None):
+    """A model from minicnn.models by name, with ``weights`` (a .pth path or state dict)."""
+    if name not in model_names():
+        raise SystemExit(f"minicnn: unknown model {name!r}; choose one of "
+                         f"{', '.join(model_names())}")
+    if name == "small_cnn":
+        return models.small_cnn(weights, num_classes=num_classes, in_channels=in_channels)
+    return getattr(models, name)(weights, num_classes=num_classes)
+
+
+def num_classes_in(state):
+    """The number of outputs of the classifier stored in a state dict."""
+    if "fc.weight" in state:
+        return int(np.shape(state["fc.weight"])[0])
+    classifier = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
+    if classifier:
+        last = max(classifier, key=lambda k: int(k.split(".")[1]))
+        return int(np.shape(state[last])[0])
+    raise SystemExit("minicnn: cannot tell the number of classes of these weights (no fc.weight "
+                     "or classifier.N.weight)")
+
+
+def read_weights(path):
+    """A state dict from a PyTorch .pth file or a minicnn checkpoint (.npz), plus the
+    checkpoint's training config (None for .pth)."""
+    if path.endswith(".npz"):
+        ckpt = load_checkpoint(path)
+        return ckpt["model"], ckpt.get("config")
+    return load_pth(path), None
+
+
+def build_finetune_model(cfg, state, num_classes, in_channels):
+    """The pretrained model with new head(s) for ``num_classes``, its body frozen if asked,
+    and the optimizer's two parameter groups (body lr, head lr)."""
+    model = build_model(cfg["model"], num_classes_in(state), in_channels, weights=state)
+    transfer.replace_head(model, num_classes)
+    if cfg["freeze_body"]:
+        transfer.freeze(model)
+        for name in transfer.head_names(model):
+            transfer.unfreeze(model.get_submodule(name))
+    head_lr = cfg["head_lr"] or cfg["lr"] or OPTIMIZERS[cfg["optimizer"]][0]
+    body_lr = cfg["body_lr"] if cfg["body_lr"] is not None else head_lr / 10
+    cfg["lr"] = head_lr
+    return model, transfer.finetune_param_groups(model, head_lr=head_lr, body_lr=body_lr)
+
+
+# ----- optimizers and schedules ---------------------------------------------------------
+def build_optimizer(cfg, params):
+    name = cfg["optimizer"]
+    lr, momentum, wd = OPTIMIZERS[name]
+    lr = cfg["lr"] if cfg["lr"] is not None else lr
+    wd = cfg["weight_decay"] if cfg["weight_decay"] is not None else wd
+    momentum = cfg["momentum"] if cfg["momentum"] is not None else momentum
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=wd)
+    return (optim.Adam if name == "adam" else optim.AdamW)(params, lr=lr, weight_decay=wd)
+
+
+def build_scheduler(cfg, optimizer):
+    """The per-epoch schedule, after ``warmup`` epochs of linear warm-up from lr/10."""
+    epochs, warmup, kind = cfg["epochs"], cfg["warmup"], cfg["schedule"]
+    rest = max(1, epochs - warmup)
+    if kind == "plateau":
+        if warmup:
+            raise SystemExit("minicnn: --warmup cannot be combined with --schedule plateau")
+        return S.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
+    main = {"none": lambda: None,
+            "step": lambda: S.StepLR(optimizer, step_size=max(1, rest // 3), gamma=0.1),
+            "multistep": lambda: S.MultiStepLR(optimizer, [rest // 2, rest * 3 // 4], gamma=0.1),
+            "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest)}[kind]()
+    if not warmup:
+        return main
+    warm = S.LinearLR(optimizer, start_factor=0.1, total_iters=warmup)
+    return warm if main is None else S.SequentialLR(optimizer, [warm, main], milestones=[warmup])

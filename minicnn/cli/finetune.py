@@ -1,0 +1,20 @@
+"""`minicnn finetune`: the training of `minicnn train` (train.py), starting from pretrained
+weights with new classifier head(s); the model is built by factories.build_finetune_model."""
+from . import train
+from .options import EPILOG, add_command, add_training_options
+
+
+def add_parser(subparsers):
+    p = add_command(subparsers, "finetune", train.run, epilog=EPILOG,
+                    help="Fine-tune pretrained weights (.pth or minicnn checkpoint) on a new "
+                    "dataset: new classifier head, optionally frozen body",
+                    description="Load pretrained weights, replace the classifier head(s) with "
+                    "new ones for the dataset's classes, and train: the head with --head-lr, "
+                    "the body with --body-lr (default head-lr / 10) or not at all "
+                    "(--freeze-body). See docs/transfer-learning.md.")
+    add_training_options(p, finetune=True)
+    p.add_argument("--weights", help="torchvision .pth file or minicnn checkpoint.npz")
+    p.add_argument("--freeze-body", action="store_true", default=None,
+                   help="train only the new head(s)")
+    p.add_argument("--head-lr", type=float, help="learning rate of the new head(s)")
+    p.add_argument("--body-lr", type=float, help="learning rate of the pretrained body")

@@ -1,0 +1,91 @@
+"""`minicnn gradcheck`: a whole model against torchvision's, outputs and every parameter
+gradient, in float64."""
+import numpy as np
+
+import minicnn as mc
+from minicnn import nn
+from minicnn.utils import as_numpy, to_torch
+from .factories import model_names
+from .options import add_command
+
+IMAGE_SIZE = {"alexnet": 63, "inception_v3": 299}     # smallest inputs that work; others 32
+
+
+def add_parser(subparsers):
+    p = add_command(subparsers, "gradcheck", run, description=run.__doc__ +
+                    " Builds the torchvision model, copies its weights into minicnn's, runs "
+                    "both on the same random batch and compares the outputs (aux heads "
+                    "included) and all parameter gradients. Needs torch and torchvision.")
+    p.add_argument("model", help="a torchvision model name, e.g. resnet18, googlenet")
+    p.add_argument("--size", type=int, help="image size (default 32; 63 for alexnet, 299 for "
+                   "inception_v3)")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
+    p.add_argument("--show", type=int, default=8, help="how many of the worst rows to print")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def relative_error(ours, theirs):
+    """max |ours - theirs| / max |theirs|: one number per tensor, comparable between
+    tensors of very different scales (unlike utils.assert_close's per-element test)."""
+    a, b = as_numpy(ours), as_numpy(theirs)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def run(args):
+    """Compare a model's logits and every parameter gradient with torchvision's, in float64."""
+    try:
+        import torch
+        import torchvision
+    except ImportError:
+        print("minicnn gradcheck needs PyTorch and torchvision, used only as the reference: "
+              "pip install torch torchvision  (or pip install -e \".[test]\")")
+        return 2
+    name = args.model
+    if not hasattr(torchvision.models, name) or name not in model_names():
+        raise SystemExit(f"minicnn: gradcheck compares with torchvision, which has no {name!r}; "
+                         "choose one of: " + ", ".join(n for n in model_names()
+                                                       if hasattr(torchvision.models, n)))
+    size = args.size or IMAGE_SIZE.get(name, 32)
+    torch.manual_seed(args.seed)
+    with_aux = name in ("googlenet", "inception_v3")
+    extra = {"aux_logits": True, "init_weights": True} if with_aux else {}
+    reference = getattr(torchvision.models, name)(weights=None, num_classes=args.num_classes,
+                                                  **extra).double().train()
+    model = getattr(mc.models, name)(num_classes=args.num_classes).double().train()
+    model.load_state_dict({k: as_numpy(v) for k, v in reference.state_dict().items()})
+    for m in reference.modules():          # dropout draws differ between the engines: off
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.batch, 3, size, size))
+    print(f"{name}: batch {args.batch} x 3 x {size} x {size}, float64, training mode "
+          "(batch-norm batch statistics, dropout off), random upstream gradients")
+    ours = model(mc.tensor(x))
+    theirs = reference(to_torch(x))
+    ours = list(ours) if isinstance(ours, tuple) else [ours]
+    theirs = list(theirs) if isinstance(theirs, tuple) else [theirs]
+    grads = [rng.standard_normal(tuple(o.shape)) for o in ours]
+    # backward of sum_i <output_i, g_i>: every output gets its own random upstream gradient
+    sum(((o * mc.tensor(g)).sum() for o, g in zip(ours[1:], grads[1:])),
+        (ours[0] * mc.tensor(grads[0])).sum()).backward()
+    sum((t * to_torch(g)).sum() for t, g in zip(theirs, grads)).backward()
+
+    rows = [(f"output {i}", relative_error(o, t)) for i, (o, t) in enumerate(zip(ours, theirs))]
+    ref_params = dict(reference.named_parameters())
+    for pname, p in model.named_parameters():
+        rows.append((pname + ".grad", relative_error(p.grad, ref_params[pname].grad)))
+    worst = sorted(rows, key=lambda r: -r[1])
+    ok = worst[0][1] < args.tol
+    print(f"compared {len(ours)} output(s) and {len(rows) - len(ours)} parameter gradients; "
+          f"largest relative errors (max |ours - torch| / max |torch|):")
+    for label, err in worst[:args.show]:
+        print(f"  {err:10.2e}  {label}")
+    print(f"{'PASS' if ok else 'FAIL'}: worst {worst[0][1]:.2e} {'<' if ok else '>='} "
+          f"tolerance {args.tol:g}")
+    return 0 if ok else 1
