@@ -21,7 +21,7 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import backend
-from minicnn.utils import assert_close
+from minicnn.utils import assert_close, compare_with_torch
 
 pytestmark = pytest.mark.gpu
 
@@ -79,23 +79,8 @@ def test_kernels_compile_once_per_process(cp):
 
 
 # ----- ops against PyTorch on CUDA -------------------------------------------------------------
-def compare(torch, mc_fn, torch_fn, inputs, dtype, seed=0, rtol=None, atol=None):
-    """Run both on the GPU with the same inputs and a random upstream gradient;
-    compare the outputs and every input gradient."""
-    rng = np.random.default_rng(seed)
-    arrays = [np.asarray(a, dtype=dtype) for a in inputs]
-    mine = [mc.tensor(a, requires_grad=True, device="cuda") for a in arrays]
-    theirs = [torch.tensor(a, requires_grad=True, device="cuda") for a in arrays]
-    out, ref = mc_fn(*mine), torch_fn(*theirs)
-    assert out.device == "cuda"
-    g = rng.standard_normal(ref.shape).astype(dtype)
-    out.backward(mc.tensor(g, device="cuda"))
-    ref.backward(torch.tensor(g, device="cuda"))
-    assert_close(out, ref, rtol=rtol, atol=atol, name="forward")
-    for i, (a, b) in enumerate(zip(mine, theirs)):
-        assert_close(a.grad, b.grad, rtol=rtol, atol=atol, name=f"gradient of input {i}")
-
-
+# compare_with_torch(..., device="cuda"): CuPy tensors against CUDA torch tensors, forward and
+# every input gradient of a random upstream gradient.
 def no_ties(shape, seed=0):
     rng = np.random.default_rng(seed)
     return rng.permutation(np.linspace(-4, 4, int(np.prod(shape)))).reshape(shape)
@@ -120,9 +105,10 @@ def test_conv2d_matches_torch(torch_cuda, kernel_calls, dtype, stride, padding, 
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal((2, 4, 9, 8)), rng.standard_normal((6, 4 // groups, 3, 3)), \
         rng.standard_normal(6)
-    compare(torch_cuda, lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups),
-            lambda x, w, b: torch_cuda.nn.functional.conv2d(x, w, b, stride, padding, dilation,
-                                                            groups), [x, w, b], dtype)
+    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups),
+                       lambda x, w, b: torch_cuda.nn.functional.conv2d(x, w, b, stride, padding,
+                                                                       dilation, groups),
+                       x, w, b, dtype=dtype, device="cuda")
     assert kernel_calls.get("im2col") and kernel_calls.get("col2im")
 
 
@@ -133,23 +119,21 @@ def test_conv2d_matches_torch(torch_cuda, kernel_calls, dtype, stride, padding, 
 def test_max_pool2d_matches_torch(torch_cuda, kernel_calls, dtype, kernel_size, stride, padding,
                                   dilation, ceil_mode):
     x = no_ties((2, 3, 9, 8))
-    compare(torch_cuda,
-            lambda t: F.max_pool2d(t, kernel_size, stride, padding, dilation, ceil_mode),
+    for return_indices in (False, True):
+        compare_with_torch(
+            lambda t: F.max_pool2d(t, kernel_size, stride, padding, dilation, ceil_mode,
+                                   return_indices),
             lambda t: torch_cuda.nn.functional.max_pool2d(t, kernel_size, stride, padding,
-                                                          dilation, ceil_mode), [x], dtype)
-    _, mine = F.max_pool2d(mc.tensor(x, device="cuda"), kernel_size, stride, padding, dilation,
-                           ceil_mode, return_indices=True)
-    _, theirs = torch_cuda.nn.functional.max_pool2d(
-        torch_cuda.tensor(x, device="cuda"), kernel_size, stride, padding, dilation, ceil_mode,
-        return_indices=True)
-    np.testing.assert_array_equal(mine.numpy(), theirs.cpu().numpy())
+                                                          dilation, ceil_mode, return_indices),
+            x, dtype=dtype, device="cuda")
     assert kernel_calls.get("max_pool_forward") and kernel_calls.get("max_pool_backward")
 
 
 def test_max_pool2d_padding_is_minus_inf_on_gpu(torch_cuda):
     x = -1 - no_ties((1, 2, 5, 5)) ** 2            # all negative: a padded 0 must not win
-    compare(torch_cuda, lambda t: F.max_pool2d(t, 3, 2, 1),
-            lambda t: torch_cuda.nn.functional.max_pool2d(t, 3, 2, 1), [x], np.float64)
+    compare_with_torch(lambda t: F.max_pool2d(t, 3, 2, 1),
+                       lambda t: torch_cuda.nn.functional.max_pool2d(t, 3, 2, 1), x,
+                       dtype=np.float64, device="cuda")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -159,12 +143,12 @@ def test_max_pool2d_padding_is_minus_inf_on_gpu(torch_cuda):
 def test_avg_pool2d_matches_torch(torch_cuda, kernel_calls, dtype, kernel_size, stride, padding,
                                   ceil_mode, count_include_pad, divisor):
     x = np.random.default_rng(2).standard_normal((2, 3, 9, 8))
-    compare(torch_cuda,
-            lambda t: F.avg_pool2d(t, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                   divisor),
-            lambda t: torch_cuda.nn.functional.avg_pool2d(t, kernel_size, stride, padding,
-                                                          ceil_mode, count_include_pad, divisor),
-            [x], dtype)
+    compare_with_torch(
+        lambda t: F.avg_pool2d(t, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                               divisor),
+        lambda t: torch_cuda.nn.functional.avg_pool2d(t, kernel_size, stride, padding, ceil_mode,
+                                                      count_include_pad, divisor),
+        x, dtype=dtype, device="cuda")
     assert kernel_calls.get("avg_pool_forward") and kernel_calls.get("avg_pool_backward")
 
 
@@ -173,8 +157,9 @@ def test_avg_pool2d_matches_torch(torch_cuda, kernel_calls, dtype, kernel_size, 
                                                ((9, 7), (4, 3)), ((5, 6), (1, 1))])
 def test_adaptive_avg_pool2d_matches_torch(torch_cuda, dtype, in_size, out_size):
     x = np.random.default_rng(3).standard_normal((2, 3) + in_size)
-    compare(torch_cuda, lambda t: F.adaptive_avg_pool2d(t, out_size),
-            lambda t: torch_cuda.nn.functional.adaptive_avg_pool2d(t, out_size), [x], dtype)
+    compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, out_size),
+                       lambda t: torch_cuda.nn.functional.adaptive_avg_pool2d(t, out_size), x,
+                       dtype=dtype, device="cuda")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -185,11 +170,11 @@ def test_batch_norm_matches_torch(torch_cuda, kernel_calls, dtype, training):
     mean, var = rng.standard_normal(3).astype(dtype), rng.uniform(0.5, 2, 3).astype(dtype)
     stats = {"mine": (mc.tensor(mean, device="cuda"), mc.tensor(var, device="cuda")),
              "theirs": (torch_cuda.tensor(mean, device="cuda"), torch_cuda.tensor(var, device="cuda"))}
-    compare(torch_cuda,
-            lambda x, w, b: F.batch_norm(x, *stats["mine"], w, b, training, 0.1, 1e-3),
-            lambda x, w, b: torch_cuda.nn.functional.batch_norm(x, *stats["theirs"], w, b,
-                                                                training, 0.1, 1e-3),
-            [x, w, b], dtype)
+    compare_with_torch(
+        lambda x, w, b: F.batch_norm(x, *stats["mine"], w, b, training, 0.1, 1e-3),
+        lambda x, w, b: torch_cuda.nn.functional.batch_norm(x, *stats["theirs"], w, b, training,
+                                                            0.1, 1e-3),
+        x, w, b, dtype=dtype, device="cuda")
     for mine, theirs in zip(stats["mine"], stats["theirs"]):     # running statistics
         assert_close(mine, theirs, name="running statistics")
     assert kernel_calls.get("batch_norm_forward") and kernel_calls.get("batch_norm_backward")
@@ -200,9 +185,10 @@ def test_batch_norm_matches_torch(torch_cuda, kernel_calls, dtype, training):
 def test_local_response_norm_matches_torch(torch_cuda, kernel_calls, dtype, size):
     x = np.random.default_rng(5).standard_normal((2, 7, 4, 5))
     # alpha = 1: with the default 1e-4 an off-by-one window would still pass
-    compare(torch_cuda, lambda t: F.local_response_norm(t, size, 1.0, 0.75, 2.0),
-            lambda t: torch_cuda.nn.functional.local_response_norm(t, size, 1.0, 0.75, 2.0),
-            [x], dtype)
+    compare_with_torch(
+        lambda t: F.local_response_norm(t, size, 1.0, 0.75, 2.0),
+        lambda t: torch_cuda.nn.functional.local_response_norm(t, size, 1.0, 0.75, 2.0),
+        x, dtype=dtype, device="cuda")
     assert kernel_calls.get("lrn_forward") and kernel_calls.get("lrn_backward")
 
 
@@ -210,7 +196,7 @@ def test_local_response_norm_matches_torch(torch_cuda, kernel_calls, dtype, size
 def test_relu_matches_torch(torch_cuda, kernel_calls, dtype):
     x = np.random.default_rng(6).standard_normal((3, 4, 5))
     x.flat[::5] = 0.0
-    compare(torch_cuda, F.relu, torch_cuda.relu, [x], dtype)
+    compare_with_torch(F.relu, torch_cuda.relu, x, dtype=dtype, device="cuda")
     assert kernel_calls.get("relu_forward") and kernel_calls.get("relu_backward")
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import minicnn as mc
 import minicnn.nn as nn
-from minicnn.utils import assert_close
+from minicnn.utils import assert_close, compare_with_torch
 
 
 def tiny_net(lib):
@@ -27,6 +27,14 @@ def copy_from_torch(mc_model, torch_model):
 
 def random_input(*shape, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def compare_modules(mine, theirs, x, seed=1):
+    """mine(x) against theirs(x): output and input gradient (compare_with_torch, upstream
+    gradient drawn with ``seed``), then every parameter's gradient."""
+    compare_with_torch(mine, theirs, x, seed=seed)
+    for (name, p), pt in zip(mine.named_parameters(), theirs.parameters(), strict=True):
+        assert_close(p.grad, pt.grad, name=name)
 
 
 class Block(nn.Module):
@@ -341,16 +349,7 @@ def test_layer_matches_torch(make, shape, dtype):
     mine.to(dtype)
     # shuffled distinct values: max pooling must not see ties
     x = np.random.default_rng(0).permutation(np.linspace(-3, 3, math.prod(shape))).reshape(shape)
-    x = x.astype(dtype)
-    xt, xm = torch.tensor(x, requires_grad=True), mc.tensor(x, requires_grad=True)
-    yt, ym = theirs(xt), mine(xm)
-    g = random_input(*yt.shape, dtype=dtype, seed=1)
-    yt.backward(torch.tensor(g))
-    ym.backward(g)
-    assert_close(ym, yt.detach().numpy(), name="output")
-    assert_close(xm.grad, xt.grad.numpy(), name="input grad")
-    for (name, p), pt in zip(mine.named_parameters(), theirs.parameters()):
-        assert_close(p.grad, pt.grad.numpy(), name=name)
+    compare_modules(mine, theirs, x.astype(dtype))
 
 
 @settings(max_examples=25, deadline=None)
@@ -375,16 +374,7 @@ def test_conv_pool_stack_matches_torch(cin, cout, groups, k, stride, padding, di
 
     theirs, mine = make(torch.nn).double(), make(nn).double()
     copy_from_torch(mine, theirs)
-    x = random_input(2, cin, size, size, dtype=np.float64)
-    xt, xm = torch.tensor(x, requires_grad=True), mc.tensor(x, requires_grad=True)
-    yt, ym = theirs(xt), mine(xm)
-    g = random_input(2, 3, dtype=np.float64, seed=1)
-    yt.backward(torch.tensor(g))
-    ym.backward(g)
-    assert_close(ym, yt.detach().numpy(), name="output")
-    assert_close(xm.grad, xt.grad.numpy(), name="input grad")
-    for (name, p), pt in zip(mine.named_parameters(), theirs.parameters()):
-        assert_close(p.grad, pt.grad.numpy(), name=name)
+    compare_modules(mine, theirs, random_input(2, cin, size, size, dtype=np.float64))
 
 
 @pytest.mark.parametrize("make, shape", [
@@ -408,13 +398,7 @@ def test_batch_norm_layer_matches_torch_over_train_and_eval(make, shape):
         x = random_input(*shape, dtype=np.float64, seed=step) * 2 + step
         for train in (True, False):
             theirs.train(train), mine.train(train)
-            xt, xm = torch.tensor(x, requires_grad=True), mc.tensor(x, requires_grad=True)
-            yt, ym = theirs(xt), mine(xm)
-            g = random_input(*shape, dtype=np.float64, seed=10 + step)
-            yt.backward(torch.tensor(g))
-            ym.backward(g)
-            assert_close(ym, yt.detach().numpy(), name=f"step {step} train={train} output")
-            assert_close(xm.grad, xt.grad.numpy(), name=f"step {step} train={train} input grad")
+            compare_modules(mine, theirs, x, seed=10 + step)
             for (k, v), vt in zip(mine.state_dict().items(), theirs.state_dict().values()):
                 assert_close(v, vt.numpy(), name=f"step {step} train={train} {k}")
 
