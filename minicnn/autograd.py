@@ -164,15 +164,8 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def to(self, target):
-        """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph."""
-        from .functional.elementwise import to_dtype, to_device   # ops live in functional
-        try:
-            dtype = np.dtype(target)
-        except TypeError:           # not a dtype, so it must name a device
-            return to_device(self, backend.normalize_device(target))
-        return to_dtype(self, dtype)
-
+    # to(target) -- to('cuda'), to('cpu'), to(np.float64) -- is an op: minicnn.functional
+    # attaches it, like the operators, so this file never imports the ops.
     def float(self):
         return self.to(np.float32)
 

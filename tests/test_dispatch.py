@@ -139,3 +139,37 @@ def test_forward_extras_come_back_without_gradient():
     assert where.tolist() == [1]
     y.backward(np.ones(3))
     assert x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+# ----- layering -----------------------------------------------------------------------------
+def _minicnn_imports(path):
+    """The minicnn modules a file imports, as dotted names (relative imports resolved)."""
+    import ast
+    import pathlib
+    package = ".".join(pathlib.Path(path).relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(pathlib.Path(path).read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module) if p)
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m == "minicnn" or m.startswith("minicnn.")}
+
+
+ROOT = __import__("pathlib").Path(mc.__file__).parent.parent
+LOWER_LAYERS = ["minicnn/backend.py", "minicnn/geometry.py", "minicnn/dispatch.py",
+                "minicnn/autograd.py", *sorted(str(p.relative_to(ROOT)) for p in
+                                               (ROOT / "minicnn").glob("c[pu][ud]*/*.py"))]
+UPPER = ("minicnn.functional", "minicnn.nn", "minicnn.models", "minicnn.train", "minicnn.cli")
+
+
+@pytest.mark.parametrize("path", LOWER_LAYERS)
+def test_lower_layers_do_not_import_upwards(path):
+    upward = sorted(m for m in _minicnn_imports(ROOT / path) if m.startswith(UPPER))
+    assert not upward, f"{path} imports {upward}"
+
+
+def test_geometry_imports_nothing_from_minicnn():
+    assert _minicnn_imports(ROOT / "minicnn/geometry.py") == set()

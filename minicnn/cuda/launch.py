@@ -87,7 +87,7 @@ class KernelOps:
         return x
 
     # ----- pooling ---------------------------------------------------------------------------
-    # The pooling kernels take the CPU code's window tables (minicnn/functional/pool.py,
+    # The pooling kernels take the CPU code's window tables (minicnn/geometry.py,
     # ``Windows``): output row oh pools rows.start[oh], + rows.step, ... < rows.stop[oh].
     def _tables(self, windows, size):
         """Device copies of a window table and of its inverse: the windows holding input

@@ -6,7 +6,7 @@ module gathers them and attaches the usual methods and operators to ``Tensor``.
 from ..autograd import Tensor
 from .elementwise import as_tensor
 from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs,
-                          sum, mean, max, argmax, to_dtype, to_device)
+                          sum, mean, max, argmax, to, to_dtype, to_device)
 from .shape import reshape, view, permute, transpose, flatten, getitem, cat, stack
 from .linalg import matmul, linear
 from .activation import relu, sigmoid, tanh
@@ -32,7 +32,7 @@ def _install_tensor_methods():
         "sigmoid": sigmoid, "tanh": tanh, "sum": sum, "mean": mean, "max": max,
         "argmax": argmax, "matmul": matmul, "reshape": reshape, "view": view,
         "permute": permute, "transpose": transpose, "flatten": flatten,
-        "softmax": softmax, "log_softmax": log_softmax,
+        "softmax": softmax, "log_softmax": log_softmax, "to": to,
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)

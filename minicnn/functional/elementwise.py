@@ -269,6 +269,15 @@ def to_device(input, device):
     return input if input.device == device else ToDevice.apply(input, device=device)
 
 
+def to(input, target):
+    """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph."""
+    try:
+        dtype = np.dtype(target)
+    except TypeError:           # not a dtype, so it must name a device
+        return to_device(input, backend.normalize_device(target))
+    return to_dtype(input, dtype)
+
+
 def sum(input, dim=None, keepdim=False):
     return Sum.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
 
