@@ -97,6 +97,10 @@ class Function:
             delattr(self, name)
         self.released = True
 
+    def name(self):
+        """A readable name, as PyTorch's grad_fn.name(): 'Conv2dBackward'."""
+        return f"{type(self).__name__}Backward"
+
     def __repr__(self):
         return f"<{type(self).__name__}>"
 
@@ -124,6 +128,8 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self._creator is None)
+    # the Function that made this tensor (None for a leaf); PyTorch's name for it
+    grad_fn = property(lambda self: self._creator)
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
