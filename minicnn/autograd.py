@@ -121,6 +121,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._creator = _creator
+        self._grad_hooks = []
 
     # ----- array facts -------------------------------------------------------
     shape = property(lambda self: tuple(self.data.shape))
@@ -163,6 +164,15 @@ class Tensor:
     def detach(self):
         """Same data, cut off from the graph."""
         return Tensor(self.data)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` each time backward has added into this leaf's ``.grad``
+        (PyTorch's name).  DistributedDataParallel uses it to start averaging a gradient
+        across processes as soon as it is final."""
+        if self._creator is not None:
+            raise RuntimeError("minicnn: post-accumulate-grad hooks can only be registered on "
+                               "leaf tensors")
+        self._grad_hooks.append(hook)
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.dtype.kind != "f":
@@ -212,6 +222,8 @@ class Tensor:
                 continue
             if t._creator is None:   # a leaf: accumulate, as PyTorch does
                 t.grad = Tensor(g.copy()) if t.grad is None else Tensor(t.grad.data + g)
+                for hook in t._grad_hooks:
+                    hook(t)
                 continue
             fn = t._creator
             if getattr(fn, "released", False):

@@ -151,3 +151,14 @@ def test_custom_function_on_raw_arrays():
 def test_repr_shows_values_and_flags():
     r = repr(mc.tensor([1.0, 2.0], requires_grad=True))
     assert r.startswith("tensor([1., 2.]") and "requires_grad=True" in r
+
+
+def test_post_accumulate_grad_hook_sees_each_accumulated_gradient():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    assert seen == [[3.0, 3.0], [5.0, 7.0]]
+    with pytest.raises(RuntimeError, match="only be registered on leaf tensors"):
+        (x * 2).register_post_accumulate_grad_hook(print)
