@@ -33,12 +33,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JSON = os.path.join(HERE, "results", "gpu.json")
-MODELS = {   # name -> constructor options shared by minicnn and torchvision
-    "alexnet": {}, "vgg16": {}, "resnet18": {}, "resnet50": {},
-    "googlenet": {"aux_logits": False, "init_weights": False},
-    "inception_v3": {"aux_logits": False, "init_weights": False},
-}
-IMAGE_SIZE = {"inception_v3": 299}    # the others take 224x224
 
 
 def load_op_cases():
@@ -148,17 +142,6 @@ def run_op(case, make_arrays, args, seed):
 
 
 # ----- models ---------------------------------------------------------------------------------
-def build_models(name, device):
-    """(minicnn model, torchvision model) with the same weights, on ``device``."""
-    import minicnn as mc
-    import torchvision
-    options = MODELS[name]
-    theirs = getattr(torchvision.models, name)(weights=None, **options)
-    mine = getattr(mc.models, name)(**options)
-    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
-    return mine.to(device), theirs.to(device)
-
-
 def run_model(name, args, seed):
     import numpy as np
     import minicnn as mc
@@ -166,11 +149,12 @@ def run_model(name, args, seed):
     import minicnn.optim
     import torch
     import torch.nn.functional as TF
+    from minicnn.benchmarking import IMAGE_SIZE, paired_models
     size = IMAGE_SIZE.get(name, 224)
     row = {"kind": "model", "name": name, "shape": f"{args.model_batch}x3x{size}x{size}",
            "batch": args.model_batch}
     try:
-        mine, theirs = build_models(name, args.device)
+        mine, theirs = paired_models(name, args.device)
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((args.model_batch, 3, size, size)).astype(np.float32)
         y = rng.integers(0, 1000, args.model_batch)
@@ -214,10 +198,8 @@ def run_model(name, args, seed):
 def available_models():
     """Model names both minicnn.models and torchvision.models provide."""
     import torchvision
-    try:
-        import minicnn.models as models
-    except ImportError:
-        return []
+    import minicnn.models as models
+    from minicnn.benchmarking import MODELS
     return [m for m in MODELS if hasattr(models, m) and hasattr(torchvision.models, m)]
 
 
@@ -307,6 +289,7 @@ def main(argv=None):
     for i, name in enumerate(models):
         rows.append(run_model(name, args, seed=i))
         print(format_row(rows[-1]), flush=True)
+    from minicnn.benchmarking import MODELS
     missing = [m for m in MODELS if m not in available]
     if missing and not args.no_models:
         print(f"(models not available in both libraries, skipped: {', '.join(missing)})")

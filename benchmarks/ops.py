@@ -12,7 +12,8 @@ For each op it reports the median time of
 for minicnn and for PyTorch, and the ratio minicnn / PyTorch (> 1: minicnn is slower).
 Both run with the same thread count (--threads, default os.cpu_count()): torch via
 torch.set_num_threads; minicnn via the BLAS thread variables (set before NumPy loads,
-so only when this file is run as a script) and numba.set_num_threads.
+so only when this file is run as a script) and numba.set_num_threads.  torch's OpenMP
+threads are made passive (OMP_WAIT_POLICY=PASSIVE), so they do not spin after each op.
 --batch (default 8) is the batch size of every row; the per-row shapes in the table
 are per sample.  The results also go to --json (default benchmarks/results/ops-cpu.json).
 """
@@ -34,6 +35,9 @@ def _threads_from_argv(argv):
 if __name__ == "__main__":   # NumPy's BLAS reads its thread count once, when NumPy loads
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[_var] = _threads_from_argv(sys.argv[1:])
+    # torch's OpenMP threads would otherwise spin after each torch op and slow the minicnn
+    # op timed next (see minicnn/benchmarking.py); read when torch loads, so set it first
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import json                  # noqa: E402
 import platform              # noqa: E402

@@ -6,7 +6,12 @@ through it is timed (``time_op``, ``median_ms``).  The ratio minicnn / PyTorch o
 such times is what the benchmarks report (> 1: minicnn is slower).
 
 PyTorch is imported only when a case is timed with it, so minicnn never depends on it.
+Models are paired the same way (``paired_models``: torchvision's weights copied into
+minicnn's model), and ``profile`` splits a minicnn step into time per op.
 """
+import collections
+import contextlib
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -15,7 +20,13 @@ from typing import Callable
 import numpy as np
 
 from . import functional
-from .autograd import Tensor
+from .autograd import Function, Tensor
+
+# PyTorch's OpenMP threads keep spinning for a while after each op and take the cores from
+# the NumPy BLAS and Numba code that runs next (sgemm here: ~195 GFLOP/s alone, 108-155
+# right after a torch op).  PASSIVE makes them sleep at once.  It is read when torch's
+# OpenMP starts, so it must be set before torch is imported; the scripts set it first thing.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PASSES = ("fwd", "fwdbwd")      # forward only; forward, then backward
 
@@ -110,3 +121,68 @@ def time_op(lib, case, arrays, repeats, warmup, seed, passes=PASSES):
 
     runs = {"fwd": forward, "fwdbwd": forward_backward}
     return {name: median_ms(runs[name], repeats, warmup) for name in passes}
+
+
+# ----- models ---------------------------------------------------------------------------
+MODELS = {   # name -> constructor options that minicnn and torchvision share
+    "alexnet": {}, "vgg16": {}, "resnet18": {}, "resnet50": {},
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+}
+IMAGE_SIZE = {"inception_v3": 299}    # the others take 224x224
+
+
+def paired_models(name, device="cpu"):
+    """(minicnn model, torchvision model) of architecture ``name`` with the same weights."""
+    import torchvision
+    from . import models
+    theirs = getattr(torchvision.models, name)(weights=None, **MODELS[name])
+    mine = getattr(models, name)(**MODELS[name])
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return mine.to(device), theirs.to(device)
+
+
+# ----- where the time goes --------------------------------------------------------------
+def _all_functions(cls=Function):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_functions(sub)
+
+
+@contextlib.contextmanager
+def profile():
+    """Time every op's forward and backward while the block runs.
+
+        with profile() as times:
+            train_step()
+        # times[("Conv2d", "forward")] == [total seconds, calls]
+
+    Each Function subclass's ``forward``/``backward`` is wrapped for the duration, so the
+    totals cover exactly the array work of each op; what remains of the step (Python
+    overhead, the backward walk, leaf-gradient copies, the optimizer) is the step's time
+    minus their sum.
+    """
+    times = collections.defaultdict(lambda: [0.0, 0])
+    originals = []
+
+    def timed(cls, method, name):
+        def wrapper(self, *args):
+            start = time.perf_counter()
+            try:
+                return method(self, *args)
+            finally:
+                entry = times[(cls.__name__, name)]
+                entry[0] += time.perf_counter() - start
+                entry[1] += 1
+        return wrapper
+
+    for cls in set(_all_functions()):
+        for name in ("forward", "backward"):
+            if name in vars(cls):
+                originals.append((cls, name, vars(cls)[name]))
+                setattr(cls, name, timed(cls, vars(cls)[name], name))
+    try:
+        yield times
+    finally:
+        for cls, name, method in originals:
+            setattr(cls, name, method)

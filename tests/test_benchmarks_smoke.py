@@ -1,16 +1,17 @@
-"""benchmarks/ops.py runs end to end (quick mode, one tiny op) and writes the JSON it
-documents.  No timing is asserted: timings belong to the benchmark, not to tests."""
+"""benchmarks/ops.py and benchmarks/models.py run end to end (quick mode) and write the
+JSON they document.  No timing is asserted: timings belong to the benchmark, not to tests."""
 import importlib.util
 import json
 import pathlib
 
 import torch
 
-BENCHMARK = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "ops.py"
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("minicnn_benchmark_ops", BENCHMARK)
+def load_module(name):
+    """benchmarks/<name>.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"minicnn_benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -28,7 +29,7 @@ def test_ops_benchmark_quick_writes_json(tmp_path, capsys):
     out = tmp_path / "ops.json"
     threads = torch.get_num_threads()
     try:
-        load_benchmark().main(["--quick", "--only", "relu", "--threads", "1", "--json", str(out)])
+        load_module("ops").main(["--quick", "--only", "relu", "--threads", "1", "--json", str(out)])
     finally:   # main() sets the thread count process-wide; later tests should not inherit it
         torch.set_num_threads(threads)
         _restore_numba_threads()
@@ -41,3 +42,38 @@ def test_ops_benchmark_quick_writes_json(tmp_path, capsys):
                 "minicnn_fwdbwd_ms", "torch_fwdbwd_ms", "fwdbwd_ratio"):
         assert isinstance(row[key], float) and row[key] > 0
     assert "relu" in capsys.readouterr().out            # the table row was printed
+
+
+def test_profile_times_every_op_and_restores_the_methods():
+    import numpy as np
+    import minicnn as mc
+    import minicnn.functional as F
+    from minicnn.benchmarking import profile
+    from minicnn.functional.conv import Conv2d
+    forward = Conv2d.forward
+    x = mc.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
+    w = mc.tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
+    with profile() as times:
+        F.relu(F.conv2d(x, w)).sum().backward()
+        F.conv2d(x, w)
+    assert times[("Conv2d", "forward")][1] == 2 and times[("Conv2d", "backward")][1] == 1
+    assert times[("ReLU", "backward")][1] == 1 and times[("Conv2d", "forward")][0] > 0
+    assert Conv2d.forward is forward                     # unwrapped again
+
+
+def test_models_benchmark_quick_writes_json(tmp_path):
+    models = load_module("models")
+    threads = torch.get_num_threads()
+    out = tmp_path / "models.json"
+    try:
+        result = models.main(["--quick", "--no-memory", "--threads", "1", "--json", str(out),
+                              "--plot", str(tmp_path / "ratios.png")])
+    finally:
+        torch.set_num_threads(threads)
+        _restore_numba_threads()
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["model"] == "resnet18" and row["max_abs_diff_logits"] < 1e-3   # same weights
+    for what in ("train", "eval"):
+        assert row[what]["ratio_median"] > 0 and row[what]["minicnn"]["min_ms"] > 0
+    assert (tmp_path / "ratios.png").stat().st_size > 0
+    assert result["results"] == [row]

@@ -1,0 +1,307 @@
+"""Benchmark whole models on the CPU: minicnn against PyTorch, same weights, same threads.
+
+    python benchmarks/models.py                            # every model, batch 4, all cores
+    python benchmarks/models.py --batch 16 --models resnet18 vgg16 --plot ratios.png
+    python benchmarks/models.py --profile vgg16            # where minicnn's time goes, per op
+    python benchmarks/models.py --quick                    # smoke run: resnet18, batch 1
+
+For each model (torchvision's weights copied into minicnn's, so both compute the same
+thing; the logits are compared as a check) it times
+  * train : one training step -- forward, cross entropy, backward, SGD-momentum update;
+  * eval  : the forward in eval mode without autograd,
+alternating minicnn and PyTorch run by run (so drifting machine load hits both alike),
+and reports the median and the minimum of --repeats runs and their ratio minicnn /
+PyTorch (> 1: minicnn is slower).  "spread" is (max - min) / median of the repeats: the
+noise of this machine.  Peak memory of a training step is measured in a child process
+per library: how far the step lifts the resident memory above what the model, its data
+and its optimizer state already hold (activations, saved tensors, gradients, workspace).
+
+Both libraries use --threads threads (default: all cores): torch.set_num_threads, and
+for minicnn the BLAS thread variables (set before NumPy loads) and numba.set_num_threads.
+PyTorch's OpenMP threads are made passive (OMP_WAIT_POLICY=PASSIVE, before torch loads):
+spinning, they would slow whatever minicnn runs next.  Results go to --json (default
+benchmarks/results/models-cpu.json).
+"""
+import os
+import sys
+
+
+def _option(argv, name, default):
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+if __name__ == "__main__":   # read once, when NumPy and torch load: set them first
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _option(sys.argv[1:], "--threads", str(os.cpu_count()))
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+import argparse              # noqa: E402
+import json                  # noqa: E402
+import platform              # noqa: E402
+import statistics            # noqa: E402
+import subprocess            # noqa: E402
+import time                  # noqa: E402
+
+import numpy as np           # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_JSON = os.path.join(HERE, "results", "models-cpu.json")
+DEFAULT_MODELS = ["alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "inception_v3"]
+
+
+# ----- one model, one library --------------------------------------------------------------
+class Runner:
+    """A model of one library with its input, labels and optimizer: ``train()`` runs one
+    training step, ``eval()`` one forward without autograd."""
+
+    def __init__(self, lib, model, images, labels):
+        self.lib, self.model = lib, model
+        if lib == "torch":
+            import torch
+            import torch.nn.functional as F
+            self.x, self.y = torch.from_numpy(images), torch.from_numpy(labels)
+            self.opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+            self.no_grad = torch.no_grad
+        else:
+            import minicnn as mc
+            import minicnn.functional as F
+            self.x, self.y = mc.tensor(images), mc.tensor(labels)
+            self.opt = mc.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+            self.no_grad = mc.no_grad
+        self.F = F
+
+    def train(self):
+        self.model.train()
+        self.opt.zero_grad()
+        self.F.cross_entropy(self.model(self.x), self.y).backward()
+        self.opt.step()
+
+    def eval(self):
+        self.model.eval()
+        with self.no_grad():
+            return self.model(self.x)
+
+
+def make_runners(name, batch, seed=0):
+    """{'minicnn': Runner, 'torch': Runner} for model ``name`` with the same weights and data."""
+    from minicnn.benchmarking import IMAGE_SIZE, paired_models
+    mine, theirs = paired_models(name)
+    size = IMAGE_SIZE.get(name, 224)
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    labels = rng.integers(0, 1000, batch).astype(np.int64)
+    return {"minicnn": Runner("minicnn", mine, images, labels),
+            "torch": Runner("torch", theirs, images, labels)}
+
+
+def set_threads(threads):
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
+# ----- timing --------------------------------------------------------------------------------
+def time_alternating(runners, what, repeats, warmup):
+    """{lib: [seconds of each repeat]}: minicnn and torch take turns, run by run."""
+    for _ in range(warmup):
+        for runner in runners.values():
+            getattr(runner, what)()
+    times = {lib: [] for lib in runners}
+    for _ in range(repeats):
+        for lib, runner in runners.items():
+            start = time.perf_counter()
+            getattr(runner, what)()
+            times[lib].append(time.perf_counter() - start)
+    return times
+
+
+def summarise(times):
+    """Median, min and spread (ms) of each library, and the ratios minicnn / torch."""
+    row = {}
+    for lib, ts in times.items():
+        median = statistics.median(ts)
+        row[lib] = {"median_ms": 1e3 * median, "min_ms": 1e3 * min(ts),
+                    "spread": (max(ts) - min(ts)) / median}
+    row["ratio_median"] = row["minicnn"]["median_ms"] / row["torch"]["median_ms"]
+    row["ratio_min"] = row["minicnn"]["min_ms"] / row["torch"]["min_ms"]
+    return row
+
+
+# ----- memory: one child process per library --------------------------------------------------
+def _status_mb(field):
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, in MB (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_memory_child(lib, name, batch, threads):
+    """Run in a fresh process: how far a training step lifts the resident memory above
+    what the model, its data and (after a first step) its optimizer state already hold, in
+    MB.  The peak counter is reset first (Linux: /proc/self/clear_refs) so that building
+    the models does not count."""
+    import gc
+    set_threads(threads)
+    runner = make_runners(name, batch)[lib]
+    gc.collect()
+    runner.train()                                  # optimizer state, Numba, caches exist now
+    gc.collect()
+    before = _status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")                                # reset VmHWM to the current RSS
+    runner.train()
+    return _status_mb("VmHWM") - before
+
+
+def peak_memory(lib, name, batch, threads):
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", lib,
+                          "--models", name, "--batch", str(batch), "--threads", str(threads)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# ----- profile ---------------------------------------------------------------------------------
+def print_profile(name, batch, repeats):
+    """Time per op (forward and backward) of minicnn's training step, biggest first."""
+    from minicnn.benchmarking import profile
+    runner = make_runners(name, batch)["minicnn"]
+    runner.train()                                   # warm-up: Numba loads, buffers exist
+    with profile() as times:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            runner.train()
+        step = (time.perf_counter() - start) / repeats
+    rows = sorted(((total / repeats, calls // repeats, op, which)
+                   for (op, which), (total, calls) in times.items()), reverse=True)
+    print(f"minicnn {name}, batch {batch}: training step {1e3 * step:.0f} ms "
+          f"(mean of {repeats}), per op:")
+    print(f"  {'op':<22} {'pass':<9} {'calls':>6} {'ms':>9} {'share':>7}")
+    for seconds, calls, op, which in rows:
+        print(f"  {op:<22} {which:<9} {calls:>6} {1e3 * seconds:>9.1f} {seconds / step:>7.1%}")
+    rest = step - sum(r[0] for r in rows)
+    print(f"  {'(rest: backward walk, leaf gradients, optimizer, Python)':<47} "
+          f"{1e3 * rest:>9.1f} {rest / step:>7.1%}")
+
+
+# ----- reporting -------------------------------------------------------------------------------
+def format_row(row):
+    cells = [f"{row['model']:<13}", f"{row['batch']:>3}"]
+    for what in ("train", "eval"):
+        r = row[what]
+        cells.append(f"{r['minicnn']['median_ms']:>9.0f} {r['torch']['median_ms']:>9.0f} "
+                     f"{r['ratio_median']:>6.2f} {r['ratio_min']:>6.2f} "
+                     f"{max(r['minicnn']['spread'], r['torch']['spread']):>6.0%}")
+    if "memory" in row:
+        m = row["memory"]
+        cells.append(f"{m['minicnn_mb']:>7.0f} {m['torch_mb']:>7.0f} {m['ratio']:>6.2f}")
+    return " ".join(cells)
+
+
+HEADER = (f"{'model':<13} {'b':>3} {'train mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
+          f"{'spread':>6} {'eval mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} {'spread':>6} "
+          f"{'mem mc':>7} {'torch':>7} {'ratio':>6}")
+
+
+def plot(rows, path):
+    """A bar chart of the ratios (train, eval, memory) per model, to ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    names = [r["model"] for r in rows]
+    series = [("train step", [r["train"]["ratio_median"] for r in rows]),
+              ("eval forward", [r["eval"]["ratio_median"] for r in rows])]
+    if all("memory" in r for r in rows):
+        series.append(("peak memory", [r["memory"]["ratio"] for r in rows]))
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series):
+        ax.bar(np.arange(len(rows)) + k * width, values, width, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(rows)) + width * (len(series) - 1) / 2, names)
+    ax.set_ylabel("minicnn / PyTorch (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME")
+    p.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each library (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--profile", metavar="MODEL", help="print minicnn's time per op for MODEL and stop")
+    p.add_argument("--plot", metavar="PNG", help="also draw a bar chart of the ratios")
+    p.add_argument("--quick", action="store_true", help="smoke run: resnet18, batch 1, 2 repeats")
+    p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results")
+    p.add_argument("--memory-child", metavar="LIB", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.models, args.batch, args.repeats, args.warmup = ["resnet18"], 1, 2, 1
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memory_child:
+        print(peak_memory_child(args.memory_child, args.models[0], args.batch, args.threads))
+        return None
+    import torch
+    import minicnn as mc
+    set_threads(args.threads)
+    if args.profile:
+        print_profile(args.profile, args.batch, args.repeats)
+        return None
+    print(f"minicnn {mc.__version__} vs torch {torch.__version__}, CPU, {args.threads} threads, "
+          f"float32, batch {args.batch}: median and min of {args.repeats} alternating runs "
+          f"(ms); ratio = minicnn / torch")
+    print(HEADER, flush=True)
+    rows = []
+    for name in args.models:
+        runners = make_runners(name, args.batch)
+        logits = {lib: r.eval().numpy() for lib, r in runners.items()}   # same weights, same input
+        row = {"model": name, "batch": args.batch,
+               "max_abs_diff_logits": float(np.abs(logits["minicnn"] - logits["torch"]).max()),
+               "train": summarise(time_alternating(runners, "train", args.repeats, args.warmup)),
+               "eval": summarise(time_alternating(runners, "eval", args.repeats, args.warmup))}
+        del runners
+        if not args.no_memory:
+            mine, theirs = (peak_memory(lib, name, args.batch, args.threads)
+                            for lib in ("minicnn", "torch"))
+            row["memory"] = {"minicnn_mb": mine, "torch_mb": theirs, "ratio": mine / theirs}
+        rows.append(row)
+        print(format_row(row), flush=True)
+    result = {"device": "cpu", "threads": args.threads, "batch": args.batch,
+              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
+              "machine": {"processor": platform.processor() or platform.machine(),
+                          "cores": os.cpu_count(), "python": platform.python_version()},
+              "versions": {"minicnn": mc.__version__, "torch": torch.__version__,
+                           "numpy": np.__version__},
+              "date": time.strftime("%Y-%m-%d"), "results": rows}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.json}")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"wrote {args.plot}")
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
