@@ -5,6 +5,7 @@ with cuDNN, in the same process, per op and per model.
     python benchmarks/gpu.py --only conv2d resnet50 --batch 64 --model-batch 32
     python benchmarks/gpu.py --quick                # smoke run: batch 2, 2 warm-ups, 3 repeats
     python benchmarks/gpu.py --device cpu --quick   # the same script on the CPU
+    python benchmarks/gpu.py --profile resnet18     # one training step, per op
 
 Ops: the layer shapes of benchmarks/ops.py; for each, the median time of the forward
 (with autograd recording) and of forward + backward of a random upstream gradient.
@@ -195,6 +196,39 @@ def run_model(name, args, seed):
     return add_ratios(row)
 
 
+def print_profile(name, args):
+    """Where one minicnn training step of model ``name`` spends its time on the device: per
+    op, the GPU time (the device is synchronised around each op), and the host time
+    between ops; and the step's time without those synchronisations."""
+    import numpy as np
+    import minicnn as mc
+    import minicnn.functional as F
+    from minicnn.benchmarking import IMAGE_SIZE, profile, profile_report
+    size = IMAGE_SIZE.get(name, 224)
+    model = getattr(mc.models, name)().to(args.device)
+    rng = np.random.default_rng(0)
+    x = mc.tensor(rng.standard_normal((args.model_batch, 3, size, size)).astype(np.float32),
+                  device=args.device)
+    y = mc.tensor(rng.integers(0, 1000, args.model_batch), device=args.device)
+    opt = mc.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        out = model(x)
+        F.cross_entropy(out[0] if isinstance(out, tuple) else out, y).backward()
+        opt.step()
+
+    clock = Clock("minicnn", args.device)
+    eager = median_ms(clock, step, args.repeats, args.warmup)
+    synchronize = mc.cuda.synchronize if args.device == "cuda" else None
+    with profile(synchronize) as times:
+        synced = sum(clock(step) for _ in range(args.repeats)) / args.repeats
+    print(f"minicnn {name} on {args.device}, batch {args.model_batch}: training step "
+          f"{eager:.1f} ms (median of {args.repeats}); with the device synchronised around "
+          f"each op {synced:.1f} ms, of which:")
+    print(profile_report(times, synced / 1e3, args.repeats))
+
+
 def available_models():
     """Model names both minicnn.models and torchvision.models provide."""
     import torchvision
@@ -253,6 +287,8 @@ def parse_args(argv):
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="only these ops and/or models (e.g. conv2d relu resnet50)")
     p.add_argument("--no-models", action="store_true", help="skip the model rows")
+    p.add_argument("--profile", metavar="MODEL",
+                   help="print where one minicnn training step of MODEL spends its time, and stop")
     p.add_argument("--tf32", action="store_true", help="allow TF32 tensor-core maths in both libraries")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: batch 2, model batch 2, 2 warm-ups, 3 repeats")
@@ -274,6 +310,9 @@ def main(argv=None):
             raise SystemExit("benchmarks/gpu.py: PyTorch sees no CUDA GPU (a CPU-only build?)")
         torch.backends.cudnn.benchmark = True
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    if args.profile:
+        print_profile(args.profile, args)
+        return None
     cases, make_arrays = load_op_cases()
     cases = [c for c in cases if not args.only or c.op in args.only]
     available = [] if args.no_models else available_models()

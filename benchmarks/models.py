@@ -174,7 +174,7 @@ def peak_memory(lib, name, batch, threads):
 # ----- profile ---------------------------------------------------------------------------------
 def print_profile(name, batch, repeats):
     """Time per op (forward and backward) of minicnn's training step, biggest first."""
-    from minicnn.benchmarking import profile
+    from minicnn.benchmarking import profile, profile_report
     runner = make_runners(name, batch)["minicnn"]
     runner.train()                                   # warm-up: Numba loads, buffers exist
     with profile() as times:
@@ -182,16 +182,9 @@ def print_profile(name, batch, repeats):
         for _ in range(repeats):
             runner.train()
         step = (time.perf_counter() - start) / repeats
-    rows = sorted(((total / repeats, calls // repeats, op, which)
-                   for (op, which), (total, calls) in times.items()), reverse=True)
     print(f"minicnn {name}, batch {batch}: training step {1e3 * step:.0f} ms "
           f"(mean of {repeats}), per op:")
-    print(f"  {'op':<22} {'pass':<9} {'calls':>6} {'ms':>9} {'share':>7}")
-    for seconds, calls, op, which in rows:
-        print(f"  {op:<22} {which:<9} {calls:>6} {1e3 * seconds:>9.1f} {seconds / step:>7.1%}")
-    rest = step - sum(r[0] for r in rows)
-    print(f"  {'(rest: backward walk, leaf gradients, optimizer, Python)':<47} "
-          f"{1e3 * rest:>9.1f} {rest / step:>7.1%}")
+    print(profile_report(times, step, repeats))
 
 
 # ----- reporting -------------------------------------------------------------------------------

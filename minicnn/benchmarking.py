@@ -150,7 +150,7 @@ def _all_functions(cls=Function):
 
 
 @contextlib.contextmanager
-def profile():
+def profile(synchronize=None):
     """Time every op's forward and backward while the block runs.
 
         with profile() as times:
@@ -160,17 +160,23 @@ def profile():
     Each Function subclass's ``forward``/``backward`` is wrapped for the duration, so the
     totals cover exactly the array work of each op; what remains of the step (Python
     overhead, the backward walk, leaf-gradient copies, the optimizer) is the step's time
-    minus their sum.
+    minus their sum.  On a GPU, pass ``synchronize`` (e.g. ``cupy.cuda.Device().synchronize``):
+    it is called before and after each op, so an op's time is the GPU's work, not only the
+    launch (and the step becomes slower by the lost overlap).
     """
     times = collections.defaultdict(lambda: [0.0, 0])
     originals = []
 
     def timed(cls, method, name):
         def wrapper(self, *args):
+            if synchronize:
+                synchronize()
             start = time.perf_counter()
             try:
                 return method(self, *args)
             finally:
+                if synchronize:
+                    synchronize()
                 entry = times[(cls.__name__, name)]
                 entry[0] += time.perf_counter() - start
                 entry[1] += 1
@@ -186,3 +192,18 @@ def profile():
     finally:
         for cls, name, method in originals:
             setattr(cls, name, method)
+
+
+def profile_report(times, step_seconds, repeats):
+    """``profile``'s totals over ``repeats`` steps of ``step_seconds`` each, as a table:
+    one line per op and pass, biggest first, then the rest of the step."""
+    rows = sorted(((total / repeats, calls // repeats, op, which)
+                   for (op, which), (total, calls) in times.items()), reverse=True)
+    lines = [f"  {'op':<22} {'pass':<9} {'calls':>6} {'ms':>9} {'share':>7}"]
+    for seconds, calls, op, which in rows:
+        lines.append(f"  {op:<22} {which:<9} {calls:>6} {1e3 * seconds:>9.1f} "
+                     f"{seconds / step_seconds:>7.1%}")
+    rest = step_seconds - sum(r[0] for r in rows)
+    lines.append(f"  {'rest (backward walk, leaf gradients, optimizer, Python)':<39} "
+                 f"{1e3 * rest:>9.1f} {rest / step_seconds:>7.1%}")
+    return "\n".join(lines)

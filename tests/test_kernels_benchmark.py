@@ -33,3 +33,10 @@ def test_gpu_benchmark_knows_the_models():
     from minicnn.benchmarking import MODELS      # shared with benchmarks/models.py
     assert set(MODELS) == {"alexnet", "vgg16", "resnet18", "resnet50", "googlenet", "inception_v3"}
     assert set(load_benchmark().available_models()) == set(MODELS)
+
+
+def test_gpu_benchmark_profile_runs_on_cpu(capsys):
+    load_benchmark().main(["--device", "cpu", "--profile", "resnet18", "--model-batch", "1",
+                           "--repeats", "1", "--warmup", "0"])
+    out = capsys.readouterr().out
+    assert "Conv2d" in out and "backward" in out and "rest (backward walk" in out
