@@ -11,12 +11,13 @@ extern "C" __global__ void KERNEL(relu_forward)(
     }
 }
 
-// g, out -> gx = g where the unit was active (out > 0, i.e. x > 0), else 0.
+// g, out -> gx = 0 where the unit was off (out <= 0), else g: a NaN output passes the
+// gradient on, as PyTorch's threshold_backward does (out > 0 ? g : 0 would stop it).
 extern "C" __global__ void KERNEL(relu_backward)(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ out,
     scalar_t* __restrict__ gx, long long n)
 {
-    GRID_STRIDE_LOOP(i, n) gx[i] = out[i] > 0 ? g[i] : scalar_t(0);
+    GRID_STRIDE_LOOP(i, n) gx[i] = out[i] <= 0 ? scalar_t(0) : g[i];
 }
 
 // Dropout, forward and backward alike: out = x * mask, where mask holds 0 (dropped) or

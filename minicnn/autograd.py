@@ -15,8 +15,21 @@ import numpy as np
 from . import backend
 
 _grad_enabled = True
+# PyTorch's default dtype: what Python floats (and integer maths that must be fractional,
+# such as int / int) become.
+DEFAULT_FLOAT = np.dtype(np.float32)
 # What apply and backward keep on every Function instance: a setting must not overwrite them.
 _RESERVED = ("inputs", "needs_input_grad", "released")
+
+
+class InvalidValueError(ValueError, RuntimeError):
+    """A wrong shape or value.  A ValueError, as Python code expects, and also the
+    RuntimeError PyTorch raises for the same mistake, so code written for either catches it."""
+
+
+class InvalidDtypeError(TypeError, NotImplementedError):
+    """A dtype the op does not take.  A TypeError, as Python code expects, and also the
+    NotImplementedError (a RuntimeError) PyTorch raises, so code written for either catches it."""
 
 
 @contextlib.contextmanager
@@ -269,17 +282,44 @@ def _default_dtype(data):
     """PyTorch's rule: Python floats become float32; arrays keep their dtype."""
     if isinstance(data, (bool, int, float, list, tuple)):
         kind = np.asarray(data).dtype.kind
-        return {"f": np.float32, "i": np.int64, "u": np.int64, "b": np.bool_}.get(kind)
+        return {"f": DEFAULT_FLOAT, "i": np.int64, "u": np.int64, "b": np.bool_}.get(kind)
     return None
+
+
+def _check_nested_lists(data, dim=0, shape=None):
+    """Say where nested lists stop being rectangular: a ValueError for a wrong length, a
+    TypeError for a number where a list belongs or back (PyTorch's classes)."""
+    if shape is None:                       # the shape that the first elements promise
+        shape, first = [], data
+        while isinstance(first, (list, tuple)):
+            shape.append(len(first))
+            first = first[0] if first else None
+    is_list = isinstance(data, (list, tuple))
+    want = f"a sequence of length {shape[dim]}" if dim < len(shape) else "a number"
+    got = f"a sequence of length {len(data)}" if is_list else "a number"
+    if got != want:     # PyTorch's classes: TypeError for a number in a list's place or back
+        error = TypeError if is_list != (dim < len(shape)) else ValueError
+        raise error(f"minicnn: tensor: nested lists of different lengths (ragged): "
+                    f"expected {want} at dim {dim}, got {got}")
+    for item in data if is_list else ():
+        _check_nested_lists(item, dim + 1, shape)
 
 
 def tensor(data, requires_grad=False, dtype=None, device="cpu"):
     """Make a Tensor from array-like data (a copy, like ``torch.tensor``)."""
     if isinstance(data, Tensor):
         data = data.data
-    dtype = dtype if dtype is not None else _default_dtype(data)
     xp = np if backend.normalize_device(device) == "cpu" else backend.require_cupy()
     if backend.get_array_module(data) is not np and xp is np:
         data = backend.to_numpy(data)
-    array = xp.array(data, dtype=dtype, copy=True)
+    try:
+        dtype = dtype if dtype is not None else _default_dtype(data)
+        array = xp.array(data, dtype=dtype, copy=True)
+    except (ValueError, TypeError):
+        if isinstance(data, (list, tuple)):
+            _check_nested_lists(data)       # NumPy's message hides where: give ours
+        raise
+    if array.dtype.kind not in "biuf":      # strings, None, arbitrary objects
+        raise TypeError(f"minicnn: tensor: expected numbers (bool, int or float), got "
+                        f"{type(data).__name__} data of dtype {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)

@@ -213,3 +213,278 @@ def test_gradcheck_requires_float64():
 def test_relu_of_minus_infinity_is_zero():
     x = mc.tensor(np.array([-np.inf, -1.0, 2.0, np.inf]))
     np.testing.assert_array_equal(F.relu(x).numpy(), torch.relu(torch.tensor(x.numpy())).numpy())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")   # assert_close on inf - inf
+def test_relu_passes_the_gradient_of_a_nan_on_like_torch():
+    """PyTorch's threshold_backward: 0 where the output is <= 0, the gradient elsewhere, so a
+    NaN input gets its gradient (NaN out, NaN in the sum) and an off unit stops even inf."""
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -np.inf, np.inf])
+    compare_with_torch(F.relu, torch.relu, x)
+    g = np.array([5.0, np.inf, np.nan, 3.0, 1.0, 2.0])
+    t, tt = mc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    F.relu(t).backward(g)
+    torch.relu(tt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+
+
+# ----- dims: PyTorch's range, never wrapped -----------------------------------------------
+DIM_OPS = {   # name: (minicnn op, torch op) taking (tensor, dim)
+    "sum": (lambda x, d: x.sum(d), lambda x, d: x.sum(d)),
+    "sum_tuple": (lambda x, d: x.sum((0, d)), lambda x, d: x.sum((0, d))),
+    "mean": (lambda x, d: x.mean(d), lambda x, d: x.mean(d)),
+    "max": (lambda x, d: x.max(d), lambda x, d: x.max(d).values),
+    "argmax": (lambda x, d: x.argmax(d), lambda x, d: x.argmax(d)),
+    "softmax": (F.softmax, torch.softmax),
+    "log_softmax": (F.log_softmax, torch.log_softmax),
+    "flatten_start": (lambda x, d: F.flatten(x, d), lambda x, d: torch.flatten(x, d)),
+    "flatten_end": (lambda x, d: F.flatten(x, 0, d), lambda x, d: torch.flatten(x, 0, d)),
+    "cat": (lambda x, d: F.cat([x, x], d), lambda x, d: torch.cat([x, x], d)),
+    "stack": (lambda x, d: F.stack([x, x], d), lambda x, d: torch.stack([x, x], d)),
+    "transpose": (lambda x, d: x.transpose(0, d), lambda x, d: x.transpose(0, d)),
+    "permute": (lambda x, d: x.permute(0, d), lambda x, d: x.permute(0, d)),
+}
+
+
+@pytest.mark.parametrize("dim", [2, -3, 3, 5, -5])
+@pytest.mark.parametrize("name", sorted(DIM_OPS))
+def test_out_of_range_dim_is_torchs_index_error(name, dim):
+    """softmax(x, 2) on (N, C) must not normalise over the batch (2 % 2 == 0)."""
+    mc_op, torch_op = DIM_OPS[name]
+    x = randn(2, 3)
+    try:
+        torch_op(torch.tensor(x), dim)
+    except IndexError as e:
+        expected = str(e)
+    else:                   # stack takes one more position: -3 and 2 are fine there
+        compare_with_torch(lambda t: mc_op(t, dim), lambda t: torch_op(t, dim), x,
+                           grad_inputs=[] if name == "argmax" else None)
+        return
+    with pytest.raises(IndexError) as info:
+        mc_op(mc.tensor(x), dim)
+    assert expected in str(info.value), f"{info.value} does not say {expected!r}"
+
+
+@pytest.mark.parametrize("name", sorted(DIM_OPS))
+def test_every_valid_dim_matches_torch(name):
+    mc_op, torch_op = DIM_OPS[name]
+    x = randn(2, 3)
+    top = 3 if name == "stack" else 2
+    for dim in range(-top, top):
+        if name in ("permute", "sum_tuple") and dim % 2 == 0:
+            continue                   # (0, 0) repeats a dim: an error, tested below
+        compare_with_torch(lambda t: mc_op(t, dim), lambda t: torch_op(t, dim), x,
+                           grad_inputs=[] if name == "argmax" else None)
+
+
+def test_repeated_dims_are_runtime_errors_like_torch():
+    for mc_op, torch_op in [(lambda x: x.sum((1, -1)), lambda x: x.sum((1, -1))),
+                            (lambda x: x.permute(1, 1), lambda x: x.permute(1, 1))]:
+        with pytest.raises(RuntimeError):
+            torch_op(torch.tensor(randn(2, 3)))
+        with pytest.raises(RuntimeError):
+            mc_op(mc.tensor(randn(2, 3)))
+
+
+# ----- softmax and cross entropy: extremes, empty and 0-d tensors ------------------------
+BIG = np.array([[1000.0, -1000.0, 0.0, 999.0], [-1000.0, -999.0, -1000.0, -1000.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mc_op,torch_op", [
+    (lambda x: F.softmax(x, 1), lambda x: torch.softmax(x, 1)),
+    (lambda x: F.log_softmax(x, -1), lambda x: torch.log_softmax(x, -1)),
+    (lambda x: F.cross_entropy(x, mc.tensor([0, 1])), lambda x: TF.cross_entropy(x, torch.tensor([0, 1]))),
+    (lambda x: F.cross_entropy(x, mc.tensor([1, 3]), label_smoothing=0.2, reduction="none"),
+     lambda x: TF.cross_entropy(x, torch.tensor([1, 3]), label_smoothing=0.2, reduction="none")),
+])
+def test_logits_of_plus_minus_1000_match_torch(mc_op, torch_op, dtype):
+    """exp(1000) overflows: an unshifted softmax gives NaN here."""
+    out, _ = compare_with_torch(mc_op, torch_op, BIG, dtype=dtype)
+    assert np.isfinite(out.numpy()).all()
+
+
+@pytest.mark.parametrize("shape,dim", [((0, 4), 1), ((3, 0), 1), ((3, 0), 0), ((2, 0, 3), -1)])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_of_empty_tensors(op, shape, dim):
+    compare_with_torch(lambda x: getattr(F, op)(x, dim), lambda x: getattr(torch, op)(x, dim),
+                       np.zeros(shape))
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_of_a_0d_tensor(op, dim):
+    compare_with_torch(lambda x: getattr(F, op)(x, dim), lambda x: getattr(torch, op)(x, dim),
+                       np.array(2.5))
+    with pytest.raises(IndexError, match=r"range of \[-1, 0\], but got 1"):
+        getattr(F, op)(mc.tensor(2.5), 1)
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((0, 4), (3, 4)), ((2, 0), (3, 0)), ((2, 0, 4), (3, 4))])
+def test_linear_with_zero_size(x_shape, w_shape):
+    compare_with_torch(F.linear, TF.linear, randn(*x_shape), randn(*w_shape), randn(w_shape[0]))
+
+
+# ----- cross entropy: weights, ignore_index, probabilities, unbatched ----------------------
+def ce_case(logits_shape, target, **kwargs):
+    """A (minicnn fn, torch fn, arrays) case; float targets are class probabilities."""
+    weight = kwargs.pop("weight", None)
+
+    def mc_fn(x, t, w=None):
+        return F.cross_entropy(x, t, weight=w, **kwargs)
+
+    def torch_fn(x, t, w=None):
+        return TF.cross_entropy(x, t, weight=w, **kwargs)
+
+    arrays = [randn(*logits_shape) * 2, target] + ([weight] if weight is not None else [])
+    return mc_fn, torch_fn, arrays
+
+
+def probabilities(*shape, axis=1):
+    p = rng.uniform(0.1, 1.0, shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+WEIGHT = np.array([0.5, 2.0, 1.0, 3.0])
+IGNORING = np.array([1, -100, 3, 0, -100])       # two samples ignored (PyTorch's default)
+CE_CASES = {}
+for red in ("mean", "sum", "none"):
+    for ls in (0.0, 0.3):
+        CE_CASES[f"weight_{red}_ls{ls}"] = ce_case((5, 4), np.array([1, 0, 3, 3, 2]), weight=WEIGHT,
+                                                   reduction=red, label_smoothing=ls)
+        CE_CASES[f"ignore_{red}_ls{ls}"] = ce_case((5, 4), IGNORING, reduction=red, label_smoothing=ls)
+        CE_CASES[f"weight_ignore_{red}_ls{ls}"] = ce_case((5, 4), IGNORING, weight=WEIGHT,
+                                                          reduction=red, label_smoothing=ls)
+        CE_CASES[f"ignore_index_2_{red}_ls{ls}"] = ce_case((5, 4), np.array([2, 2, 0, 1, 3]),
+                                                           ignore_index=2, reduction=red, label_smoothing=ls)
+        CE_CASES[f"probabilities_{red}_ls{ls}"] = ce_case((5, 4), probabilities(5, 4),
+                                                          reduction=red, label_smoothing=ls)
+        CE_CASES[f"probabilities_weight_{red}_ls{ls}"] = ce_case((5, 4), probabilities(5, 4), weight=WEIGHT,
+                                                                 reduction=red, label_smoothing=ls)
+        CE_CASES[f"spatial_weight_ignore_{red}_ls{ls}"] = ce_case(
+            (2, 4, 2, 3), np.where(rng.random((2, 2, 3)) < 0.3, -100, rng.integers(0, 4, (2, 2, 3))),
+            weight=WEIGHT, reduction=red, label_smoothing=ls)
+        CE_CASES[f"spatial_probabilities_{red}_ls{ls}"] = ce_case((2, 4, 3), probabilities(2, 4, 3),
+                                                                  weight=WEIGHT, reduction=red, label_smoothing=ls)
+        CE_CASES[f"unbatched_{red}_ls{ls}"] = ce_case((4,), np.array(2), reduction=red, label_smoothing=ls)
+        CE_CASES[f"unbatched_probabilities_{red}_ls{ls}"] = ce_case((4,), probabilities(4, axis=0),
+                                                                    reduction=red, label_smoothing=ls)
+        CE_CASES[f"empty_batch_{red}_ls{ls}"] = ce_case((0, 4), np.zeros(0, np.int64),
+                                                        reduction=red, label_smoothing=ls)
+        CE_CASES[f"all_ignored_{red}_ls{ls}"] = ce_case((2, 4), np.array([-100, -100]), weight=WEIGHT,
+                                                        reduction=red, label_smoothing=ls)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(CE_CASES))
+def test_cross_entropy_options_match_torch(name, dtype):
+    """Forward and gradients (of the logits, and of probability targets) against torch;
+    the class weights are constants (torch does not differentiate them either)."""
+    mc_fn, torch_fn, arrays = CE_CASES[name]
+    grad_inputs = [0, 1] if arrays[1].dtype.kind == "f" else [0]
+    tol = {} if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+    compare_with_torch(mc_fn, torch_fn, *arrays, dtype=dtype, grad_inputs=grad_inputs, **tol)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(CE_CASES) if "ls0.3" in n and "mean" in n
+                                  and "empty" not in n and "all_ignored" not in n])
+def test_cross_entropy_options_gradcheck(name):
+    mc_fn, _, arrays = CE_CASES[name]
+    inputs = [mc.tensor(a, requires_grad=i < 2 and a.dtype.kind == "f") for i, a in enumerate(arrays)]
+    mc.gradcheck(mc_fn, *inputs)
+
+
+def test_cross_entropy_all_ignored_mean_is_nan_with_zero_gradient():
+    x = mc.tensor(randn(2, 3), requires_grad=True)
+    loss = F.cross_entropy(x, mc.tensor([-100, -100]))
+    loss.backward()
+    assert np.isnan(loss.item())
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3), np.float32))
+
+
+def test_cross_entropy_option_errors_match_torch_classes():
+    x, t = randn(2, 3), np.array([0, 2])
+    cases = [
+        (dict(target=np.array([0.0, 2.0])), RuntimeError),                  # float class indices
+        (dict(weight=np.ones(4)), RuntimeError),                             # weight for 4 classes
+        (dict(weight=np.ones(3, np.float32)), RuntimeError),                 # weight dtype
+        (dict(target=probabilities(2, 3), ignore_index=1), RuntimeError),   # ignore_index with probs
+        (dict(target=np.array([0, 3])), IndexError),                         # out of range
+        (dict(label_smoothing=1.5), RuntimeError),
+    ]
+    for kwargs, error in cases:
+        kwargs = dict(kwargs)
+        target = kwargs.pop("target", t)
+        weight = kwargs.pop("weight", None)
+        with pytest.raises(error):
+            TF.cross_entropy(torch.tensor(x), torch.tensor(target),
+                             weight=None if weight is None else torch.tensor(weight), **kwargs)
+        with pytest.raises(error, match="cross_entropy"):
+            F.cross_entropy(mc.tensor(x), mc.tensor(target),
+                            weight=None if weight is None else mc.tensor(weight), **kwargs)
+
+
+def test_cross_entropy_on_integer_logits_is_a_clear_type_error():
+    with pytest.raises(NotImplementedError):
+        TF.cross_entropy(torch.tensor([[1, 2]]), torch.tensor([0]))
+    with pytest.raises(TypeError, match="cross_entropy: expected floating-point logits, got dtype int64"):
+        F.cross_entropy(mc.tensor([[1, 2]]), mc.tensor([0]))
+    with pytest.raises(NotImplementedError):      # the class PyTorch raises, too
+        F.cross_entropy(mc.tensor([[1, 2]]), mc.tensor([0]))
+
+
+# ----- mc.tensor of bad data ----------------------------------------------------------------
+@pytest.mark.parametrize("data,error,where", [
+    ([[1, 2], [3]], ValueError, "length 2 at dim 1, got a sequence of length 1"),
+    ([[[1], [2]], [[3], [4, 5]]], ValueError, "length 1 at dim 2"),
+    ([[1, 2], 3], TypeError, "length 2 at dim 1, got a number"),       # torch: TypeError too
+    ([1, [2, 3]], TypeError, "a number at dim 1"),
+])
+def test_ragged_lists_are_a_clear_error_of_torchs_class(data, error, where):
+    with pytest.raises(error):
+        torch.tensor(data)
+    with pytest.raises(error, match=f"ragged.*{where}"):
+        mc.tensor(data)
+
+
+def test_non_numbers_are_a_clear_type_error():
+    with pytest.raises(TypeError, match="expected numbers"):
+        mc.tensor("abc")
+    with pytest.raises(TypeError, match="expected numbers"):
+        mc.tensor(None)
+
+
+# ----- gradcheck's tolerances ---------------------------------------------------------------
+def scaled_backward(function, factor):
+    """A copy of ``function`` whose backward is off by ``factor`` (a planted bug)."""
+    class Wrong(function):
+        def backward(self, g):
+            grads = super().backward(g)
+            return tuple(gi * factor for gi in grads) if isinstance(grads, tuple) else grads * factor
+    return Wrong
+
+
+def test_gradcheck_catches_a_backward_wrong_by_1e_4():
+    """PyTorch's default rtol 1e-3 lets this through; minicnn's float64 defaults do not."""
+    from minicnn.functional.elementwise import Exp
+    x = mc.tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
+    mc.gradcheck(lambda t: Exp.apply(t), x)
+    wrong = scaled_backward(Exp, 1 + 1e-4)
+    assert mc.gradcheck(lambda t: wrong.apply(t), x, atol=1e-5, rtol=1e-3)     # PyTorch's defaults
+    with pytest.raises(mc.GradcheckError):
+        mc.gradcheck(lambda t: wrong.apply(t), x)
+
+
+def test_gradcheck_readme_example_fails_when_the_backward_is_wrong(monkeypatch):
+    """The README's example, (t.T @ t * 0.1).tanh(), has gradients near 1, so a wrong tanh or
+    matmul backward shows (tanh(t @ t.T) saturates at 14: its gradients, 1e-11, pass anything)."""
+    from minicnn.functional import activation, linalg
+    x = mc.tensor([[1.0, -2.0, 3.0]], requires_grad=True)
+    example = lambda: mc.gradcheck(lambda t: (t.T @ t * 0.1).tanh(),   # noqa: E731
+                                   x.double().detach().requires_grad_())
+    assert example()
+    for module, name in [(activation, "Tanh"), (linalg, "MatMul")]:
+        with monkeypatch.context() as m:
+            m.setattr(module, name, scaled_backward(getattr(module, name), 1 + 1e-4))
+            with pytest.raises(mc.GradcheckError):
+                example()

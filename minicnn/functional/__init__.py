@@ -4,7 +4,6 @@ Use it as ``import minicnn.functional as F``.  One file per family of ops; this
 module gathers them and attaches the usual methods and operators to ``Tensor``.
 """
 from ..autograd import Tensor
-from .elementwise import as_tensor
 from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs,
                           sum, mean, max, argmax, to, to_dtype, to_device)
 from .shape import reshape, view, permute, transpose, flatten, getitem, cat, stack
@@ -19,8 +18,8 @@ from .conv import im2col, col2im, conv2d
 
 def _install_tensor_methods():
     """Give Tensor the operators and methods PyTorch users expect (x + y, x.sum(), ...)."""
-    def swap(op):
-        return lambda self, other: op(as_tensor(other, self), self)
+    def swap(op):               # other - self, other / self, ...: Python numbers included
+        return lambda self, other: op(other, self)
 
     methods = {
         "__add__": add, "__radd__": add, "__sub__": sub, "__rsub__": swap(sub),

@@ -1,6 +1,7 @@
 """Activations: relu, sigmoid, tanh."""
 from .. import backend, dispatch
 from ..autograd import Function
+from .elementwise import check_dtype, promote
 
 
 # ReLU's array kernels: these NumPy references, or kernels/activation.cu on the GPU.
@@ -12,8 +13,10 @@ def relu_forward_numpy(x):
 
 @dispatch.register("relu_backward", "numpy")
 def relu_backward_numpy(grad_out, out):
-    """The gradient flows where the unit was active: out > 0, i.e. x > 0."""
-    return grad_out * (out > 0)
+    """The gradient is 0 where the unit was off (out <= 0) and flows everywhere else, a NaN
+    output included: PyTorch's threshold_backward.  (grad_out * (out > 0) would stop the
+    gradient at a NaN and turn an infinite gradient at an off unit into NaN.)"""
+    return backend.get_array_module(out).where(out <= 0, grad_out.dtype.type(0), grad_out)
 
 
 class ReLU(Function):
@@ -49,12 +52,14 @@ class Tanh(Function):
 
 def relu(input, inplace=False):
     """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    check_dtype("relu", input, "iuf", "numbers, not bools")
     return ReLU.apply(input)
 
 
+# sigmoid and tanh of integers are floats (the default dtype), as in PyTorch
 def sigmoid(input):
-    return Sigmoid.apply(input)
+    return Sigmoid.apply(*promote(input, floating=True))
 
 
 def tanh(input):
-    return Tanh.apply(input)
+    return Tanh.apply(*promote(input, floating=True))

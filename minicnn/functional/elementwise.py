@@ -3,20 +3,24 @@
 Binary ops broadcast like NumPy; their backward sums the gradient back down to
 each input's shape (``unbroadcast``).
 """
+import builtins
+import functools
+
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import DEFAULT_FLOAT, Function, InvalidDtypeError, InvalidValueError, Tensor
 
 
 # ----- helpers every op file uses -------------------------------------------
-def as_tensor(value, like):
-    """A Tensor for ``value``; Python numbers take the dtype and device of ``like``."""
+def as_tensor(value, like, dtype=None):
+    """A Tensor for ``value`` on the device of ``like``; a Python number takes ``dtype``
+    (default: the dtype of ``like``)."""
     if isinstance(value, Tensor):
         return value
     xp = backend.get_array_module(like.data)
     if isinstance(value, (bool, int, float)):
-        return Tensor(xp.asarray(value, dtype=like.dtype))
+        return Tensor(xp.asarray(value, dtype=dtype or like.dtype))
     return Tensor(xp.asarray(value))
 
 
@@ -33,12 +37,86 @@ def unbroadcast(grad, shape):
     return grad
 
 
-def normalize_dims(dim, ndim):
-    """None -> all axes; int or sequence (negative allowed) -> a sorted tuple."""
+def _promote_types(a, b):
+    """The dtype two dtypes both fit in: NumPy's answer, except that an integer meeting a
+    float gives that float (NumPy widens int64 with float32 to float64, PyTorch does not)."""
+    if (a.kind == "f") != (b.kind == "f"):
+        return a if a.kind == "f" else b
+    return np.promote_types(a, b)
+
+
+def result_type(*operands):
+    """The dtype of an op on ``operands`` (Tensors and Python numbers), as PyTorch decides.
+
+    Tensors with dims outrank 0-d tensors, which outrank Python numbers; a lower rank
+    counts only when it brings a higher category (bool < integer < float).  So
+    float32 * 2.5 stays float32, int64 * 2.5 is float32 (a Python float stands for
+    PyTorch's default dtype), uint8 + 300 stays uint8, int64 + a 0-d float64 tensor is
+    float64, and int32 + int64 (both with dims) is int64.
+    """
+    def promoted(dtypes):
+        return functools.reduce(_promote_types, dtypes) if dtypes else None
+
+    def combine(higher, lower):         # PyTorch's combine_categories
+        if lower is None or higher is not None and higher.kind == "f":
+            return higher
+        if higher is None or higher.kind == "b" or lower.kind == "f":
+            return lower if higher is None else _promote_types(higher, lower)
+        return higher
+
+    tensors = [v for v in operands if isinstance(v, Tensor)]
+    numbers = [np.dtype(DEFAULT_FLOAT if isinstance(v, float) else bool if isinstance(v, bool)
+                        else np.int64) for v in operands if not isinstance(v, Tensor)]
+    with_dims = promoted([t.dtype for t in tensors if t.ndim])
+    zero_dim = promoted([t.dtype for t in tensors if not t.ndim])
+    return combine(with_dims, combine(zero_dim, promoted(numbers)))
+
+
+def promote(*operands, floating=False):
+    """Tensors of one dtype for ``operands`` (Tensors, arrays, Python numbers): PyTorch's
+    ``result_type``; with ``floating`` (true division, exp, ...) at least the default
+    float dtype.  A cast stays in the graph, so each input's gradient keeps its dtype."""
+    like = next(v for v in operands if isinstance(v, Tensor))
+    operands = [v if isinstance(v, (bool, int, float)) else as_tensor(v, like) for v in operands]
+    dtype = result_type(*operands)
+    if floating and dtype.kind != "f":
+        dtype = DEFAULT_FLOAT
+    return [as_tensor(v, like, dtype) if not isinstance(v, Tensor) else to_dtype(v, dtype)
+            for v in operands]
+
+
+def check_dtype(op, tensor, kinds="f", what="a floating-point tensor"):
+    """Refuse a dtype the op does not take, as PyTorch does (bool relu, int softmax, ...).
+    ``kinds``: the NumPy dtype kinds allowed ("b" bool, "i"/"u" integer, "f" float)."""
+    if tensor.dtype.kind not in kinds:
+        raise InvalidDtypeError(f"minicnn: {op}: expected {what}, got dtype {tensor.dtype}")
+
+
+def wrap_dim(dim, ndim, op):
+    """A dim in PyTorch's range -ndim <= dim < ndim (0-d tensors take -1 and 0) -> 0..ndim-1.
+
+    Out of range is an IndexError with PyTorch's words: wrapping it (dim % ndim) would
+    silently pick another axis, e.g. softmax over the batch.
+    """
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"minicnn: {op}: dim must be an int, got {dim!r}")
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"minicnn: {op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
+
+
+def normalize_dims(dim, ndim, op):
+    """None -> every axis; an int or a sequence of them -> a sorted tuple of axes.
+    A 0-d tensor has no axis: its dim 0 (or -1) becomes ()."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    return tuple(sorted(d % ndim if ndim else d for d in dims))
+    dims = [wrap_dim(d, ndim, op) for d in ((dim,) if isinstance(dim, (int, np.integer)) else dim)]
+    repeated = [d for d in dims if dims.count(d) > 1]
+    if repeated:
+        raise InvalidValueError(f"minicnn: {op}: dim {repeated[0]} appears multiple times in {dim}")
+    return tuple(sorted(dims)) if ndim else ()
 
 
 # ----- binary ops: x (A...) op y (B...) -> broadcast shape ------------------
@@ -172,7 +250,9 @@ class Sum(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return x.sum(axis=self.dims, keepdims=self.keepdim)
+        # integers and bools add up in int64, as in PyTorch (NumPy would sum uint8 as uint64)
+        dtype = np.int64 if x.dtype.kind in "biu" else None
+        return x.sum(axis=self.dims, keepdims=self.keepdim, dtype=dtype)
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -187,22 +267,24 @@ class Mean(Function):
     def forward(self, x):
         self.x_shape = x.shape
         self.count = int(np.prod([x.shape[d] for d in self.dims]))
-        return x.mean(axis=self.dims, keepdims=self.keepdim)
+        with np.errstate(invalid="ignore"):     # the mean of nothing is NaN, as in PyTorch
+            return x.sum(axis=self.dims, keepdims=self.keepdim) / self.count
 
     def backward(self, g):
         xp = backend.get_array_module(g)
         if not self.keepdim:
             g = g.reshape(_kept_shape(self.x_shape, self.dims))
-        return xp.broadcast_to(g / self.count, self.x_shape).copy()
+        return xp.broadcast_to(g, self.x_shape) / self.count    # empty when count is 0
 
 
 class Max(Function):
-    """Max over dims; ties share the gradient equally (so it stays a true subgradient)."""
+    """Max over dims; ties share the gradient equally (so it stays a true subgradient).
+    A NaN is the max of its slice (NumPy and PyTorch agree) and takes the gradient."""
     settings = ("dims", "keepdim")
 
     def forward(self, x):
         out = x.max(axis=self.dims, keepdims=True)
-        self.is_max = x == out
+        self.is_max = (x == out) | (x != x)        # x != x: NaN
         self.x_shape = x.shape
         return out if self.keepdim else out.reshape(_reduced_shape(x.shape, self.dims))
 
@@ -221,40 +303,53 @@ def _reduced_shape(shape, dims):
 
 
 # ----- the functional API ---------------------------------------------------
+# Binary ops take Tensors or Python numbers and promote them as PyTorch does (result_type).
 def add(input, other):
-    return Add.apply(input, as_tensor(other, input))
+    return Add.apply(*promote(input, other))
 
 
 def sub(input, other):
-    return Sub.apply(input, as_tensor(other, input))
+    for operand in (input, other):      # PyTorch refuses any bool here, even True
+        if isinstance(operand, bool) or isinstance(operand, Tensor) and operand.dtype == bool:
+            raise InvalidDtypeError("minicnn: sub: expected numbers, not bools (use ~ to "
+                                    "invert a mask, ^ for a bool difference)")
+    return Sub.apply(*promote(input, other))
 
 
 def mul(input, other):
-    return Mul.apply(input, as_tensor(other, input))
+    return Mul.apply(*promote(input, other))
 
 
 def div(input, other):
-    return Div.apply(input, as_tensor(other, input))
+    """True division: integers divide to the default float dtype, as in PyTorch."""
+    return Div.apply(*promote(input, other, floating=True))
 
 
 def pow(input, exponent):
-    return Pow.apply(input, as_tensor(exponent, input))
+    x, y = promote(input, exponent)
+    check_dtype("pow", x, "iuf", "numbers, not bools")
+    if x.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
+        raise InvalidValueError(f"minicnn: pow: integers to negative integer powers are not "
+                                f"allowed ({x.dtype} tensor ** {exponent}); use a float exponent")
+    return Pow.apply(x, y)
 
 
 def neg(input):
+    check_dtype("neg", input, "iuf", "numbers, not bools (use ~ to invert a mask)")
     return Neg.apply(input)
 
 
+# exp, log and sqrt of integers are floats (the default dtype), as in PyTorch
 def exp(input):
-    return Exp.apply(input)
+    return Exp.apply(*promote(input, floating=True))
 
 
 def log(input):
-    return Log.apply(input)
+    return Log.apply(*promote(input, floating=True))
 
 
 def sqrt(input):
-    return Sqrt.apply(input)
+    return Sqrt.apply(*promote(input, floating=True))
 
 
 def abs(input):
@@ -279,22 +374,40 @@ def to(input, target):
 
 
 def sum(input, dim=None, keepdim=False):
-    return Sum.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+    return Sum.apply(input, dims=normalize_dims(dim, input.ndim, "sum"), keepdim=keepdim)
 
 
 def mean(input, dim=None, keepdim=False):
-    return Mean.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+    check_dtype("mean", input)     # PyTorch: the mean of integers has no dtype to infer
+    return Mean.apply(input, dims=normalize_dims(dim, input.ndim, "mean"), keepdim=keepdim)
+
+
+def _check_not_empty(op, input, dims, error):
+    """A max of nothing has no answer (a sum of nothing has: 0)."""
+    empty = [d for d in dims if input.shape[d] == 0]
+    if empty:
+        raise error(f"minicnn: {op}: expected reduction dim {empty[0]} to have non-zero size, "
+                    f"got input of shape {input.shape}")
 
 
 def max(input, dim=None, keepdim=False):
     """Max over ``dim`` (all elements when None).  Unlike torch.max(x, dim) it returns
     only the values; use ``argmax`` for the indices."""
-    return Max.apply(input, dims=normalize_dims(dim, input.ndim), keepdim=keepdim)
+    dims = normalize_dims(dim, input.ndim, "max")
+    # PyTorch's classes: RuntimeError for max() of an empty tensor, IndexError with a dim
+    _check_not_empty("max", input, dims, InvalidValueError if dim is None else IndexError)
+    return Max.apply(input, dims=dims, keepdim=keepdim)
 
 
 def argmax(input, dim=None, keepdim=False):
+    """Index of the largest element along ``dim``; with None, in the flattened tensor
+    (and with keepdim, shaped like the input with every dim 1, as PyTorch)."""
     xp = backend.get_array_module(input.data)
-    out = xp.argmax(input.data, axis=dim)
-    if keepdim and dim is not None:
-        out = xp.expand_dims(out, dim)
+    dims = normalize_dims(dim, input.ndim, "argmax")
+    _check_not_empty("argmax", input, dims, IndexError)
+    if dim is None or not dims:                     # the flattened tensor, or a 0-d one
+        out = xp.argmax(input.data.reshape(-1))
+        out = out.reshape((1,) * input.ndim if keepdim else ())
+    else:
+        out = xp.argmax(input.data, axis=dims[0], keepdims=keepdim)
     return Tensor(out.astype(np.int64))

@@ -1,7 +1,9 @@
 """Matrix products: matmul (with NumPy batching/broadcasting) and linear."""
+import numpy as np
+
 from .. import backend
-from ..autograd import Function
-from .elementwise import unbroadcast
+from ..autograd import Function, InvalidDtypeError, InvalidValueError
+from .elementwise import as_tensor, unbroadcast
 
 
 class MatMul(Function):
@@ -38,28 +40,45 @@ class Linear(Function):
 
     def backward(self, g):
         gx = g @ self.w if self.needs_input_grad[0] else None
-        gw = gb = None
-        if self.needs_input_grad[1]:
-            gw = g.reshape(-1, g.shape[-1]).T @ self.x.reshape(-1, self.x.shape[-1])
-        if self.needs_input_grad[2]:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        # every leading dim is a sample: g (M, out), x (M, in), sizes spelled out as M, in or
+        # out may be 0 (then reshape cannot infer a -1)
+        m = int(np.prod(g.shape[:-1]))
+        g2 = g.reshape(m, g.shape[-1])
+        gw = g2.T @ self.x.reshape(m, self.x.shape[-1]) if self.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
 
-def matmul(input, other):
+def _check_operands(op, input, other):
+    """PyTorch's rules for matmul and linear: no 0-d operand, and one dtype (no promotion)."""
     if input.ndim == 0 or other.ndim == 0:
-        raise ValueError("minicnn: matmul: both arguments need at least one dimension, "
-                         f"got shapes {input.shape} and {other.shape}")
+        raise InvalidValueError(f"minicnn: {op}: both arguments need at least one dimension, "
+                                f"got shapes {input.shape} and {other.shape}")
+    if input.dtype != other.dtype:
+        raise InvalidDtypeError(f"minicnn: {op}: expected both arguments to have the same dtype, "
+                                f"got {input.dtype} and {other.dtype}")
+
+
+def matmul(input, other):
+    input, other = as_tensor(input, other), as_tensor(other, input)    # arrays too: a @ t
+    _check_operands("matmul", input, other)
     k_in = input.shape[-1]
     k_other = other.shape[0] if other.ndim == 1 else other.shape[-2]
     if k_in != k_other:
-        raise ValueError(f"minicnn: matmul: shapes {input.shape} and {other.shape} "
-                         f"do not align ({k_in} != {k_other})")
+        raise InvalidValueError(f"minicnn: matmul: shapes {input.shape} and {other.shape} "
+                                f"do not align ({k_in} != {k_other})")
     return MatMul.apply(input, other)
 
 
 def linear(input, weight, bias=None):
-    if input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"minicnn: linear: expected input with {weight.shape[1]} features "
-                         f"(weight {weight.shape}), got input of shape {input.shape}")
+    """x (N.., in) @ weight (out, in).T + bias (out,) -> (N.., out); N may be 0, in too."""
+    _check_operands("linear", input, weight)
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise InvalidValueError(f"minicnn: linear: expected input with {weight.shape[-1]} features "
+                                f"(weight {weight.shape}), got input of shape {input.shape}")
+    if bias is not None:
+        _check_operands("linear", weight, bias)
+        if bias.shape != weight.shape[:1]:
+            raise InvalidValueError(f"minicnn: linear: expected a bias of shape {weight.shape[:1]}, "
+                                    f"got {bias.shape}")
     return Linear.apply(input, weight, bias)

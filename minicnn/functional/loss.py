@@ -1,75 +1,93 @@
-"""softmax, log_softmax and the losses: cross_entropy (with label smoothing), mse_loss."""
+"""softmax, log_softmax and the losses: cross_entropy (class indices or probabilities,
+class weights, ignore_index, label smoothing) and mse_loss."""
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, InvalidDtypeError, InvalidValueError, Tensor
 from . import elementwise as E
+from .elementwise import check_dtype, normalize_dims
 from .shape import permute, reshape
 
 
 def _log_softmax(x, axis):
-    shifted = x - x.max(axis=axis, keepdims=True)     # avoids overflow in exp
+    """log softmax over ``axis`` (an int or a tuple of axes; () for a 0-d tensor, giving 0)."""
+    if x.size == 0:        # nothing to normalise (and a max over an empty axis would fail)
+        return x.copy()
+    shifted = x - x.max(axis=axis, keepdims=True)     # exp never overflows: logits of 1000 work
     xp = backend.get_array_module(x)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 class Softmax(Function):
-    settings = ("dim",)
+    settings = ("axis",)
 
     def forward(self, x):
-        self.out = backend.get_array_module(x).exp(_log_softmax(x, self.dim))
+        self.out = backend.get_array_module(x).exp(_log_softmax(x, self.axis))
         return self.out
 
     def backward(self, g):
         # dy_i/dx_j = y_i (delta_ij - y_j)
-        return self.out * (g - (g * self.out).sum(axis=self.dim, keepdims=True))
+        return self.out * (g - (g * self.out).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
-    settings = ("dim",)
+    settings = ("axis",)
 
     def forward(self, x):
-        self.out = _log_softmax(x, self.dim)
+        self.out = _log_softmax(x, self.axis)
         return self.out
 
     def backward(self, g):
         xp = backend.get_array_module(g)
-        return g - xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+        return g - xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
 
 
 class CrossEntropy(Function):
-    """logits (N, C), targets (N,) int -> per-sample loss (N,).
+    """logits (M, C) and a target distribution q (M, C) -> per-row loss (M,):
+    loss_m = -sum_c q_mc * log softmax(logits_m)_c.
 
-    With label smoothing eps the target distribution is (1-eps)*onehot + eps/C,
-    and the gradient of the loss w.r.t. the logits is softmax - target_distribution.
+    q carries everything the caller asked for (see ``cross_entropy``): one-hot class
+    indices or given probabilities, label smoothing, class weights, zero rows for
+    ignored targets.  So q's rows need not sum to 1, and the gradient w.r.t. the logits
+    is softmax * sum_c q_c - q (the familiar softmax - q when they do).
     """
-    settings = ("label_smoothing",)
 
-    def forward(self, logits, targets):
+    def forward(self, logits, q):
+        self.log_p, self.q = _log_softmax(logits, 1), q
         xp = backend.get_array_module(logits)
-        n, c = logits.shape
-        log_p = _log_softmax(logits, 1)
-        target_dist = xp.full((n, c), self.label_smoothing / c, dtype=logits.dtype)
-        target_dist[xp.arange(n), targets] += 1 - self.label_smoothing
-        self.log_p, self.target_dist = log_p, target_dist
-        return -(target_dist * log_p).sum(axis=1)
+        # where q is 0 a logit of -inf adds nothing (0 * -inf would be NaN)
+        return -xp.where(q != 0, q * self.log_p, 0).sum(axis=1)
 
-    def backward(self, g):                     # g: (N,)
+    def backward(self, g):                     # g: (M,)
         xp = backend.get_array_module(g)
-        return (xp.exp(self.log_p) - self.target_dist) * g[:, None], None
+        g = g[:, None]
+        g_logits = g_q = None
+        if self.needs_input_grad[0]:
+            g_logits = (xp.exp(self.log_p) * self.q.sum(axis=1, keepdims=True) - self.q) * g
+        if self.needs_input_grad[1]:           # probabilities that require grad
+            g_q = -self.log_p * g
+        return g_logits, g_q
 
 
 def softmax(input, dim):
-    return Softmax.apply(input, dim=dim % input.ndim)
+    check_dtype("softmax", input)
+    return Softmax.apply(input, axis=normalize_dims(dim, input.ndim, "softmax"))
 
 
 def log_softmax(input, dim):
-    return LogSoftmax.apply(input, dim=dim % input.ndim)
+    check_dtype("log_softmax", input)
+    return LogSoftmax.apply(input, axis=normalize_dims(dim, input.ndim, "log_softmax"))
 
 
-def _reduce(loss, reduction, op):
-    if reduction == "mean":
+def _reduce(loss, reduction, op, divisor=None):
+    """'mean' divides the sum by ``divisor`` (default: the number of elements)."""
+    if reduction == "mean" and divisor is None:
         return E.mean(loss)
+    if reduction == "mean" and divisor == 0:
+        # nothing counted (every target ignored): PyTorch's NaN, with zero gradients
+        return E.add(E.mul(E.sum(loss), 0.0), float("nan"))
+    if reduction == "mean":
+        return E.mul(E.sum(loss), 1 / divisor)
     if reduction == "sum":
         return E.sum(loss)
     if reduction == "none":
@@ -77,37 +95,100 @@ def _reduce(loss, reduction, op):
     raise ValueError(f"minicnn: {op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
-    """Cross entropy between logits ``input`` (N, C) or (N, C, d1, ...) and class
-    indices ``target`` (N,) or (N, d1, ...), as ``torch.nn.functional.cross_entropy``."""
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross entropy between logits and targets, as ``torch.nn.functional.cross_entropy``.
+
+    input: logits (N, C), (N, C, d1, ...) or unbatched (C,).
+    target: class indices (N,), (N, d1, ...) or () -- or class probabilities, a float
+    tensor shaped like ``input``.  ``weight`` (C,) scales each class's terms;
+    ``ignore_index`` marks class-index targets that contribute nothing.  'mean' divides
+    by the summed weight of the counted targets (their number when unweighted) for class
+    indices, and by the number of samples for probabilities.  Label smoothing eps mixes
+    the target with the uniform distribution: (1-eps) * target + eps/C.
+    """
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
-    if input.ndim < 2:
-        raise ValueError(f"minicnn: cross_entropy: expected logits of shape (N, C, ...), got {input.shape}")
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"minicnn: cross_entropy: expected integer class indices, got dtype {target.dtype}")
-    n, c = input.shape[:2]
-    if target.shape != (n,) + input.shape[2:]:
-        raise ValueError(f"minicnn: cross_entropy: logits {input.shape} need targets of shape "
-                         f"{(n,) + input.shape[2:]}, got {target.shape}")
+    check_dtype("cross_entropy", input, what="floating-point logits")
+    if not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"minicnn: cross_entropy: ignore_index must be an int, got {ignore_index!r}")
+    if input.ndim == 0:
+        raise InvalidValueError("minicnn: cross_entropy: expected logits of shape (C,), (N, C) or "
+                                f"(N, C, d1, ...), got a 0-d tensor")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"minicnn: cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = target.data
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
-        bad = t[(t < 0) | (t >= c)].reshape(-1)[0]
-        raise IndexError(f"minicnn: cross_entropy: target {int(bad)} is out of range for "
-                         f"{c} classes (expected 0 <= target < {c})")
-    spatial = input.shape[2:]
-    if spatial:   # (N, C, d...) -> (N*d..., C): every position is one sample
-        input = reshape(permute(input, 0, *range(2, input.ndim), 1), -1, c)
-        target = Tensor(target.data.reshape(-1))
-    loss = CrossEntropy.apply(input, target, label_smoothing=float(label_smoothing))
-    if spatial and reduction == "none":
-        loss = reshape(loss, (n,) + spatial)
-    return _reduce(loss, reduction, "cross_entropy")
+        raise InvalidValueError(f"minicnn: cross_entropy: label_smoothing must be in [0, 1], "
+                                f"got {label_smoothing}")
+    probabilities = target.shape == input.shape
+    unbatched = input.ndim == 1
+    if unbatched:      # (C,) -> (1, C): one sample
+        input = reshape(input, 1, -1)
+        target = reshape(target, (1,) + target.shape)
+    n, c = input.shape[:2]
+    w = _class_weights(weight, input, c)
+
+    def rows(t):       # (N, C, d...) -> (N*d..., C): every position is one sample
+        return reshape(permute(t, 0, *range(2, t.ndim), 1), -1, c) if t.ndim > 2 else t
+
+    if probabilities:
+        check_dtype("cross_entropy", target, what="floating-point class probabilities")
+        input, target = E.promote(input, target)
+        if ignore_index != -100:
+            raise InvalidValueError("minicnn: cross_entropy: ignore_index works only with class "
+                                    "indices, not class probabilities")
+        q = E.add(E.mul(rows(target), 1 - label_smoothing), label_smoothing / c)
+        q = q if w is None else E.mul(q, Tensor(w))
+        divisor = None         # 'mean': over the samples
+    else:
+        q, divisor = _index_target_distribution(target, input, w, ignore_index, label_smoothing)
+    loss = CrossEntropy.apply(rows(input), q)
+    if reduction == "none":
+        return reshape(loss, () if unbatched else (n,) + input.shape[2:])
+    return _reduce(loss, reduction, "cross_entropy", divisor)
+
+
+def _class_weights(weight, input, c):
+    """The raw (C,) weight array, or None; PyTorch's rules on its shape and dtype."""
+    if weight is None:
+        return None
+    if weight.shape != (c,):
+        raise InvalidValueError(f"minicnn: cross_entropy: weight must have one entry per class, "
+                                f"shape ({c},), got {weight.shape}")
+    if weight.dtype != input.dtype:
+        raise InvalidDtypeError(f"minicnn: cross_entropy: weight is {weight.dtype}, the logits "
+                                f"{input.dtype}; they must match")
+    return weight.data
+
+
+def _index_target_distribution(target, input, w, ignore_index, label_smoothing):
+    """Class indices (N, d...) -> q (N*d..., C) for CrossEntropy, and the 'mean' divisor.
+
+    q_m = w * ((1-eps) * onehot(t_m) + eps/C), a zero row where t_m == ignore_index;
+    the divisor is the sum of w[t_m] over the rows kept (PyTorch's weighted mean).
+    """
+    n, c = input.shape[:2]
+    check_dtype("cross_entropy", target, "iu", "integer class indices")
+    if target.shape != (n,) + input.shape[2:]:
+        raise InvalidValueError(f"minicnn: cross_entropy: logits {input.shape} need targets of shape "
+                                f"{(n,) + input.shape[2:]} (class indices) or {input.shape} "
+                                f"(class probabilities), got {target.shape}")
+    xp = backend.get_array_module(input.data)
+    t = target.data.reshape(-1)
+    kept = t != ignore_index
+    bad = t[kept & ((t < 0) | (t >= c))]
+    if bad.size:
+        raise IndexError(f"minicnn: cross_entropy: target {int(bad[0])} is out of range for "
+                         f"{c} classes (expected 0 <= target < {c}, or ignore_index={ignore_index})")
+    rows = xp.arange(t.size)[kept]
+    q = xp.full((t.size, c), label_smoothing / c, dtype=input.dtype)
+    q[rows, t[kept]] += 1 - label_smoothing
+    q[~kept] = 0
+    w = xp.ones(c, dtype=input.dtype) if w is None else w
+    return Tensor(q * w), float(w[t[kept]].sum())
 
 
 def mse_loss(input, target, reduction="mean"):
+    check_dtype("mse_loss", input)
     if input.shape != target.shape:
-        raise ValueError(f"minicnn: mse_loss: input {input.shape} and target {target.shape} differ in shape")
+        raise InvalidValueError(f"minicnn: mse_loss: input {input.shape} and target {target.shape} "
+                                "differ in shape (PyTorch would broadcast them, with a warning)")
     diff = E.sub(input, target)
     return _reduce(E.mul(diff, diff), reduction, "mse_loss")

@@ -6,7 +6,8 @@ each element came from.
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor
+from ..autograd import Function, InvalidValueError, Tensor
+from .elementwise import wrap_dim
 
 
 class Reshape(Function):
@@ -82,8 +83,8 @@ class Stack(Function):
 def reshape(input, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if input.data.size != np.prod([s for s in shape if s != -1]) and -1 not in shape:
-        raise ValueError(f"minicnn: reshape: cannot view {input.shape} "
-                         f"({input.data.size} elements) as {shape}")
+        raise InvalidValueError(f"minicnn: reshape: cannot view {input.shape} "
+                                f"({input.data.size} elements) as {shape}")
     return Reshape.apply(input, shape=shape)
 
 
@@ -92,22 +93,31 @@ view = reshape
 
 def permute(input, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    if sorted(d % input.ndim for d in dims) != list(range(input.ndim)):
-        raise ValueError(f"minicnn: permute: {dims} is not a permutation of the {input.ndim} "
-                         f"dims of a tensor of shape {input.shape}")
-    return Permute.apply(input, axes=tuple(d % input.ndim for d in dims))
+    axes = tuple(wrap_dim(d, input.ndim, "permute") for d in dims)
+    if sorted(axes) != list(range(input.ndim)):
+        raise InvalidValueError(f"minicnn: permute: {dims} is not a permutation of the {input.ndim} "
+                                f"dims of a tensor of shape {input.shape}")
+    return Permute.apply(input, axes=axes)
 
 
 def transpose(input, dim0, dim1):
+    dim0, dim1 = wrap_dim(dim0, input.ndim, "transpose"), wrap_dim(dim1, input.ndim, "transpose")
     axes = list(range(input.ndim))
-    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    if axes:                    # a 0-d tensor has nothing to swap
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return Permute.apply(input, axes=tuple(axes))
 
 
 def flatten(input, start_dim=0, end_dim=-1):
-    start, end = start_dim % input.ndim, end_dim % input.ndim
-    shape = input.shape[:start] + (-1,) + input.shape[end + 1:]
-    return Reshape.apply(input, shape=shape)
+    """Merge dims start_dim..end_dim into one: (2, 3, 4, 5) with (1, 2) -> (2, 12, 5).
+    A 0-d tensor becomes shape (1,)."""
+    start, end = wrap_dim(start_dim, input.ndim, "flatten"), wrap_dim(end_dim, input.ndim, "flatten")
+    if start > end:
+        raise InvalidValueError(f"minicnn: flatten: start_dim {start_dim} comes after end_dim "
+                                f"{end_dim} for a tensor of shape {input.shape}")
+    # the merged size is spelled out: -1 cannot be inferred when the tensor is empty
+    merged = int(np.prod(input.shape[start:end + 1]))
+    return Reshape.apply(input, shape=input.shape[:start] + (merged,) + input.shape[end + 1:])
 
 
 def getitem(input, index):
@@ -120,24 +130,29 @@ def getitem(input, index):
 
 def _check_same_rank(op, tensors):
     if not tensors:
-        raise ValueError(f"minicnn: {op}: expected a non-empty sequence of tensors")
+        raise InvalidValueError(f"minicnn: {op}: expected a non-empty sequence of tensors")
     shapes = [t.shape for t in tensors]
     if len({len(s) for s in shapes}) != 1:
-        raise ValueError(f"minicnn: {op}: all tensors must have the same number of dims, got {shapes}")
+        raise InvalidValueError(f"minicnn: {op}: all tensors must have the same number of dims, "
+                                f"got {shapes}")
     return shapes
 
 
 def cat(tensors, dim=0):
     shapes = _check_same_rank("cat", tensors)
-    dim = dim % len(shapes[0])
+    if not shapes[0]:
+        raise InvalidValueError(f"minicnn: cat: zero-dimensional tensors cannot be concatenated, "
+                                f"got shapes {shapes}")
+    dim = wrap_dim(dim, len(shapes[0]), "cat")
     others = {s[:dim] + s[dim + 1:] for s in shapes}
     if len(others) != 1:
-        raise ValueError(f"minicnn: cat: shapes must match except in dim {dim}, got {shapes}")
+        raise InvalidValueError(f"minicnn: cat: shapes must match except in dim {dim}, got {shapes}")
     return Concatenate.apply(*tensors, dim=dim)
 
 
 def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim, which may be any of ndim + 1 positions."""
     shapes = _check_same_rank("stack", tensors)
     if len(set(shapes)) != 1:
-        raise ValueError(f"minicnn: stack: all tensors must have the same shape, got {shapes}")
-    return Stack.apply(*tensors, dim=dim % (len(shapes[0]) + 1))
+        raise InvalidValueError(f"minicnn: stack: all tensors must have the same shape, got {shapes}")
+    return Stack.apply(*tensors, dim=wrap_dim(dim, len(shapes[0]) + 1, "stack"))

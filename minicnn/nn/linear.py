@@ -1,5 +1,6 @@
 """Fully-connected and shape layers: ``Linear``, ``Flatten``, ``Identity``."""
 from .. import functional as F
+from ..autograd import InvalidValueError
 from . import init
 from .module import Module, describe, new_parameter
 
@@ -20,7 +21,7 @@ class Linear(Module):
 
     def forward(self, x):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{describe(self)}: expected input with {self.in_features} "
+            raise InvalidValueError(f"{describe(self)}: expected input with {self.in_features} "
                              f"features in its last dim, got {x.shape}")
         return F.linear(x, self.weight, self.bias)
 
