@@ -1,4 +1,6 @@
 """conv2d, im2col and col2im: PyTorch parity, gradients, NumPy-vs-Numba, errors."""
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +65,50 @@ def test_conv2d_string_padding(padding):
     y = check_conv2d(rng.standard_normal((1, 3, 7, 6)), rng.standard_normal((4, 3, 3, 5)),
                      padding=padding, dilation=(2, 1))
     assert y.shape[2:] == ((7, 6) if padding == "same" else (3, 2))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
+@pytest.mark.parametrize("use_reference", [False, True], ids=["numba", "numpy"])
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, groups=2), dict(padding="same")],
+                         ids=str)
+def test_conv2d_empty_batch_forward_and_backward(use_reference, kw):
+    """N=0: an empty output, an empty input gradient and zero weight and bias gradients."""
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((0, 4, 6, 5)), rng.standard_normal((6, 4 // kw.get("groups", 1), 3, 2)), \
+        rng.standard_normal(6)
+    with backend.numpy_reference() if use_reference else contextlib.nullcontext():
+        y = check_conv2d(x, w, b, **kw)
+    assert y.shape[0] == 0
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
+@pytest.mark.parametrize("kw", [dict(), dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+                                dict(padding="same")], ids=str)
+def test_conv2d_unbatched_input_matches_torch(kw):
+    """(C, H, W) -> (C_out, OH, OW), as PyTorch: a batch of one without the batch axis."""
+    rng = np.random.default_rng(12)
+    y = check_conv2d(rng.standard_normal((4, 7, 6)), rng.standard_normal((6, 2 if "groups" in kw else 4, 3, 2)),
+                     rng.standard_normal(6), **kw)
+    assert y.ndim == 3 and y.shape[0] == 6
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
+@pytest.mark.parametrize("kernel, dilation", [((2, 4), 1), ((2, 3), (3, 1)), ((4, 1), (1, 2)), ((5, 2), 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_same_padding_uneven_matches_torch(kernel, dilation, dtype):
+    """d*(k-1) odd: PyTorch pads the extra zero on the right/bottom; the output keeps the input size."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 6, 5))
+    y = check_conv2d(x, rng.standard_normal((4, 3) + kernel), rng.standard_normal(4), dtype=dtype,
+                     padding="same", dilation=dilation)
+    assert y.shape == (2, 4, 6, 5)
+
+
+def test_conv2d_same_padding_uneven_gradcheck():
+    rng = np.random.default_rng(14)
+    x = mc.tensor(rng.standard_normal((1, 2, 4, 5)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((3, 2, 2, 3)), requires_grad=True)
+    mc.gradcheck(lambda x, w: F.conv2d(x, w, padding="same", dilation=(1, 2)), x, w)
 
 
 def test_conv2d_gradcheck():
@@ -271,7 +317,14 @@ def _t(*shape, dtype=np.float32):
 
 
 @pytest.mark.parametrize("args, kwargs, error, match", [
-    ((_t(3, 8, 8), _t(4, 3, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(3, 8, 8\)"),
+    ((_t(8, 8), _t(4, 3, 3, 3)), {}, ValueError,
+     r"conv2d: expected a 4-D input \(N, C, H, W\) or a 3-D one \(C, H, W\), got shape \(8, 8\)"),
+    ((_t(1, 1, 3, 8, 8), _t(4, 3, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D input .*\(1, 1, 3, 8, 8\)"),
+    ((_t(1, 3, 8, 8), _t(0, 3, 3, 3)), {}, ValueError, r"conv2d: expected a weight with at least one output channel"),
+    ((_t(1, 3, 8, 8, dtype=bool), _t(4, 3, 3, 3, dtype=bool)), {}, TypeError, r"conv2d: .*got dtype bool"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=1.5), TypeError, r"conv2d: stride must be an int or a pair of ints, got 1.5"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=True), TypeError, r"conv2d: stride must be an int or a pair of ints, got True"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(dilation=(1, 2.0)), TypeError, r"conv2d: dilation must be an int"),
     ((_t(1, 3, 8, 8), _t(4, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D weight"),
     ((_t(8, 1, 28, 28), _t(64, 3, 7, 7)), {}, ValueError,
      r"conv2d: expected input with 3 channels \(weight \(64, 3, 7, 7\), groups=1\), got input of shape \(8, 1, 28, 28\)"),
@@ -285,7 +338,8 @@ def _t(*shape, dtype=np.float32):
     ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=0), ValueError, r"stride must be at least 1"),
     ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding=-1), ValueError, r"padding must be at least 0"),
     ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=(1, 2, 3)), ValueError, r"stride must be an int or a pair"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 2, 2)), dict(padding="same"), ValueError, r"padding='same'.*uneven"),
+    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding="same", stride=2), ValueError,
+     r"conv2d: padding='same' is not supported for strided convolutions \(stride=2\)"),
     ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding="full"), ValueError, r"'valid', 'same'"),
     ((_t(1, 3, 8, 8), _t(2, 3, 3, 3, dtype=np.float64)), {}, TypeError, r"input is float32 but weight is float64"),
 ])

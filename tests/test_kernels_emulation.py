@@ -18,6 +18,8 @@ tolerances of ``assert_close`` (kernels and NumPy sum in different orders).
 """
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as TF
 from hypothesis import assume, given, settings, strategies as st
 
 import minicnn as mc
@@ -196,8 +198,9 @@ def case_masked_scale(ops, dtype, rng, shape=(2, 3, 4, 5), per_channel=False, p=
 def case_relu(ops, dtype, rng, shape=(3, 4, 5)):
     x = randn(rng, shape, dtype)
     x.flat[::7] = 0.0                        # the kink: gradient 0 there, as in PyTorch
-    x.flat[3 % x.size] = np.nan              # NaN stays NaN
+    x.flat[3 % x.size] = np.nan              # NaN stays NaN, and passes its gradient on
     g = randn(rng, shape, dtype)
+    g.flat[::7] = np.inf                     # an off unit stops even an infinite gradient
     out_ref, (gx_ref,) = run_op(F.relu, [x], g)
     out = ops.relu_forward(x)
     return [("relu forward", out, out_ref, True),
@@ -332,6 +335,77 @@ def test_max_pool_padding_is_minus_inf_not_zero():
     values, argmax = make_ops("grid3-block7").max_pool_forward(x, rows, cols)
     assert (values < 0).all()
     assert_equal(values, pool.max_pool_forward_numpy(x, rows, cols)[0], "max_pool values")
+
+
+# Windows (h, w, k, s, p, d, ceil_mode) for the tie tests: overlapping, padded, ceil mode,
+# dilated with gaps; the last has windows with no tap in the input (1 row, taps at -1 and 1).
+TIE_GEOMETRIES = [(7, 6, 3, 1, 1, 1, False), (7, 6, 3, 2, 1, 1, True), (8, 7, 3, 1, 1, 2, False),
+                  (1, 5, 2, 1, 1, 2, False)]
+
+
+def _torch_max_pool(x, g, k, s, p, d, ceil_mode):
+    """PyTorch's values, indices and (if ``g`` is given) input gradient for planes x: (B, H, W)."""
+    t = torch.from_numpy(x.copy()).requires_grad_(g is not None)
+    values, indices = TF.max_pool2d(t, k, s, p, d, ceil_mode, return_indices=True)
+    if g is not None:
+        values.backward(torch.from_numpy(g))
+    return values.detach().numpy(), indices.numpy(), None if g is None else t.grad.numpy()
+
+
+@pytest.mark.parametrize("launch", ["default", "grid3-block7"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("geometry_", TIE_GEOMETRIES, ids=str)
+def test_max_pool_ties_pick_the_first_maximum_like_torch(launch, dtype, geometry_):
+    """Tied values: the kernel keeps the first maximum in row-major order, as PyTorch's loop
+    does (a >= would keep the last).  Windows that see only -inf report their first tap; the
+    CUDA kernel, the NumPy reference and the Numba path give PyTorch's values, indices and
+    gradients."""
+    from minicnn.cpu import pool as cpu_pool
+    h, w, k, s, p, d, ceil_mode = geometry_
+    rng = np.random.default_rng(7)
+    x = rng.integers(-1, 2, (3, h, w)).astype(dtype)       # three values: ties everywhere
+    x[1] = -np.inf                                          # a plane of -inf only
+    x[2, : (h + 1) // 2] = -np.inf                          # and windows half of -inf
+    rows, cols = geometry.sliding_windows(h, k, s, p, d, ceil_mode), geometry.sliding_windows(w, k, s, p, d, ceil_mode)
+    g = randn(rng, (3, len(rows.start), len(cols.start)), dtype)
+    # A window with no tap in the input gets an index outside its plane from PyTorch, whose
+    # backward then writes out of bounds (it aborted this test): only its forward is run there.
+    no_taps = geometry.windows_without_taps(rows, cols)
+    values_t, argmax_t, grad_t = _torch_max_pool(x, g if no_taps is None else None, k, s, p, d,
+                                                 ceil_mode)
+    ops = make_ops(launch)
+    for name, forward in (("cuda", ops.max_pool_forward), ("numpy", pool.max_pool_forward_numpy),
+                          ("numba", cpu_pool.max_pool_forward)):
+        values, argmax = forward(x, rows, cols)
+        assert_equal(values, values_t, f"{name} values")
+        assert_equal(argmax, argmax_t, f"{name} argmax")
+    if no_taps is None:
+        assert ((argmax_t >= 0) & (argmax_t < h * w)).all(), "an index inside its plane"
+        assert_close(ops.max_pool_backward(g, argmax_t, h, w, rows, cols), grad_t, name="cuda backward")
+
+
+def test_max_pool_adaptive_ties_like_torch():
+    rng = np.random.default_rng(8)
+    x = rng.integers(-1, 2, (2, 7, 5)).astype(np.float32)
+    x[1, :4] = -np.inf
+    rows, cols = geometry.adaptive_windows(7, 4), geometry.adaptive_windows(5, 3)
+    values_t, argmax_t = TF.adaptive_max_pool2d(torch.from_numpy(x), (4, 3), return_indices=True)
+    for launch in ("default", "grid3-block7"):
+        values, argmax = make_ops(launch).max_pool_forward(x, rows, cols)
+        assert_equal(values, values_t.numpy(), f"{launch} values")
+        assert_equal(argmax, argmax_t.numpy(), f"{launch} argmax")
+
+
+@pytest.mark.parametrize("case, kwargs", [
+    ("conv", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
+    ("adaptive_avg_pool", dict(n=0)), ("batch_norm", dict(shape=(0, 4, 2, 3), training=False)),
+    ("lrn", dict(shape=(0, 7, 2, 3))), ("lrn", dict(shape=(2, 0, 2, 3))),
+    ("masked_scale", dict(shape=(0, 3, 4, 5), per_channel=True))], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_empty_batch_through_the_launch_layer(case, kwargs, dtype):
+    """N=0: every kernel's launch wrapper returns empty arrays of the right shape (CUDA
+    refuses an empty grid, so nothing is launched), equal to the NumPy backend's."""
+    check(CASES[case](make_ops("default-checked"), dtype, np.random.default_rng(0), **kwargs))
 
 
 def test_max_pool_nan_wins_like_numpy_reference():

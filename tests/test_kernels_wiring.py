@@ -109,6 +109,21 @@ OPS = {   # name -> (function, input shapes, kernel ops it must call)
     "local_response_norm": (lambda x: F.local_response_norm(x, 4, 1.0, 0.75, 2.0),
                             [(2, 7, 3, 2)], {"lrn_forward", "lrn_backward"}),
     "relu": (F.relu, [(3, 4, 5)], {"relu_forward", "relu_backward"}),
+    # unbatched input and uneven padding='same' (the extra zero on the right/bottom)
+    "conv2d unbatched same": (lambda x, w: F.conv2d(x, w, padding="same", dilation=(1, 2)),
+                              [(4, 7, 6), (6, 4, 2, 3)], {"im2col", "col2im"}),
+    # empty batches (N=0): empty outputs and input gradients, zero parameter gradients
+    "conv2d empty batch": (lambda x, w, b: F.conv2d(x, w, b, 2, 1), [(0, 4, 7, 6), (6, 4, 3, 3), (6,)],
+                           {"im2col", "col2im"}),
+    "max_pool2d empty batch": (lambda x: F.max_pool2d(x, 3, 2, 1), [(0, 3, 7, 6)],
+                               {"max_pool_forward", "max_pool_backward"}),
+    "avg_pool2d empty batch": (lambda x: F.avg_pool2d(x, 2), [(0, 3, 7, 6)],
+                               {"avg_pool_forward", "avg_pool_backward"}),
+    "batch_norm train empty batch": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+                                     [(0, 4, 2, 3), (4,), (4,)],
+                                     {"batch_norm_forward", "batch_norm_backward"}),
+    "local_response_norm empty batch": (lambda x: F.local_response_norm(x, 3, 1.0), [(0, 5, 3, 2)],
+                                        {"lrn_forward", "lrn_backward"}),
 }
 
 

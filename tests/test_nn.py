@@ -325,6 +325,15 @@ LAYERS = [
     (lambda lib: lib.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
      (2, 4, 9, 8)),
     (lambda lib: lib.Conv2d(3, 4, 3, padding="same", bias=False), (2, 3, 7, 7)),
+    (lambda lib: lib.Conv2d(3, 4, (2, 3), padding="same", dilation=(3, 2)), (2, 3, 7, 6)),   # uneven
+    (lambda lib: lib.Conv2d(3, 4, 3, stride=2, padding=1), (3, 7, 7)),          # unbatched (C, H, W)
+    (lambda lib: lib.Conv2d(3, 4, 3, padding=1), (0, 3, 5, 5)),                  # empty batch
+    (lambda lib: lib.MaxPool2d(3, stride=2, padding=1), (3, 7, 7)),
+    (lambda lib: lib.MaxPool2d(2), (0, 3, 4, 4)),
+    (lambda lib: lib.AvgPool2d(2), (0, 3, 4, 4)),
+    (lambda lib: lib.AdaptiveAvgPool2d((2, 3)), (0, 3, 5, 5)),
+    (lambda lib: lib.LocalResponseNorm(3, alpha=1.0), (0, 5, 2, 2)),
+    (lambda lib: lib.LocalResponseNorm(3, alpha=1.0), (2, 5, 0, 2)),             # zero-size space
     (lambda lib: lib.Linear(6, 3), (4, 6)),
     (lambda lib: lib.Linear(6, 3), (2, 5, 6)),
     (lambda lib: lib.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True), (2, 3, 11, 10)),
@@ -340,6 +349,7 @@ LAYERS = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
 @pytest.mark.parametrize("make, shape", LAYERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layer_matches_torch(make, shape, dtype):
@@ -385,6 +395,9 @@ def test_conv_pool_stack_matches_torch(cin, cout, groups, k, stride, padding, di
     (lambda lib: lib.BatchNorm2d(3, track_running_stats=False), (4, 3, 2, 3)),
     (lambda lib: lib.BatchNorm1d(3), (5, 3)),
     (lambda lib: lib.BatchNorm1d(3), (5, 3, 4)),
+    (lambda lib: lib.BatchNorm2d(3), (0, 3, 2, 3)),            # empty batch: stats left alone
+    (lambda lib: lib.BatchNorm2d(3, momentum=None), (0, 3, 2, 3)),
+    (lambda lib: lib.BatchNorm1d(3), (0, 3)),
 ])
 def test_batch_norm_layer_matches_torch_over_train_and_eval(make, shape):
     torch.manual_seed(0)
@@ -408,8 +421,12 @@ def test_layer_errors_name_the_layer():
     with pytest.raises(ValueError, match=r"Conv2d\(3, 64, kernel_size=\(7, 7\), stride=\(2, 2\)\): "
                                          r"expected input with 3 channels, got \(8, 1, 28, 28\)"):
         conv(mc.tensor(np.zeros((8, 1, 28, 28), np.float32)))
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 64.*4-D input"):
-        conv(mc.tensor(np.zeros((3, 28, 28), np.float32)))
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 64.*4-D input \(N, 3, H, W\) or a 3-D one "
+                                         r"\(3, H, W\), got \(28, 28\)"):
+        conv(mc.tensor(np.zeros((28, 28), np.float32)))
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 64, .*\): expected input with 3 channels, "
+                                         r"got \(1, 28, 28\)"):
+        conv(mc.tensor(np.zeros((1, 28, 28), np.float32)))
     with pytest.raises(ValueError, match=r"Conv2d\(3, 64, .*\): conv2d: "):   # too small
         conv(mc.tensor(np.zeros((1, 3, 4, 4), np.float32)))
     with pytest.raises(ValueError, match=r"Linear\(in_features=512, out_features=10, bias=True\): "
@@ -427,6 +444,52 @@ def test_layer_errors_name_the_layer():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="Dropout: p must be between 0 and 1"):
         nn.Dropout(1.5)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(kernel_size=0), ValueError, r"Conv2d\(3, 4\): kernel_size must be at least 1, got 0"),
+    (dict(kernel_size=(3, 0)), ValueError, r"kernel_size must be at least 1, got \(3, 0\)"),
+    (dict(kernel_size=3, stride=1.5), TypeError, r"Conv2d\(3, 4\): stride must be an int or a pair of ints, got 1.5"),
+    (dict(kernel_size=3, stride=True), TypeError, r"stride must be an int or a pair of ints, got True"),
+    (dict(kernel_size=3, padding=0.5), TypeError, r"padding must be an int or a pair of ints, got 0.5"),
+    (dict(kernel_size=3, padding="same", stride=2), ValueError,
+     r"Conv2d\(3, 4\): padding='same' is not supported for strided convolutions"),
+    (dict(kernel_size=3, padding="full"), ValueError, r"padding must be 'valid', 'same', an int or a pair"),
+    (dict(kernel_size=3, groups=1.5), TypeError, r"Conv2d\(3, 4\): groups must be an int, got 1.5"),
+])
+def test_conv2d_layer_refuses_bad_settings_when_built(kwargs, error, match):
+    """Found when the layer is built (PyTorch finds most of these only at the first forward)."""
+    with pytest.raises(error, match=match):
+        nn.Conv2d(3, 4, **kwargs)
+
+
+@pytest.mark.parametrize("layer", [nn.MaxPool2d(2, stride=1.5), nn.AvgPool2d(2, stride=True),
+                                   nn.MaxPool2d(2.0), nn.AdaptiveAvgPool2d(1.5)], ids=repr)
+def test_pooling_layers_refuse_non_int_settings(layer):
+    with pytest.raises(TypeError, match=r"must be an int or a pair of ints"):
+        layer(mc.tensor(np.zeros((1, 1, 4, 4), np.float32)))
+
+
+def test_zero_init_residual_basic_block():
+    """ResNet-18 (BasicBlock): zero_init_residual zeroes each block's bn2 weight, and only that."""
+    mine = mc.models.resnet18(num_classes=3, zero_init_residual=True)
+    plain = mc.models.resnet18(num_classes=3)
+    for model, zeroed in ((mine, True), (plain, False)):
+        blocks = [m for m in model.modules() if isinstance(m, mc.models.resnet.BasicBlock)]
+        assert len(blocks) == 8
+        for block in blocks:
+            assert (block.bn2.weight.numpy() == 0).all() == zeroed
+            np.testing.assert_array_equal(block.bn1.weight.numpy(), 1)
+            np.testing.assert_array_equal(block.bn2.bias.numpy(), 0)
+    np.testing.assert_array_equal(mine.bn1.weight.numpy(), 1)   # the stem's BN is not a residual
+    # the same batch-norm weights and biases, zeros in the same places, as torchvision's
+    theirs = torchvision.models.resnet18(num_classes=3, zero_init_residual=True).state_dict()
+    ours = mine.state_dict()
+    bn_keys = [k for k in theirs if k.endswith(("weight", "bias")) and theirs[k].ndim == 1
+               and not k.startswith("fc")]
+    assert len(bn_keys) == 2 * (1 + 2 * 8 + 3)     # stem, two per block, three downsamples
+    for k in bn_keys:
+        np.testing.assert_array_equal(mc.utils.as_numpy(ours[k]), theirs[k].numpy(), err_msg=k)
 
 
 def test_dropout_layer_follows_the_mode():

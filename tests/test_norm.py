@@ -18,7 +18,7 @@ TOL = {np.float64: {}, np.float32: F32}
 
 
 # ----- batch norm ------------------------------------------------------------
-def run_bn_pair(x, training, affine=True, momentum=0.1, eps=1e-5, running=True, seed=0):
+def run_bn_pair(x, training, affine=True, momentum=0.1, eps=1e-5, running=True, seed=0, tol=None):
     """Run minicnn and torch batch_norm on the same data with a random upstream gradient;
     compare output, every input gradient and the running statistics."""
     rng = np.random.default_rng(seed)
@@ -35,7 +35,7 @@ def run_bn_pair(x, training, affine=True, momentum=0.1, eps=1e-5, running=True, 
     g = rng.standard_normal(y.shape).astype(dtype)
     y.backward(g)
     yt.backward(torch.tensor(g))
-    tol = TOL[dtype]
+    tol = TOL[dtype] if tol is None else tol
     assert_close(y, yt, name="output", **tol)
     assert_close(X.grad, Xt.grad, name="input grad", **tol)
     if affine:
@@ -58,6 +58,30 @@ def test_bn_matches_torch(dtype, shape, training, affine):
 
 def test_bn_3d_input_matches_torch():
     run_bn_pair(np.random.default_rng(2).standard_normal((4, 3, 7)), training=True)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_bn_float32_large_mean_matches_torch(training):
+    """1000 + randn in float32: a one-pass variance (E[x^2] - E[x]^2) cancels catastrophically
+    here (x^2 ~ 1e6 has float32 steps of 0.06) and is off by ~0.1; two passes are exact.
+    Tolerance: float32 resolves x near 1000 only to 6e-5, so each x - mean carries that much
+    rounding, and the weight gradient sums 128 of them: 1e-3 is what float32 can promise here,
+    and 50 times finer than the one-pass error."""
+    x = (1000 + np.random.default_rng(20).standard_normal((8, 3, 4, 4))).astype(np.float32)
+    tol = dict(rtol=1e-3, atol=2e-3)
+    y, RM, RV = run_bn_pair(x, training, momentum=1.0, tol=tol)   # running stats = this batch's
+    if training:
+        assert_close(RV, x.astype(np.float64).var(axis=(0, 2, 3), ddof=1), **tol)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (0, 3), (2, 3, 0, 4)],
+                         ids=["empty batch", "empty batch 1d", "no rows"])
+@pytest.mark.parametrize("training", [True, False])
+def test_bn_zero_size_input_matches_torch(shape, training):
+    """Empty output, empty input gradient, zero weight/bias gradients; in training the
+    running statistics stay as they were (an empty batch has none), as in PyTorch."""
+    y, RM, RV = run_bn_pair(np.zeros(shape), training)
+    assert y.shape == shape
 
 
 def test_bn_running_var_is_unbiased():
@@ -152,6 +176,16 @@ def test_bn_bad_inputs():
         F.batch_norm(x, None, None, training=False)
     with pytest.raises(ValueError, match="batch_norm: expected more than 1 value per channel"):
         F.batch_norm(mc.tensor(np.zeros((1, 3))), None, None, training=True)
+    with pytest.raises(ValueError, match="batch_norm: expected more than 1 value per channel"):
+        F.batch_norm(mc.tensor(np.zeros((1, 3, 1, 1))), None, None, training=True)
+    for dtype in (np.int64, np.int32, bool):           # PyTorch: NotImplementedError
+        with pytest.raises(NotImplementedError):
+            TF.batch_norm(torch.zeros((2, 3), dtype=torch.from_numpy(np.zeros(1, dtype)).dtype),
+                          torch.zeros(3), torch.ones(3))
+        with pytest.raises(TypeError, match=f"batch_norm: expected a floating-point input, got dtype "
+                                            f"{np.dtype(dtype)}"):
+            F.batch_norm(mc.tensor(np.zeros((2, 3), dtype)), mc.tensor(np.zeros(3)),
+                         mc.tensor(np.ones(3)))
     with pytest.raises(ValueError, match=r"batch_norm: expected input of shape \(N, C, ...\)"):
         F.batch_norm(mc.tensor(np.zeros(3)), None, None, training=True)
 
@@ -247,7 +281,15 @@ def test_lrn_hypothesis(n, c, h, w, size, alpha, beta, k, seed):
     lrn_pair(x, size, alpha, beta, k)
 
 
+@pytest.mark.parametrize("shape", [(0, 5, 2, 3), (2, 0, 2, 3), (2, 5, 0, 3), (0, 4, 3)])
+def test_lrn_zero_size_input_matches_torch(shape):
+    y, _ = lrn_pair(np.zeros(shape), 3, alpha=1.0)
+    assert y.shape == shape
+
+
 def test_lrn_bad_inputs():
+    with pytest.raises(TypeError, match=r"local_response_norm: expected a floating-point input, got dtype int64"):
+        F.local_response_norm(mc.tensor(np.zeros((1, 3, 2, 2), np.int64)), 2)
     with pytest.raises(ValueError, match=r"local_response_norm: expected input of 3 or more dims.*\(4, 3\)"):
         F.local_response_norm(mc.tensor(np.zeros((4, 3))), 2)
     with pytest.raises(ValueError, match="local_response_norm: size must be a positive integer"):

@@ -112,6 +112,52 @@ def test_unbatched_3d_input(path, op):
     assert (y[0] if isinstance(y, tuple) else y).ndim == 3
 
 
+POOLS = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
+         "avg": lambda f, t: f.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+         "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (3, 2)),
+         "adaptive_max": lambda f, t: f.adaptive_max_pool2d(t, (3, 2), True),
+         "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
+
+
+@pytest.mark.parametrize("op", sorted(POOLS))
+def test_empty_batch_forward_and_backward(path, op):
+    """N=0 gives an empty output and an empty input gradient, as in PyTorch."""
+    y, _ = compare_with_torch(lambda t: POOLS[op](F, t), lambda t: POOLS[op](TF, t),
+                              np.zeros((0, 3, 7, 6)))
+    assert (y[0] if isinstance(y, tuple) else y).shape[:2] == (0, 3)
+
+
+@pytest.mark.parametrize("op", sorted(POOLS))
+@pytest.mark.parametrize("shape", [(2, 0, 5, 5), (2, 3, 0, 5), (1, 3, 5, 0), (0, 5, 5), (3, 0, 5)])
+def test_only_the_batch_may_be_empty(op, shape):
+    """PyTorch's max and avg pools refuse empty channels, height or width (a RuntimeError);
+    its adaptive ones accept some of them forward and then fail in backward ("Expected
+    grad_output to have non-zero size").  minicnn refuses them all up front."""
+    if op in ("max", "avg"):
+        with pytest.raises(RuntimeError):
+            POOLS[op](TF, torch.zeros(shape))
+    with pytest.raises(ValueError, match=r"expected an input with non-zero channels, height and width "
+                                         r"\(only the batch N may be 0\), got input of shape "
+                                         + re.escape(str(shape))):
+        POOLS[op](F, mc.Tensor(np.zeros(shape)))
+
+
+def test_maxpool_all_minus_inf_window_reports_its_first_tap_like_torch(path):
+    """Nothing beats -inf: the index is the window's first tap inside the input (a valid index)."""
+    x = np.full((1, 2, 4, 5), -np.inf)
+    x[0, 1, 3, 4] = 1.0
+    for kw in [dict(kernel_size=2, stride=1, padding=1), dict(kernel_size=2, stride=2, dilation=2),
+               dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)]:
+        y, idx = F.max_pool2d(mc.Tensor(x), **kw, return_indices=True)
+        yt, idx_t = TF.max_pool2d(torch.from_numpy(x), **kw, return_indices=True)
+        np.testing.assert_array_equal(y.numpy(), yt.numpy())
+        np.testing.assert_array_equal(idx.numpy(), idx_t.numpy())
+        assert ((0 <= idx.numpy()) & (idx.numpy() < 4 * 5)).all()
+    y, idx = F.adaptive_max_pool2d(mc.Tensor(x), (3, 2), return_indices=True)
+    yt, idx_t = TF.adaptive_max_pool2d(torch.from_numpy(x), (3, 2), return_indices=True)
+    np.testing.assert_array_equal(idx.numpy(), idx_t.numpy())
+
+
 @pytest.mark.parametrize("make_view", [lambda a: a.transpose(0, 1, 3, 2),
                                        lambda a: a[:, ::2, 1:, ::-1]],
                          ids=["transposed", "sliced"])
@@ -381,10 +427,20 @@ def test_padding_more_than_half_the_kernel(op):
         op(mc.Tensor(np.zeros((1, 1, 8, 8))), 2, padding=(0, 2))
 
 
-@pytest.mark.parametrize("output_size", [-1, (2, -3), (2, 2, 2), 2.5, "6", (None,), (True, 2)])
+@pytest.mark.parametrize("output_size", [-1, (2, -3), (2, 2, 2), (None,)])
 def test_bad_output_size(output_size):
     for op in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
         with pytest.raises(ValueError, match="output_size must be a non-negative int or a pair"):
+            op(mc.Tensor(np.zeros((1, 1, 6, 6))), output_size)
+
+
+@pytest.mark.parametrize("output_size", [2.5, "6", (True, 2), True, (2, 2.0)])
+def test_non_int_output_size_is_a_type_error_like_torch(output_size):
+    for op, op_t in ((F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d),
+                     (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)):
+        with pytest.raises(TypeError):
+            op_t(torch.zeros((1, 1, 6, 6)), output_size)
+        with pytest.raises(TypeError, match="output_size must be an int or a pair of ints"):
             op(mc.Tensor(np.zeros((1, 1, 6, 6))), output_size)
 
 
@@ -398,10 +454,16 @@ def test_bad_pool_arguments():
         F.avg_pool2d(x, 2, padding=-1)
     with pytest.raises(ValueError, match=r"avg_pool2d: divisor_override must be a non-zero int, got 0"):
         F.avg_pool2d(x, 2, divisor_override=0)
+    for bad in (1.5, True):
+        with pytest.raises(TypeError, match=r"avg_pool2d: divisor_override must be an int, got " + str(bad)):
+            F.avg_pool2d(x, 2, divisor_override=bad)
+    for bad in (1.5, True, (2, 1.0)):
+        with pytest.raises(TypeError, match=r"max_pool2d: stride must be an int or a pair of ints"):
+            F.max_pool2d(x, 2, stride=bad)
     with pytest.raises(TypeError, match=r"max_pool2d: expected a floating-point input, got dtype int64"):
         F.max_pool2d(mc.Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)
     with pytest.raises(TypeError, match=r"avg_pool2d: expected a minicnn Tensor, got ndarray"):
         F.avg_pool2d(np.zeros((1, 1, 4, 4)), 2)
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: expected an input with non-zero "
-                                         r"height and width, got input of shape \(1, 1, 0, 4\)"):
+                                         r"channels, height and width .*got input of shape \(1, 1, 0, 4\)"):
         F.adaptive_avg_pool2d(mc.Tensor(np.zeros((1, 1, 0, 4))), 2)

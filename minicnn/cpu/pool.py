@@ -53,9 +53,9 @@ def max_pool_forward(x, rows, cols):
 def max_pool_backward(g, argmax, H, W, rows, cols):
     """g, argmax: (B, OH, OW) -> grad (B, H, W), each g added at its argmax (the windows are
     not needed: the scatter finds its target in argmax)."""
-    B = g.shape[0]
+    B, OH, OW = g.shape              # spelled out, not -1: B may be 0 (an empty batch)
     grad = np.zeros((B, H * W), g.dtype)
-    _max_backward(g.reshape(B, -1), argmax.reshape(B, -1), grad)
+    _max_backward(g.reshape(B, OH * OW), argmax.reshape(B, OH * OW), grad)
     return grad.reshape(B, H, W)
 
 

@@ -170,15 +170,16 @@ class Conv2d(Function):
         xp = backend.get_array_module(g)
         x, w, G = self.x, self.w, self.groups
         N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+        L = g.shape[2] * g.shape[3]          # spelled out, not -1: N may be 0 (an empty batch)
         window = (w.shape[2:], self.stride, self.padding, self.dilation)
-        g = g.reshape(N, G, O // G, -1)                                # (N, G, O/G, L)
+        g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
         w_mat = w.reshape(G, O // G, K)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             dcol = xp.matmul(w_mat.transpose(0, 2, 1), g)              # (G, K, O/G) @ (N, G, O/G, L)
-            gx = col2im(dcol.reshape(N, G * K, -1), x.shape, *window)
+            gx = col2im(dcol.reshape(N, G * K, L), x.shape, *window)
         if self.needs_input_grad[1]:
-            col = im2col(x, *window).reshape(N, G, K, -1)            # (N, G, K, L)
+            col = im2col(x, *window).reshape(N, G, K, L)             # (N, G, K, L)
             gw = xp.zeros((G, O // G, K), dtype=w.dtype)
             for n in range(N):   # one GEMM per image: a batched matmul would hold N copies of gw
                 gw += xp.matmul(g[n], col[n].transpose(0, 2, 1))       # (G, O/G, L) @ (G, L, K)
@@ -189,36 +190,57 @@ class Conv2d(Function):
 
 
 def _same_padding(kernel, dilation):
-    """padding='same' (stride 1): output size = input size needs d*(k-1) zeros in all."""
-    pads = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        if total % 2:
-            raise ValueError(f"minicnn: conv2d: padding='same' with kernel {tuple(kernel)} and dilation "
-                             f"{tuple(dilation)} needs uneven padding ({total} zeros on one axis), "
-                             "which minicnn does not support; use an odd kernel size")
-        pads.append(total // 2)
-    return tuple(pads)
+    """padding='same' (stride 1) -> (padding, crop), pairs.
+
+    Output size = input size needs d*(k-1) zeros per axis in all.  When that is odd,
+    PyTorch puts the extra zero on the right (bottom).  We pad both sides with the larger
+    half instead, which yields one output row (column) too many at the top (left), and
+    drop it: ``crop`` is 1 on such an axis, else 0.  No kernel needs uneven padding.
+    """
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
+
+
+def check_padding_string(padding, stride, op):
+    """'valid' or 'same' (which PyTorch allows with stride 1 only); anything else is an error."""
+    if padding not in ("valid", "same"):
+        raise ValueError(f"minicnn: {op}: padding must be 'valid', 'same', an int or a pair, "
+                         f"got {padding!r}")
+    if padding == "same" and pair(stride, "stride", op) != (1, 1):
+        raise ValueError(f"minicnn: {op}: padding='same' is not supported for strided "
+                         f"convolutions (stride={stride!r}); PyTorch refuses it too")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (really cross-correlation, as in every deep-learning library).
 
-    input (N, C_in, H, W), weight (C_out, C_in/groups, kh, kw), bias (C_out,) or None
-    -> (N, C_out, OH, OW) with OH = floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1.
+    input (N, C_in, H, W) or unbatched (C_in, H, W), weight (C_out, C_in/groups, kh, kw),
+    bias (C_out,) or None -> (N, C_out, OH, OW) (or (C_out, OH, OW)) with
+    OH = floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1.
     ``stride``, ``padding`` and ``dilation`` are ints or pairs; ``padding`` may also be
-    'valid' (no padding) or 'same' (stride 1, output as large as the input).
+    'valid' (no padding) or 'same' (stride 1, output as large as the input; an odd number
+    of zeros puts the extra one on the right/bottom, as PyTorch does).
     ``groups`` splits the input and output channels into that many independent blocks.
     """
     op = "conv2d"
-    if input.ndim != 4:
-        raise ValueError(f"minicnn: {op}: expected a 4-D input (N, C, H, W), got shape {input.shape}")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"minicnn: {op}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
+                         f"got shape {input.shape}")
+    if input.ndim == 3:              # unbatched: a batch of one, as PyTorch does
+        y = conv2d(input.reshape((1,) + input.shape), weight, bias, stride, padding, dilation, groups)
+        return y.reshape(y.shape[1:])
     if weight.ndim != 4:
         raise ValueError(f"minicnn: {op}: expected a 4-D weight (C_out, C_in/groups, kh, kw), "
                          f"got shape {weight.shape}")
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
+    if input.dtype == bool:
+        raise TypeError(f"minicnn: {op}: expected a floating-point (or integer) input, got dtype "
+                        "bool; PyTorch has no boolean convolution either")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"minicnn: {op}: groups must be a positive int, got {groups!r}")
     C, O = input.shape[1], weight.shape[0]
+    if O == 0:
+        raise ValueError(f"minicnn: {op}: expected a weight with at least one output channel, "
+                         f"got weight of shape {weight.shape}")
     if C % groups or O % groups:
         raise ValueError(f"minicnn: {op}: input channels ({C}) and output channels ({O}) must both "
                          f"be divisible by groups={groups} (weight {weight.shape})")
@@ -232,15 +254,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"minicnn: {op}: input is {input.dtype} but {name} is {t.dtype}; "
                             "convert one of them (e.g. .float() or .double())")
-    kernel = weight.shape[2:]
+    kernel, crop = weight.shape[2:], (0, 0)
     if isinstance(padding, str):
-        if padding not in ("valid", "same"):
-            raise ValueError(f"minicnn: {op}: padding must be 'valid', 'same', an int or a pair, "
-                             f"got {padding!r}")
-        if padding == "same" and pair(stride, "stride", op) != (1, 1):
-            raise ValueError(f"minicnn: {op}: padding='same' needs stride 1, got stride={stride!r}")
-        padding = 0 if padding == "valid" else _same_padding(kernel, pair(dilation, "dilation", op))
+        check_padding_string(padding, stride, op)
+        if padding == "valid":
+            padding = 0
+        else:
+            padding, crop = _same_padding(kernel, pair(dilation, "dilation", op, minimum=1))
     _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
     _check_fits(input.shape, kernel, stride, padding, dilation, op)
-    return Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
-                        dilation=dilation, groups=int(groups))
+    y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
+                     dilation=dilation, groups=int(groups))
+    return y[:, :, crop[0]:, crop[1]:] if any(crop) else y

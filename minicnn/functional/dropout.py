@@ -29,9 +29,11 @@ class MaskedScale(Function):
         return dispatch.kernel("masked_scale", g)(g, self.mask)
 
 
-def _check_p(op, p):
+def _check_args(op, input, p):
     if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"minicnn: {op}: dropout probability has to be between 0 and 1, got {p!r}")
+    if input.dtype.kind != "f":      # scaling by 1/(1-p) needs a floating-point result
+        raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype}")
 
 
 def _dropout(input, p, mask_shape):
@@ -49,7 +51,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p), as
     ``torch.nn.functional.dropout``.  Identity when not training or p == 0.
     ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
-    _check_p("dropout", p)
+    _check_args("dropout", input, p)
     if not training or p == 0:
         return input
     return _dropout(input, p, input.shape)
@@ -59,7 +61,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels (N, C, H, W)[n, c] with probability ``p``, as
     ``torch.nn.functional.dropout2d``.  A 3-D input is treated as (N, C, L), which is
     what PyTorch does too (with a warning)."""
-    _check_p("dropout2d", p)
+    _check_args("dropout2d", input, p)
     if input.ndim not in (3, 4):
         raise ValueError(f"minicnn: dropout2d: expected input of shape (N, C, H, W) or (N, C, L), "
                          f"got {input.shape}; use dropout for other shapes")

@@ -5,6 +5,8 @@ The statistics use ``xp`` reductions only, so the same code runs on NumPy and Cu
 """
 import numbers
 
+import numpy as np
+
 from .. import backend, dispatch
 from ..autograd import Function, Tensor
 
@@ -17,6 +19,12 @@ def _channel_axes(ndim):
 def _per_channel(v, ndim):
     """A (C,) vector reshaped to broadcast over an (N, C, ...) array."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+def _check_floating(op, input):
+    if input.dtype.kind != "f":
+        raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype} "
+                        "(convert it with .float())")
 
 
 # ----- batch norm ------------------------------------------------------------
@@ -54,8 +62,11 @@ class BatchNorm(Function):
         # x: (N, C, ...); weight, bias, running stats: (C,); M = values per channel
         xp = backend.get_array_module(x)
         axes, ndim = _channel_axes(x.ndim), x.ndim
-        self.count = x.size // x.shape[1]
-        if self.training:
+        self.count = x.shape[0] * int(np.prod(x.shape[2:]))   # not x.size // C: C may be 0
+        if self.training and self.count == 0:
+            # an empty batch has no statistics; PyTorch leaves the running ones alone too
+            mean, var = xp.zeros(x.shape[1], x.dtype), xp.ones(x.shape[1], x.dtype)
+        elif self.training:
             mean = x.mean(axis=axes)
             xc = x - _per_channel(mean, ndim)    # two passes: exact even for a large mean
             var = (xc * xc).mean(axis=axes)
@@ -84,7 +95,8 @@ class BatchNorm(Function):
         gx = None
         if need_x:
             scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
-            means = (sum_g / self.count, sum_gx / self.count) if self.training else ()
+            count = max(self.count, 1)       # an empty batch: the sums are 0 (and gx is empty)
+            means = (sum_g / count, sum_gx / count) if self.training else ()
             gx = dispatch.kernel("batch_norm_backward", g)(g, self.xhat, scale, *means)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
@@ -98,6 +110,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     factor 1/num_batches_tracked here."""
     if input.ndim < 2:
         raise ValueError(f"minicnn: batch_norm: expected input of shape (N, C, ...), got {input.shape}")
+    _check_floating("batch_norm", input)
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
@@ -107,7 +120,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training and (running_mean is None or running_var is None):
         raise ValueError("minicnn: batch_norm: running_mean and running_var must be given "
                          "in evaluation mode (training=False)")
-    if training and input.data.size // max(c, 1) <= 1:
+    if training and input.shape[0] * np.prod(input.shape[2:]) == 1:
+        # one value has no variance (an empty batch is fine: its output is empty too)
         raise ValueError("minicnn: batch_norm: expected more than 1 value per channel when "
                          f"training, got input of shape {input.shape}")
     if not isinstance(momentum, numbers.Real):
@@ -167,7 +181,7 @@ class LocalResponseNorm(Function):
     def forward(self, a):
         # a: (N, C, ...) -> flattened to (N, C, S) for the channel sums; out: like a
         self.shape = a.shape
-        self.a = a.reshape(a.shape[0], a.shape[1], -1)
+        self.a = a.reshape(a.shape[:2] + (int(np.prod(a.shape[2:])),))   # not -1: N or C may be 0
         self.out, self.s = dispatch.kernel("lrn_forward", a)(self.a, self.size, self.alpha,
                                                              self.beta, self.k)
         return self.out.reshape(self.shape)
@@ -189,7 +203,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         shape = input.shape if isinstance(input, Tensor) else type(input).__name__
         raise ValueError("minicnn: local_response_norm: expected input of 3 or more dims "
                          f"(N, C, H, W), got {shape}")
-    if not isinstance(size, numbers.Integral) or size < 1:
+    _check_floating("local_response_norm", input)
+    if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
         raise ValueError(f"minicnn: local_response_norm: size must be a positive integer, got {size!r}")
     return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha),
                                    beta=float(beta), k=float(k))

@@ -187,9 +187,9 @@ def _check_input(op, input):
                          f"(C, H, W), got input of shape {input.shape}")
     if input.dtype.kind != "f":
         raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype}")
-    if 0 in input.shape[-2:]:
-        raise ValueError(f"minicnn: {op}: expected an input with non-zero height and width, "
-                         f"got input of shape {input.shape}")
+    if 0 in input.shape[-3:]:        # as in PyTorch, only a batch may be empty
+        raise ValueError(f"minicnn: {op}: expected an input with non-zero channels, height and "
+                         f"width (only the batch N may be 0), got input of shape {input.shape}")
 
 
 def _sliding_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode):
@@ -214,10 +214,12 @@ def _adaptive_output_size(op, input, output_size):
     """int or pair (None keeps that input size) -> (OH, OW)."""
     _check_input(op, input)
     sizes = (output_size,) * 2 if isinstance(output_size, (int, np.integer)) else output_size
-    ok = (isinstance(sizes, (tuple, list)) and len(sizes) == 2
-          and all(v is None or isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
-                  for v in sizes))
-    if not ok:
+    if (not isinstance(sizes, (tuple, list))
+            or not all(v is None or isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                       for v in sizes)):
+        raise TypeError(f"minicnn: {op}: output_size must be an int or a pair of ints "
+                        f"(None keeps the input size), got {output_size!r}")
+    if len(sizes) != 2 or any(v is not None and v < 0 for v in sizes):
         raise ValueError(f"minicnn: {op}: output_size must be a non-negative int or a pair of them "
                          f"(None keeps the input size), got {output_size!r}")
     return tuple(int(input.shape[a - 2]) if v is None else int(v) for a, v in enumerate(sizes))
@@ -251,9 +253,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     or ``divisor_override``."""
     rows, cols = _sliding_windows("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None:
-        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
-            raise ValueError(f"minicnn: avg_pool2d: divisor_override must be a non-zero int, "
-                             f"got {divisor_override!r}")
+        if not isinstance(divisor_override, (int, np.integer)) or isinstance(divisor_override, bool):
+            raise TypeError(f"minicnn: avg_pool2d: divisor_override must be an int, "
+                            f"got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError("minicnn: avg_pool2d: divisor_override must be a non-zero int, got 0")
         divisor = np.full((len(rows.start), len(cols.start)), divisor_override)
     elif count_include_pad:
         divisor = np.outer(rows.count, cols.count)
