@@ -22,6 +22,7 @@ import numpy as np
 from .. import backend, dispatch
 from ..autograd import Function
 from ..geometry import output_hw, pair
+from .elementwise import check_dtype
 
 
 # ----- argument helpers ------------------------------------------------------
@@ -232,9 +233,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if weight.ndim != 4:
         raise ValueError(f"minicnn: {op}: expected a 4-D weight (C_out, C_in/groups, kh, kw), "
                          f"got shape {weight.shape}")
-    if input.dtype == bool:
-        raise TypeError(f"minicnn: {op}: expected a floating-point (or integer) input, got dtype "
-                        "bool; PyTorch has no boolean convolution either")
+    check_dtype(op, input, "iuf", "a floating-point (or integer) input; PyTorch has no "
+                                  "boolean convolution either")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"minicnn: {op}: groups must be a positive int, got {groups!r}")
     C, O = input.shape[1], weight.shape[0]

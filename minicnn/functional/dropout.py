@@ -8,6 +8,7 @@ import numbers
 
 from .. import backend, dispatch, random
 from ..autograd import Function
+from .elementwise import check_dtype
 
 
 @dispatch.register("masked_scale", "numpy")
@@ -32,8 +33,7 @@ class MaskedScale(Function):
 def _check_args(op, input, p):
     if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"minicnn: {op}: dropout probability has to be between 0 and 1, got {p!r}")
-    if input.dtype.kind != "f":      # scaling by 1/(1-p) needs a floating-point result
-        raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype}")
+    check_dtype(op, input, what="a floating-point input")   # scaling by 1/(1-p) needs one
 
 
 def _dropout(input, p, mask_shape):

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import backend, dispatch
 from ..autograd import Function, Tensor
+from .elementwise import check_dtype
 
 
 def _channel_axes(ndim):
@@ -19,12 +20,6 @@ def _channel_axes(ndim):
 def _per_channel(v, ndim):
     """A (C,) vector reshaped to broadcast over an (N, C, ...) array."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
-
-
-def _check_floating(op, input):
-    if input.dtype.kind != "f":
-        raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype} "
-                        "(convert it with .float())")
 
 
 # ----- batch norm ------------------------------------------------------------
@@ -110,7 +105,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     factor 1/num_batches_tracked here."""
     if input.ndim < 2:
         raise ValueError(f"minicnn: batch_norm: expected input of shape (N, C, ...), got {input.shape}")
-    _check_floating("batch_norm", input)
+    check_dtype("batch_norm", input, what="a floating-point input")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
@@ -203,7 +198,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         shape = input.shape if isinstance(input, Tensor) else type(input).__name__
         raise ValueError("minicnn: local_response_norm: expected input of 3 or more dims "
                          f"(N, C, H, W), got {shape}")
-    _check_floating("local_response_norm", input)
+    check_dtype("local_response_norm", input, what="a floating-point input")
     if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
         raise ValueError(f"minicnn: local_response_norm: size must be a positive integer, got {size!r}")
     return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha),

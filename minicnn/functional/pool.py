@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend, dispatch, geometry
 from ..autograd import Function, Tensor
+from .elementwise import check_dtype
 from ..geometry import adaptive_windows, pair, sliding_windows, windows_without_taps
 
 
@@ -185,8 +186,7 @@ def _check_input(op, input):
     if input.ndim not in (3, 4):
         raise ValueError(f"minicnn: {op}: expected a 4-D input (N, C, H, W) or a 3-D one "
                          f"(C, H, W), got input of shape {input.shape}")
-    if input.dtype.kind != "f":
-        raise TypeError(f"minicnn: {op}: expected a floating-point input, got dtype {input.dtype}")
+    check_dtype(op, input, what="a floating-point input")
     if 0 in input.shape[-3:]:        # as in PyTorch, only a batch may be empty
         raise ValueError(f"minicnn: {op}: expected an input with non-zero channels, height and "
                          f"width (only the batch N may be 0), got input of shape {input.shape}")
