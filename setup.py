@@ -14,8 +14,11 @@ setup(
     package_data={"minicnn.kernels": ["*.cu", "*.h"], "minicnn.data": ["*.npz", "README.md"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17"],
+        # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`)
+        "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17",
+                 "mpi4py>=3.1", "mpich"],
         "gpu": ["cupy-cuda12x>=12"],
+        "mpi": ["mpi4py>=3.1", "mpich"],
     },
     entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
 )

@@ -6,10 +6,12 @@
 """
 from .dataset import Dataset, TensorDataset, Subset, random_split
 from .dataloader import DataLoader, default_collate
+from .sampler import DistributedSampler
 from . import transforms
 from .datasets import (ArrayImageDataset, load_digits, read_idx, MNIST, FashionMNIST, CIFAR10,
                        CIFAR100, ImageFolder, load_image)
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
-           "default_collate", "transforms", "ArrayImageDataset", "load_digits", "read_idx",
-           "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "ImageFolder", "load_image"]
+           "default_collate", "DistributedSampler", "transforms", "ArrayImageDataset",
+           "load_digits", "read_idx", "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100",
+           "ImageFolder", "load_image"]

@@ -72,6 +72,8 @@ class DataLoader:
     batch_size: samples per batch.  shuffle: a new random order every epoch.
     seed / generator: where the shuffling randomness comes from (an int seed,
         or a ``numpy.random.Generator``); the sequence of epochs is reproducible.
+    sampler: where the indices come from instead (anything with ``len`` that iterates
+        over indices, such as ``DistributedSampler``); excludes ``shuffle``.
     drop_last: skip the final, smaller batch.
     collate_fn: turns a list of samples into a batch (default ``default_collate``).
     prefetch: number of batches a background thread prepares ahead (0: none).
@@ -79,28 +81,36 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 generator=None, collate_fn=None, prefetch=0, device=None):
+                 generator=None, collate_fn=None, prefetch=0, device=None, sampler=None):
         if not (isinstance(batch_size, int) and batch_size > 0):
             raise ValueError(f"minicnn: DataLoader: batch_size must be a positive int, got "
                              f"{batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("minicnn: DataLoader: sampler option is mutually exclusive with "
+                             "shuffle (the sampler decides the order; DistributedSampler "
+                             "shuffles by itself)")
         if prefetch < 0:
             raise ValueError(f"minicnn: DataLoader: prefetch must be >= 0, got {prefetch}")
         self.dataset, self.batch_size = dataset, batch_size
-        self.shuffle, self.drop_last = shuffle, drop_last
+        self.shuffle, self.drop_last, self.sampler = shuffle, drop_last, sampler
         self.rng = generator if generator is not None else np.random.default_rng(seed)
         self.collate_fn = collate_fn or default_collate
         self.prefetch = prefetch
         self.device = None if device is None else backend.normalize_device(device)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset if self.sampler is None else self.sampler)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def batch_indices(self):
         """The index lists of one epoch's batches (draws the epoch's shuffle)."""
-        n = len(self.dataset)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        stop = len(self) * self.batch_size
+        if self.sampler is not None:
+            order = np.fromiter(self.sampler, dtype=np.int64)
+        elif self.shuffle:
+            order = self.rng.permutation(len(self.dataset))
+        else:
+            order = np.arange(len(self.dataset))
+        n, stop = len(order), len(self) * self.batch_size
         return [order[i:min(i + self.batch_size, n)].tolist()
                 for i in range(0, stop, self.batch_size)]
 

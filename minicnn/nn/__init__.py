@@ -9,11 +9,12 @@ from .linear import Linear, Flatten, Identity
 from .conv import Conv2d
 from .pooling import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .sync_batchnorm import SyncBatchNorm
 from .activation import ReLU
 from .dropout import Dropout
-from . import init
+from . import init, parallel
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict",
            "Linear", "Flatten", "Identity", "Conv2d", "MaxPool2d", "AvgPool2d",
-           "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "ReLU",
-           "Dropout", "init"]
+           "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LocalResponseNorm",
+           "ReLU", "Dropout", "init", "parallel"]
