@@ -14,6 +14,7 @@ from . import optim, data, io
 from .random import manual_seed
 from .summary import summary
 from . import train, transfer
+from . import viz
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",

@@ -1,5 +1,5 @@
 """VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-Recognition", 2014), as in torchvision, plus the paper's configuration A-LRN.
+Recognition", 2014), as in torchvision, plus the paper's configurations A-LRN and C.
 
 The idea: only 3x3 convolutions (padding 1), stacked.  Two stacked 3x3 layers see a
 5x5 window and three see 7x7, with fewer weights (3 * 9C^2 vs 49C^2 for 7x7) and a
@@ -11,11 +11,14 @@ from .. import functional as F
 from .. import nn
 from ._weights import load_weights
 
-# Numbers are conv3x3 output channels; "M" is 2x2 max pooling; "LRN" local response norm.
+# Numbers are conv3x3 output channels; "M" is 2x2 max pooling; "LRN" local response norm;
+# (channels, 1) is a 1x1 convolution ("conv1-256" in the paper's Table 1).
 CFGS = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M",
+          512, 512, (512, 1), "M"],
     "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
           512, 512, 512, 512, "M"],
@@ -67,11 +70,12 @@ def make_layers(cfg, batch_norm=False):
         elif v == "LRN":   # the paper reuses AlexNet's LRN settings
             layers.append(nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0))
         else:
-            layers.append(nn.Conv2d(in_channels, v, kernel_size=3, padding=1))
+            channels, kernel = v if isinstance(v, tuple) else (v, 3)
+            layers.append(nn.Conv2d(in_channels, channels, kernel_size=kernel, padding=kernel // 2))
             if batch_norm:
-                layers.append(nn.BatchNorm2d(v))
+                layers.append(nn.BatchNorm2d(channels))
             layers.append(nn.ReLU(inplace=True))
-            in_channels = v
+            in_channels = channels
     return nn.Sequential(*layers)
 
 
@@ -108,6 +112,15 @@ def vgg13(weights=None, **kwargs):
 
 def vgg13_bn(weights=None, **kwargs):
     return _vgg("B", True, weights, kwargs)
+
+
+def vgg16_c(weights=None, **kwargs):
+    """The paper's configuration C: VGG-16 whose last conv layer in each of stages 3-5 is
+    1x1 (133,638,952 parameters for 1000 classes, "134M" in the paper's Table 2).  The
+    1x1 layers add depth and non-linearity without widening the receptive field; the
+    paper found C worse than D, whose 3x3 layers there also see more context.  Same
+    state-dict keys as ``vgg16``, but the 1x1 weights do not load VGG-16 (D) checkpoints."""
+    return _vgg("C", False, weights, kwargs)
 
 
 def vgg16(weights=None, **kwargs):

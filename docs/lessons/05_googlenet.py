@@ -1,0 +1,122 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+# ---
+
+# %% [markdown]
+# # Lesson 5: GoogLeNet (Szegedy et al., 2014) -- the inception module
+#
+# An inception module runs 1x1, 3x3 and 5x5 convolutions and a 3x3 max pooling side by
+# side on the same input and concatenates the results along the channels.  Done
+# naively this is very expensive; 1x1 "bottleneck" convolutions that first shrink the
+# number of channels make it affordable.  The lecture's example: an input of
+# 28x28x256.
+
+# %%
+import numpy as np
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import nn
+from minicnn.models.googlenet import Inception2014
+
+
+class NaiveInception(nn.Module):
+    """1x1, 3x3 and 5x5 convolutions and a 3x3 max pool side by side, concatenated."""
+
+    def __init__(self, c_in, c1, c3, c5):
+        super().__init__()
+        self.branch1 = nn.Conv2d(c_in, c1, 1)
+        self.branch3 = nn.Conv2d(c_in, c3, 3, padding=1)
+        self.branch5 = nn.Conv2d(c_in, c5, 5, padding=2)
+        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
+
+    def forward(self, x):
+        return F.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+
+
+# %% [markdown]
+# ## Naive module: 854M multiply-adds
+#
+# The lecture counts, for each conv, output size times filter size:
+# 28x28x128 x 1x1x256 + 28x28x192 x 3x3x256 + 28x28x96 x 5x5x256 = 854M.  And the
+# pooling branch keeps all 256 channels, so the output (672 channels) is deeper than
+# the input: stacking such modules only grows.
+
+# %%
+LECTURE_NAIVE = {"branch1": 28 * 28 * 128 * 1 * 1 * 256, "branch3": 28 * 28 * 192 * 3 * 3 * 256,
+                 "branch5": 28 * 28 * 96 * 5 * 5 * 256}
+naive = mc.summary(NaiveInception(256, 128, 192, 96), (256, 28, 28))
+for name, ops in LECTURE_NAIVE.items():
+    print(f"{name}: lecture {ops / 1e6:6.1f}M   minicnn {naive[name].macs / 1e6:6.1f}M")
+    assert naive[name].macs == ops
+print(f"total:   lecture {sum(LECTURE_NAIVE.values()) / 1e6:.0f}M   minicnn "
+      f"{naive.total.macs / 1e6:.0f}M; output {naive.total.output_shape} (lecture 672x28x28)")
+assert naive.total.output_shape == (672, 28, 28)
+
+# %% [markdown]
+# ## With 1x1 bottlenecks: 271M (the slide says 358M)
+#
+# 1x1 convolutions to 64 channels go before the 3x3 and 5x5 convolutions, and one after
+# the pooling.  minicnn's `Inception2014` (the paper's module, used by
+# `mc.models.googlenet_2014`) is built that way; its arguments are the paper's table
+# columns: in, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.  The slide's
+# total, 358M, is not the sum of its own six rows, which is 271M -- still a third of
+# the naive module's cost, and the output is 480 channels instead of 672.
+
+# %%
+LECTURE_BOTTLENECK = {
+    "branch2.0.conv": 28 * 28 * 64 * 1 * 1 * 256,     # 1x1 reduce before the 3x3
+    "branch3.0.conv": 28 * 28 * 64 * 1 * 1 * 256,     # 1x1 reduce before the 5x5
+    "branch1.conv": 28 * 28 * 128 * 1 * 1 * 256,
+    "branch2.1.conv": 28 * 28 * 192 * 3 * 3 * 64,
+    "branch3.1.conv": 28 * 28 * 96 * 5 * 5 * 64,
+    "branch4.1.conv": 28 * 28 * 64 * 1 * 1 * 256,     # 1x1 after the pooling
+}
+module = Inception2014(256, 128, 64, 192, 64, 96, 64)
+bottleneck = mc.summary(module, (256, 28, 28))
+for name, ops in LECTURE_BOTTLENECK.items():
+    print(f"{name:<15} lecture {ops / 1e6:6.1f}M   minicnn {bottleneck[name].macs / 1e6:6.1f}M")
+    assert bottleneck[name].macs == ops
+print(f"total:          lecture rows {sum(LECTURE_BOTTLENECK.values()) / 1e6:.0f}M   minicnn "
+      f"{bottleneck.total.macs / 1e6:.0f}M; output {bottleneck.total.output_shape} "
+      "(lecture 480x28x28)")
+print(f"parameters: naive {naive.total.params:,}, with bottlenecks {bottleneck.total.params:,}")
+assert bottleneck.total.output_shape == (480, 28, 28)
+
+# %% [markdown]
+# ## Auxiliary classifiers
+#
+# GoogLeNet is 22 layers deep.  To give the middle layers a strong gradient signal,
+# two small classifiers branch off after inception 4a and 4d during training; their
+# losses are added with weight 0.3.  At test time they are switched off.  (This is
+# torchvision's GoogLeNet, with batch norm, on a small 64x64 input so the lesson runs
+# fast: its auxiliary heads pool adaptively to 4x4.)
+
+# %%
+mc.manual_seed(0)
+net = mc.models.googlenet(num_classes=10, aux_logits=True)
+x = mc.tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32))
+y = mc.tensor(np.array([3, 7]))
+net.train()
+logits, aux2, aux1 = net(x)
+print("training outputs: logits", logits.shape, "aux2 (after 4d)", aux2.shape,
+      "aux1 (after 4a)", aux1.shape)
+losses = [F.cross_entropy(out, y) for out in (logits, aux1, aux2)]
+loss = losses[0] + 0.3 * (losses[1] + losses[2])
+print("loss = main + 0.3 * (aux1 + aux2) = "
+      f"{losses[0].item():.3f} + 0.3 * ({losses[1].item():.3f} + {losses[2].item():.3f}) "
+      f"= {loss.item():.3f}")
+loss.backward()
+print("gradient reaching inception3a from all three heads: "
+      f"{np.linalg.norm(net.inception3a.branch1.conv.weight.grad.numpy()):.3e}")
+net.eval()
+with mc.no_grad():
+    print("evaluation output:", net(x).shape, "(the auxiliary heads do not run)")
+aux = sum(p.numel() for m in (net.aux1, net.aux2) for p in m.parameters())
+main = sum(p.numel() for p in net.parameters()) - aux
+imagenet = main + (1000 - 10) * (1024 + 1)           # the fc layer for 1000 classes
+print(f"parameters without the auxiliary heads: {main:,} for 10 classes, {imagenet:,} for "
+      f"1000 (the lecture: 'only 5 million', 12x fewer than AlexNet's 60M); the heads add "
+      f"{aux:,} during training only")
