@@ -68,15 +68,52 @@ def compute_loss(output, target, label_smoothing=0.0, aux_weight=None):
 def topk_correct(logits, target, ks=(1, 5)):
     """How many samples have their true class among the k highest logits, for each k.
 
-    A sample's rank is the number of classes scoring strictly higher than its true
-    class; it is top-k correct when rank < k.  Pure array code: no sort, and the
-    counts stay on the device (an array of ``len(ks)`` numbers).
+    A sample's rank is the number of *other* classes scoring at least as high as its
+    true class (or NaN); it is top-k correct when rank < k.  So a tie counts as wrong:
+    all-equal logits (a dead or diverged model) score 0%, where ``torch.topk`` would
+    pick one of the tied classes and might count it.  A NaN true score is never
+    correct.  Pure array code: no sort, and the counts stay on the device (an array
+    of ``len(ks)`` numbers).
     """
     x, t = logits.data, target.data                           # (N, C), (N,)
     xp = backend.get_array_module(x)
     true_score = xp.take_along_axis(x, t[:, None], axis=1)    # (N, 1)
-    rank = (x > true_score).sum(axis=1)                       # (N,)
-    return xp.stack([(rank < k).sum() for k in ks])
+    # the true class counts itself once (>= itself, or NaN): subtract it
+    rank = ((x >= true_score) | xp.isnan(x)).sum(axis=1) - 1  # (N,)
+    scored = ~xp.isnan(true_score[:, 0])                      # (N,)
+    return xp.stack([((rank < k) & scored).sum() for k in ks])
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or the weights) became NaN or infinite: every later step is garbage.
+
+    Raised by ``train_one_epoch`` / ``fit`` before anything is saved, so the last
+    checkpoint written is the last good one (``checkpoint``, when ``fit`` wrote one).
+    """
+
+    def __init__(self, what, epoch, where, last_finite=None, checkpoint=None):
+        self.what, self.epoch, self.where = what, epoch, where
+        self.last_finite, self.checkpoint = last_finite, checkpoint
+        super().__init__(what)
+
+    def __str__(self):
+        last = ("no finite loss before it" if self.last_finite is None else
+                f"last finite loss {self.last_finite:.6g}")
+        kept = (f"the last good checkpoint is kept: {self.checkpoint}" if self.checkpoint
+                else "no checkpoint was written")
+        return (f"minicnn: training diverged: {self.what} in epoch {self.epoch}, {self.where} "
+                f"({last}); {kept}. Lower the learning rate (e.g. 10 times, --lr) or add a "
+                "warm-up (--warmup)")
+
+
+def _all_finite(model):
+    """True when every parameter and buffer of ``model`` is finite (one device sync)."""
+    arrays = [t.data for t in model.state_dict(keep_vars=True).values()
+              if t.data.dtype.kind in "fc"]
+    if not arrays:
+        return True
+    xp = backend.get_array_module(arrays[0])
+    return bool(xp.all(xp.stack([xp.isfinite(a).all() for a in arrays])))
 
 
 def _to_device(batch, device):
@@ -120,18 +157,28 @@ def _progress(loader, desc, enabled):
 
 # ----- one epoch --------------------------------------------------------------------
 def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight=None,
-                    device=None, progress=True, desc="train"):
-    """One pass over ``loader`` in training mode; returns mean loss, top-1 and top-5 accuracy."""
+                    device=None, progress=True, desc="train", epoch=None):
+    """One pass over ``loader`` in training mode; returns mean loss, top-1 and top-5 accuracy.
+
+    Stops with ``TrainingDiverged`` at the first step whose loss is NaN or infinite
+    (``epoch`` names the epoch in its message)."""
     model.train()
     meter = _Meter()
+    last_finite = None
     bar = _progress(loader, desc, progress)
-    for images, targets in bar:
+    for step, (images, targets) in enumerate(bar, start=1):
         images, targets = _to_device(images, device), _to_device(targets, device)
         loss, logits = compute_loss(model(images), targets, label_smoothing, aux_weight)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        meter.add(len(targets), _batch_stats(loss, logits, targets))   # the step's one sync
+        stats = _batch_stats(loss, logits, targets)                     # the step's one sync
+        if not math.isfinite(stats[0]):
+            bar.close()
+            raise TrainingDiverged(f"the loss became {stats[0]}", epoch,
+                                   f"step {step} of {len(loader)}", last_finite)
+        last_finite = stats[0]
+        meter.add(len(targets), stats)
         running = meter.result()
         bar.set_postfix(loss=f"{running['loss']:.4f}", acc=f"{running['acc1']:.2%}", refresh=False)
     bar.close()
@@ -293,6 +340,9 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
     title: the title of the curves' plot.
     resume: a checkpoint written by ``fit``; training continues after its last epoch,
         with model, optimizer, scheduler and loaders built as in the first run.
+    A loss, weight or validation loss that becomes NaN or infinite stops the run with
+    ``TrainingDiverged`` (epoch, step, last finite loss) before that epoch saves
+    anything: the checkpoint on disk stays the last good one.
     log: called with one summary line per epoch (None: silent).
     """
     loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
@@ -304,32 +354,56 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
             log(f"resumed from {resume} after epoch {start}")
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
-    for epoch in range(start + 1, epochs + 1):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[-1]["lr"]          # the head's lr when fine-tuning
-        train = train_one_epoch(model, train_loader, optimizer, label_smoothing=label_smoothing,
-                                aux_weight=aux_weight, device=device, progress=progress,
-                                desc=f"epoch {epoch}/{epochs}")
-        val = (evaluate(model, val_loader, label_smoothing=label_smoothing, device=device)
-               if val_loader is not None else {})
-        if isinstance(scheduler, ReduceLROnPlateau):
-            scheduler.step(val.get("loss", train["loss"]))
-        elif scheduler is not None:
-            scheduler.step()
-        record = {"epoch": epoch, "lr": lr,
-                  **{f"train_{k}": v for k, v in train.items()},
-                  **{f"val_{k}": v for k, v in val.items()},
-                  "seconds": round(time.perf_counter() - t0, 3)}
-        history.append(record)
-        if log:
-            line = (f"epoch {epoch:3d}/{epochs}  lr {lr:.3g}  train loss {train['loss']:.4f} "
-                    f"acc {train['acc1']:.2%}")
-            if val:
-                line += f"  val loss {val['loss']:.4f} acc {val['acc1']:.2%}"
-            log(line + f"  ({record['seconds']:.1f}s)")
-        if out_dir is not None:
-            write_metrics(history, os.path.join(out_dir, METRICS))
-            plot_history(history, os.path.join(out_dir, CURVES), title)
-            save_training_state(os.path.join(out_dir, CHECKPOINT), model, optimizer, scheduler,
-                                epoch, loaders, history, config)
+    last_good = os.fspath(resume) if resume is not None else None   # what a divergence keeps
+    # NaN and overflow are reported once, with their epoch and step, by the divergence
+    # checks: NumPy's warnings about every array along the way would only be noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(start + 1, epochs + 1):
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[-1]["lr"]          # the head's lr when fine-tuning
+            try:
+                train = train_one_epoch(model, train_loader, optimizer,
+                                        label_smoothing=label_smoothing, aux_weight=aux_weight,
+                                        device=device, progress=progress,
+                                        desc=f"epoch {epoch}/{epochs}", epoch=epoch)
+                val = (evaluate(model, val_loader, label_smoothing=label_smoothing, device=device)
+                       if val_loader is not None else {})
+                _check_finite(model, val, epoch, train["loss"])
+            except TrainingDiverged as diverged:       # raised before this epoch saved anything
+                if diverged.last_finite is None and history:   # at the epoch's first step
+                    diverged.last_finite = history[-1]["train_loss"]
+                diverged.checkpoint = last_good
+                raise
+            if isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(val.get("loss", train["loss"]))
+            elif scheduler is not None:
+                scheduler.step()
+            record = {"epoch": epoch, "lr": lr,
+                      **{f"train_{k}": v for k, v in train.items()},
+                      **{f"val_{k}": v for k, v in val.items()},
+                      "seconds": round(time.perf_counter() - t0, 3)}
+            history.append(record)
+            if log:
+                line = (f"epoch {epoch:3d}/{epochs}  lr {lr:.3g}  train loss {train['loss']:.4f} "
+                        f"acc {train['acc1']:.2%}")
+                if val:
+                    line += f"  val loss {val['loss']:.4f} acc {val['acc1']:.2%}"
+                log(line + f"  ({record['seconds']:.1f}s)")
+            if out_dir is not None:
+                write_metrics(history, os.path.join(out_dir, METRICS))
+                plot_history(history, os.path.join(out_dir, CURVES), title)
+                last_good = os.path.join(out_dir, CHECKPOINT)
+                save_training_state(last_good, model, optimizer, scheduler, epoch, loaders,
+                                    history, config)
     return history
+
+
+def _check_finite(model, val, epoch, train_loss):
+    """After an epoch's last step: a model whose weights or validation loss are not
+    finite has diverged, even when every training loss was (the last step broke it)."""
+    if not _all_finite(model):
+        raise TrainingDiverged("the weights became NaN or infinite", epoch,
+                               "after its last step", train_loss)
+    if not math.isfinite(val.get("loss", 0.0)):
+        raise TrainingDiverged(f"the validation loss became {val['loss']}", epoch,
+                               "after its last step", train_loss)

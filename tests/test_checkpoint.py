@@ -3,13 +3,14 @@ import collections
 import copy
 import math
 import os
+import stat
 
 import numpy as np
 import pytest
 
 import minicnn as mc
 from minicnn import optim
-from minicnn.io import checkpoint, load_checkpoint, save_checkpoint
+from minicnn.io import checkpoint, files, load_checkpoint, save_checkpoint
 from minicnn.optim import lr_scheduler
 
 
@@ -199,3 +200,73 @@ def test_checkpoint_does_not_alias_the_live_optimizer_state(tmp_path):
     opt2.load_state_dict(saved)
     buf = opt2.state[id(params[0])]["exp_avg"]
     assert buf.dtype == np.float32 and buf is not saved["state"][0]["exp_avg"]
+
+
+def test_the_next_save_removes_temporary_files_of_killed_saves(tmp_path):
+    """A process killed mid-write leaves its temporary file (a whole checkpoint) behind;
+    the next save to the same path deletes it, and nothing that belongs to others."""
+    path = tmp_path / "ckpt.npz"
+    orphans = [".ckpt.npz.k1l2d3x4.tmp", ".ckpt.npz.a9b8c7d6.tmp"]
+    others = [".other.npz.k1l2d3x4.tmp", "ckpt.npz.tmp", "notes.txt"]
+    for name in orphans + others:
+        (tmp_path / name).write_bytes(b"PK\x03\x04 half a zip")
+    save_checkpoint(path, {"w": np.ones(2)}, None, epoch=3)
+    assert files_in(tmp_path) == sorted(["ckpt.npz"] + others)
+    assert load_checkpoint(path)["epoch"] == 3
+
+
+def test_the_rename_is_made_durable_by_fsyncing_the_folder(tmp_path, monkeypatch):
+    """fsync(file) before the rename, fsync(folder) after it: without the second a power
+    cut can forget the rename, and the old checkpoint comes back."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def spying_fsync(fd):
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def spying_replace(src, dst):
+        events.append("rename")
+        real_replace(src, dst)
+    monkeypatch.setattr(checkpoint.os, "fsync", spying_fsync)
+    monkeypatch.setattr(checkpoint.os, "replace", spying_replace)
+    save_checkpoint(tmp_path / "ckpt.npz", {"w": np.ones(2)}, None, epoch=1)
+    assert events == ["fsync file", "rename", "fsync folder"]
+
+
+def test_a_zip_with_a_renamed_entry_is_not_a_minicnn_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, {"w": np.ones(2)}, None, epoch=1)
+    with np.load(path) as archive:
+        entries = {("b0" if name == "a0" else name): archive[name] for name in archive.files}
+    np.savez(path, **entries)                    # a valid zip whose meta names a missing a0
+    with pytest.raises(ValueError, match="ckpt.npz is not a minicnn checkpoint .*KeyError"):
+        load_checkpoint(path)
+
+
+READERS = {"load_checkpoint": load_checkpoint, "load_pth": mc.io.load_pth}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_directory_or_an_unreadable_file_is_named_as_such(tmp_path, monkeypatch, reader):
+    with pytest.raises(IsADirectoryError, match=f"minicnn: {reader}: {tmp_path} is a directory"):
+        READERS[reader](tmp_path)
+    path = tmp_path / "secret.npz"
+    path.write_bytes(b"PK\x03\x04")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(files, "open", denied, raising=False)    # as chmod 000 would
+    with pytest.raises(PermissionError, match=f"minicnn: {reader}: cannot read {path}: "
+                                              "permission denied"):
+        READERS[reader](path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads files whatever their permissions")
+def test_a_file_without_read_permission(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, {"w": np.ones(2)}, None, epoch=1)
+    path.chmod(0)
+    with pytest.raises(PermissionError, match="cannot read .*ckpt.npz: permission denied"):
+        load_checkpoint(path)

@@ -2,20 +2,43 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 import minicnn as mc
 from minicnn.__main__ import main
+from minicnn.cli import train as cli_train
 
 
 def run_cli(capsys, *argv):
     code = main(list(argv))
     out = capsys.readouterr().out
     return code, out
+
+
+def failing_cli(capsys, *argv):
+    """Run a command that should fail: (exit status, stdout, stderr) as a shell sees them
+    (a ``SystemExit("message")`` prints its message and exits with status 1)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+        if isinstance(code, str):
+            print(code, file=sys.stderr)
+            code = 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, status=(1, 2)):
+    assert code in status, (code, err)
+    assert len(err.strip().splitlines()) == 1 and err.startswith("minicnn"), err
+    assert "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +177,162 @@ def test_python_dash_m_and_the_console_script(tmp_path):
         pytest.skip("the minicnn console script is not installed next to this Python")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and "finetune" in result.stdout
+
+
+# ----- mistakes on the command line: one line on stderr, exit status 2 or 1 ----------------
+@pytest.mark.parametrize("argv, status, message", [
+    (["train", "--batch-size", "0"], 2, "--batch-size: expected a whole number >= 1, got '0'"),
+    (["train", "--lr", "nan"], 2, "--lr: expected a finite number > 0, got 'nan'"),
+    (["train", "--epochs", "-1"], 2, "--epochs: expected a whole number >= 1"),
+    (["train", "--val-split", "1.5"], 2, "--val-split: expected a number from 0 up to"),
+    (["train", "--limit", "0"], 2, "--limit: expected a whole number >= 1"),
+    (["train", "--limit", "-1"], 2, "--limit: expected a whole number >= 1"),
+    (["train", "--image-size", "0"], 2, "--image-size: expected a whole number >= 1"),
+    (["bench", "--repeats", "0"], 2, "--repeats: expected a whole number >= 1"),
+    (["demo", "--seed", "-1"], 2, "--seed: expected a whole number >= 0"),
+    (["summary", "small_cnn", "--input", "1,-8,8"], 1, "three whole numbers >= 1"),
+    (["train", "--dataset", "mnist:{tmp}/missing"], 1, "MNIST: cannot find"),
+    (["train", "--resume", "{tmp}/missing.npz"], 1, "no such file {tmp}/missing.npz"),
+    (["evaluate", "{tmp}"], 1, "{tmp} is a directory"),
+])
+def test_a_user_mistake_gets_one_line_and_no_traceback(tmp_path, capsys, argv, status, message):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "out"), "--no-progress"]
+    code, out, err = failing_cli(capsys, *argv)
+    assert_one_line_error(code, err, (status,))
+    assert message.format(tmp=tmp_path) in err
+    assert "epoch" not in out                            # found before any training
+
+
+@pytest.mark.skipif(mc.backend.cuda_available(), reason="this machine has a CUDA GPU")
+def test_device_cuda_without_a_gpu(tmp_path, capsys):
+    code, out, err = failing_cli(capsys, "train", "--device", "cuda", "--out", str(tmp_path))
+    assert_one_line_error(code, err, (1,))
+    assert "needs CuPy and a CUDA GPU" in err and out == ""
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    missing = str(tmp_path / "missing.npz")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        main(["train", "--resume", missing, "--debug"])
+    monkeypatch.setenv("MINICNN_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        main(["train", "--resume", missing])
+
+
+def test_a_diverging_run_stops_and_never_reports_100_percent(tmp_path, capsys):
+    """Once: "test accuracy 100.00% ... loss nan" (NaN logits counted as correct)."""
+    code, out, err = failing_cli(capsys, "train", "--lr", "1e10", "--limit", "64", "--epochs",
+                                 "2", "--out", str(tmp_path), "--no-progress")
+    assert_one_line_error(code, err, (1,))
+    assert "training diverged" in err and "in epoch 1" in err and "learning rate" in err
+    assert "100.00%" not in out and not (tmp_path / "test.json").exists()
+
+
+def test_evaluate_scores_a_nan_model_at_zero(trained, tmp_path, capsys):
+    ckpt = mc.io.load_checkpoint(trained / "checkpoint.npz")
+    nan_model = {k: np.full_like(v, np.nan) if v.dtype.kind == "f" else v
+                 for k, v in ckpt["model"].items()}
+    mc.io.save_checkpoint(tmp_path / "nan.npz", nan_model, None, epoch=1, config=ckpt["config"])
+    code, out = run_cli(capsys, "evaluate", str(tmp_path / "nan.npz"), "--limit", "50",
+                        "--no-progress")
+    assert code == 0 and "accuracy 0.00%, top-5 0.00%, loss nan" in out
+
+
+# ----- the run folder ---------------------------------------------------------------------
+def test_a_folder_holding_files_is_refused_without_overwrite(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    before = {name: (run / name).read_bytes() for name in os.listdir(run)}
+    code, out, err = failing_cli(capsys, "train", "--epochs", "1", "--limit", "50", "--out",
+                                 str(run), "--no-progress")
+    assert_one_line_error(code, err, (1,))
+    assert "already holds files" in err and "--overwrite" in err and "--resume" in err
+    assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
+
+
+def test_overwrite_replaces_the_earlier_run_without_mixing_the_two(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "notes.txt").write_text("mine")
+    # a new run that diverges at once: none of the earlier run's files may remain
+    code, out, err = failing_cli(capsys, "train", "--lr", "1e10", "--limit", "64", "--out",
+                                 str(run), "--overwrite", "--no-progress")
+    assert code == 1 and "no checkpoint was written" in err
+    assert sorted(os.listdir(run)) == ["notes.txt"]
+
+
+def test_the_default_run_folder_is_unique_within_a_second(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_train.time, "strftime", lambda fmt: "20250101-120000")
+    for _ in range(2):
+        code, _ = run_cli(capsys, "train", "--epochs", "1", "--limit", "32", "--no-progress")
+        assert code == 0
+    assert sorted(os.listdir(tmp_path / "runs")) == ["small_cnn-digits-20250101-120000",
+                                                     "small_cnn-digits-20250101-120000-2"]
+
+
+def test_new_run_folder_never_hands_out_a_folder_twice(tmp_path):
+    base = str(tmp_path / "runs" / "m-d-t")
+    assert [cli_train.new_run_folder(base) for _ in range(3)] == [base, base + "-2", base + "-3"]
+
+
+def test_an_unwritable_out_folder_is_found_before_training(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "readonly"
+    out.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(cli_train.os, "access", lambda path, mode: (
+        False if os.fspath(path) == str(out) else real_access(path, mode)))  # as chmod 555
+    code, stdout, err = failing_cli(capsys, "train", "--out", str(out), "--no-progress")
+    assert_one_line_error(code, err, (1,))
+    assert f"cannot write to {out}" in err and stdout == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_read_only_out_folder(tmp_path, capsys):
+    out = tmp_path / "readonly"
+    out.mkdir()
+    out.chmod(0o555)
+    code, stdout, err = failing_cli(capsys, "train", "--out", str(out), "--no-progress")
+    assert_one_line_error(code, err, (1,))
+    assert "cannot write" in err and stdout == ""
+
+
+# ----- resuming -----------------------------------------------------------------------------
+@pytest.mark.parametrize("option, message", [
+    (["--optimizer", "adam"], "--optimizer adam differs from the resumed run's sgd"),
+    (["--lr", "0.01"], "--lr 0.01 differs from the resumed run's 0.05"),
+    (["--epochs", "1"], "has already trained 1 epoch; give --epochs N with N > 1"),
+])
+def test_resume_refuses_what_it_would_silently_ignore(trained, tmp_path, capsys, option,
+                                                     message):
+    shutil.copytree(trained, tmp_path / "run")     # (were it not refused, it would train on)
+    argv = ["train", "--resume", str(tmp_path / "run" / "checkpoint.npz"), "--epochs", "2",
+            *option, "--no-progress"]
+    code, out, err = failing_cli(capsys, *argv)
+    assert_one_line_error(code, err, (1,))
+    assert message in err
+
+
+def test_ctrl_c_ends_with_one_line_naming_the_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "minicnn", "train", "--epochs", "100000", "--limit", "64",
+         "--out", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=tmp_path)
+    try:
+        for _ in range(1200):                         # until the first checkpoint is written
+            if (out / "checkpoint.npz").exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    checkpoint = out / "checkpoint.npz"
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == (f"minicnn: interrupted; the last checkpoint is {checkpoint} "
+                              f"(continue with --resume {checkpoint})")
+    assert mc.io.load_checkpoint(checkpoint)["epoch"] >= 1

@@ -6,14 +6,20 @@
   <math.h> would compile under nvcc and fail here).
 
 Skipped, with the reason, where the compiler is absent.  No GPU is needed.
+Also: the loader reads the kernels next to the imported package, and no other checkout's.
 """
+import importlib.abc
+import importlib.util
+import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import minicnn
 from minicnn.cuda import loader
 
 DTYPES = (np.float32, np.float64)
@@ -82,3 +88,28 @@ def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
             assert f".entry {name}(".encode() in ptx
     finally:
         nvrtc.nvrtcDestroyProgram(program)
+
+
+def test_the_kernels_are_the_ones_next_to_the_imported_package(tmp_path, monkeypatch):
+    """An editable install of *another* checkout adds an import finder that maps the
+    name minicnn.kernels to that checkout's kernels/ folder; this checkout's code must
+    still compile this checkout's .cu files."""
+    other = tmp_path / "other-checkout" / "kernels"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "planted.cu").write_text('extern "C" __global__ void KERNEL(planted)() {}')
+
+    class OtherCheckoutFinder(importlib.abc.MetaPathFinder):   # what setuptools installs
+        def find_spec(self, name, path=None, target=None):
+            if name == "minicnn.kernels":
+                return importlib.util.spec_from_file_location(
+                    name, other / "__init__.py", submodule_search_locations=[str(other)])
+            return None
+    monkeypatch.setattr(sys, "meta_path", [OtherCheckoutFinder(), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "minicnn.kernels", raising=False)
+
+    package = pathlib.Path(minicnn.__file__).parent
+    ours = package / "kernels" if (package / "kernels").is_dir() else package.parent / "kernels"
+    assert pathlib.Path(str(loader.kernel_dir())).resolve() == ours.resolve()
+    assert loader.kernel_files() == sorted(f.stem for f in ours.glob("*.cu"))
+    assert "planted" not in loader.kernel_files()

@@ -256,6 +256,36 @@ def test_load_state_dict_mismatch_errors():
         optim.SGD([{"params": a[:1]}, {"params": a[1:2]}], lr=0.1).load_state_dict(saved)
 
 
+@pytest.mark.parametrize("saved_by, loaded_into", [
+    (optim.SGD, optim.Adam), (optim.Adam, optim.SGD), (optim.SGD, optim.RMSprop),
+    (optim.RMSprop, optim.SGD), (optim.Adam, optim.AdamW), (optim.AdamW, optim.Adam)])
+def test_load_state_dict_from_another_kind_of_optimizer_names_both(saved_by, loaded_into):
+    """Once raw KeyErrors ('step', 'momentum', 'alpha'), or -- Adam into AdamW -- the
+    saved settings silently replacing the new optimizer's."""
+    p = mc.Tensor(np.ones(3), requires_grad=True)
+    first = saved_by([p], lr=0.1)
+    p.grad = mc.Tensor(np.ones(3))
+    first.step()
+    saved = first.state_dict()
+    assert saved["type"] == saved_by.__name__
+    other = loaded_into([p], lr=0.1)
+    with pytest.raises(ValueError, match=f"saved by {saved_by.__name__}, not "
+                                         f"{loaded_into.__name__}"):
+        other.load_state_dict(saved)
+    assert other.param_groups[0]["lr"] == 0.1 and not other.state      # left as it was
+
+
+def test_load_state_dict_without_a_type_compares_the_settings():
+    """State dicts written before they named their type: the settings tell the kind."""
+    p = mc.Tensor(np.ones(3), requires_grad=True)
+    saved = optim.SGD([p], lr=0.1, momentum=0.9).state_dict()
+    del saved["type"]
+    optim.SGD([p], lr=0.5).load_state_dict(saved)                      # same kind: fine
+    with pytest.raises(ValueError, match=r"saved by an optimizer with settings \[.*'nesterov'"
+                                         r".*\], not RMSprop"):
+        optim.RMSprop([p], lr=0.1).load_state_dict(saved)
+
+
 # ----- the training-loop API ----------------------------------------------------------------
 def test_zero_grad_sets_none_by_default_and_zeros_on_request():
     p = mc.Tensor(np.ones(3), requires_grad=True)

@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -186,6 +187,24 @@ def test_crafted_tensor_reaching_outside_its_storage_is_refused(tmp_path):
         load_pth(path)
     crafted_pth(path, _FakeTensor((2, 2), (1, 2)))          # a valid transposed view
     np.testing.assert_array_equal(load_pth(path)["w"], np.zeros((2, 2), np.float32))
+
+
+def test_a_repeating_record_is_not_copied_out_of_its_storage(tmp_path):
+    """A few hundred bytes of file, one float of storage, strides (0, 0): copying the
+    (3000, 3000) tensor out would allocate 36 MB (a (20000, 20000) record: 1.6 GB).
+    It must stay a read-only view of the storage, as torch.load keeps it."""
+    path = tmp_path / "stride0.pth"
+    crafted_pth(path, _FakeTensor((3000, 3000), (0, 0)), numel=1,
+                raw=np.float32(2.5).tobytes())
+    assert os.path.getsize(path) < 1000
+    tracemalloc.start()
+    try:
+        w = load_pth(path)["w"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"{peak} bytes allocated"
+    assert w.shape == (3000, 3000) and w[1234, 2345] == 2.5 and not w.flags.writeable
 
 
 def test_legacy_and_non_checkpoint_files_give_clear_errors(tmp_path):

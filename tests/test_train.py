@@ -211,6 +211,63 @@ def test_topk_correct_matches_torch_topk():
     assert counts.tolist() == expected
 
 
+def test_topk_correct_counts_ties_and_nan_as_wrong():
+    """A tie is wrong (torch.topk would pick one of the tied classes), NaN is never right:
+    a diverged model whose logits are all equal or NaN must score 0%, not 100%."""
+    nan = np.nan
+    logits = np.array([[1.0, 1.0, 1.0],      # all equal: wrong at every k < 3
+                       [nan, nan, nan],      # all NaN: never correct
+                       [nan, 0.0, 5.0],      # the true class is NaN
+                       [2.0, nan, 1.0],      # NaN in another class outranks the true one
+                       [3.0, 3.0, 0.0],      # a tie with one other class: wrong at k=1 only
+                       [0.0, 1.0, 4.0]])     # a plain, tie-free correct answer
+    target = np.array([0, 1, 0, 0, 1, 2])
+    counts = topk_correct(mc.tensor(logits), mc.tensor(target), ks=(1, 2, 3))
+    #                 k=1: only the last row; k=2: + the pair tie and the NaN-outranked
+    #                 row; k=3: + the all-equal row
+    assert counts.tolist() == [1, 3, 4]
+
+
+def test_fit_stops_when_the_loss_diverges_and_keeps_the_last_good_checkpoint(tmp_path):
+    model, train_loader, val_loader, opt, _ = make_run()
+    explode = lr_scheduler.ExponentialLR(opt, gamma=1e12)    # epoch 1 at lr 0.1, then 1e11
+    with pytest.raises(mc.train.TrainingDiverged) as info:
+        fit(model, train_loader, val_loader, opt, 3, explode, out_dir=tmp_path,
+            progress=False, log=None)
+    message = str(info.value)
+    checkpoint = tmp_path / "checkpoint.npz"
+    assert "diverged" in message and "in epoch 2, " in message and "learning rate" in message
+    assert f"the last good checkpoint is kept: {checkpoint}" in message
+    assert "last finite loss" in message and "no finite loss" not in message
+    ckpt = mc.io.load_checkpoint(checkpoint)             # still epoch 1's, finite weights
+    assert ckpt["epoch"] == 1 and all(np.isfinite(v).all() for v in ckpt["model"].values())
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_fit_stops_when_the_last_step_of_an_epoch_breaks_the_weights(tmp_path):
+    """Every training loss is finite (each is computed before its step), but the last
+    update overflows float32: nothing may be saved."""
+    x = np.full((4, 3), 10.0, dtype=np.float32)
+    loader = DataLoader(TensorDataset(x, np.array([0, 1, 0, 1])), batch_size=4)  # one step
+    model = nn.Linear(3, 2)
+    with pytest.raises(mc.train.TrainingDiverged, match="weights became NaN or infinite in "
+                       "epoch 1, after its last step.*no checkpoint was written"):
+        fit(model, loader, None, SGD(model.parameters(), lr=1e39), 2, out_dir=tmp_path,
+            progress=False, log=None)
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_train_one_epoch_names_the_step_whose_loss_is_not_finite():
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    x[5] = np.nan                                         # the third batch of two
+    loader = DataLoader(TensorDataset(x, np.zeros(8, dtype=np.int64)), batch_size=2)
+    model = nn.Linear(3, 2)
+    with pytest.raises(mc.train.TrainingDiverged,
+                       match=r"loss became nan in epoch 4, step 3 of 4 \(last finite loss "):
+        mc.train.train_one_epoch(model, loader, SGD(model.parameters(), lr=0.1),
+                                 progress=False, epoch=4)
+
+
 def test_evaluate_matches_torch_over_uneven_batches():
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((10, 6)).astype(np.float32), rng.integers(0, 4, 10)

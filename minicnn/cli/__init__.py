@@ -1,13 +1,20 @@
 """The command line, `python -m minicnn COMMAND` or `minicnn COMMAND`: one module per
 command (train, finetune, evaluate, summary, gradcheck, bench, demo), each with
 ``add_parser(subparsers)`` declaring its options and ``run(args)`` doing its work, which
-returns the exit status.  What the commands share: options.py (options and defaults),
-datasets.py (dataset recipes) and factories.py (models, optimizers, schedules by name)."""
+returns the exit status.  What the commands share: options.py (options, defaults and
+value checks), datasets.py (dataset recipes) and factories.py (models, optimizers,
+schedules by name).
+
+A mistake on the command line ends with one line on stderr, never a traceback: a bad
+option value is a usage error (exit status 2, from argparse); an error minicnn raises
+while running (a missing file, a model that cannot take the input, ...) is printed by
+``main`` (exit status 1).  ``--debug`` or ``MINICNN_DEBUG=1`` shows the traceback.
+"""
 import argparse
 import sys
 
 from . import bench, demo, evaluate, finetune, gradcheck, summary, train
-from .options import EPILOG
+from .options import EPILOG, Parser, debug_requested
 
 COMMANDS = [train, finetune, evaluate, summary, gradcheck, bench, demo]   # in --help's order
 
@@ -18,20 +25,48 @@ Run a subcommand with --help for its options.  With no options,
 with minicnn (no download) to about 99% test accuracy in a minute or two on a CPU.
 """
 
+# What minicnn raises for bad input (files, shapes, settings): reported on one line.
+USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minicnn", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="minicnn", description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(subparsers)
     return parser
 
 
+def one_line(error):
+    """The message of ``error`` on one line; one not written by minicnn says its kind
+    and how to see where it came from."""
+    if isinstance(error, OSError) and error.strerror and not str(error).startswith("minicnn"):
+        text = f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    else:
+        text = str(error)
+    text = " ".join(text.split())
+    if text.startswith("minicnn"):
+        return text
+    return (f"minicnn: {type(error).__name__}: {text} (run with --debug or MINICNN_DEBUG=1 "
+            "for the traceback)")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    debug = debug_requested(args)
     try:
         return args.run(args)
     except BrokenPipeError:          # `minicnn summary vgg16 | head`: the reader left early
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt:        # Ctrl-C (train reports its last checkpoint itself)
+        if debug:
+            raise
+        print("minicnn: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(one_line(error), file=sys.stderr)
+        return 1

@@ -7,7 +7,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.functional as F
 from minicnn.benchmarking import Case, data, make_arrays, median_ms, time_op, weight
-from .options import add_command
+from .options import add_command, positive_int
 
 # A few ops at the shapes of a small ResNet; benchmarks/ops.py times every op.
 CASES = [  # call(F, *tensors) with F = minicnn.functional or torch.nn.functional
@@ -24,8 +24,8 @@ CASES = [  # call(F, *tensors) with F = minicnn.functional or torch.nn.functiona
 
 def add_parser(subparsers):
     p = add_command(subparsers, "bench", run)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch", type=positive_int, default=8)
+    p.add_argument("--repeats", type=positive_int, default=5)
 
 
 def run(args):

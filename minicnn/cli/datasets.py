@@ -102,6 +102,10 @@ def make_datasets(cfg, rgb):
         val = data.Subset(plain, order[:n_val].tolist())
     train, test = first_images(train, cfg["limit"]), first_images(test, cfg["limit"])
     val = val if val is None else first_images(val, cfg["limit"])
+    if val is not None and (len(train) == 0 or len(val) == 0):
+        raise ValueError(f"minicnn: --val-split {cfg['val_split']} leaves "
+                         f"{len(train)} training and {0 if val is None else len(val)} "
+                         "validation images; both need at least one")
     return train, val, test
 
 

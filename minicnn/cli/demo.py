@@ -3,12 +3,12 @@ import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
-from .options import add_command
+from .options import add_command, nonnegative_int
 
 
 def add_parser(subparsers):
     p = add_command(subparsers, "demo", run)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
 def run(args):

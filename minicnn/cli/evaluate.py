@@ -3,7 +3,7 @@ import minicnn as mc
 from minicnn import train as training
 from .datasets import DATASET_HELP, first_images, load_split, make_transforms, parse_dataset
 from .factories import build_model, num_classes_in, read_weights
-from .options import TRAIN_DEFAULTS, add_command, resolve
+from .options import TRAIN_DEFAULTS, add_command, positive_int, resolve
 
 
 def add_parser(subparsers):
@@ -12,9 +12,9 @@ def add_parser(subparsers):
     p.add_argument("--model", help="model name (read from a minicnn checkpoint)")
     p.add_argument("--dataset", help=f"default: the run's dataset; {DATASET_HELP}")
     p.add_argument("--split", choices=["test", "train"], default="test")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--limit", type=int)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--image-size", type=positive_int)
+    p.add_argument("--limit", type=positive_int)
     p.add_argument("--normalize", choices=["none", "imagenet"])
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--no-progress", action="store_true")

@@ -1,7 +1,8 @@
 """`minicnn finetune`: the training of `minicnn train` (train.py), starting from pretrained
 weights with new classifier head(s); the model is built by factories.build_finetune_model."""
 from . import train
-from .options import EPILOG, add_command, add_training_options
+from .options import (EPILOG, add_command, add_training_options, nonnegative_float,
+                      positive_float)
 
 
 def add_parser(subparsers):
@@ -16,5 +17,5 @@ def add_parser(subparsers):
     p.add_argument("--weights", help="torchvision .pth file or minicnn checkpoint.npz")
     p.add_argument("--freeze-body", action="store_true", default=None,
                    help="train only the new head(s)")
-    p.add_argument("--head-lr", type=float, help="learning rate of the new head(s)")
-    p.add_argument("--body-lr", type=float, help="learning rate of the pretrained body")
+    p.add_argument("--head-lr", type=positive_float, help="learning rate of the new head(s)")
+    p.add_argument("--body-lr", type=nonnegative_float, help="learning rate of the pretrained body")

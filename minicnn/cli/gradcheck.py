@@ -6,7 +6,7 @@ import minicnn as mc
 from minicnn import nn
 from minicnn.utils import as_numpy, to_torch
 from .factories import model_names
-from .options import add_command
+from .options import add_command, nonnegative_int, positive_float, positive_int
 
 IMAGE_SIZE = {"alexnet": 63, "inception_v3": 299}     # smallest inputs that work; others 32
 
@@ -17,13 +17,16 @@ def add_parser(subparsers):
                     "both on the same random batch and compares the outputs (aux heads "
                     "included) and all parameter gradients. Needs torch and torchvision.")
     p.add_argument("model", help="a torchvision model name, e.g. resnet18, googlenet")
-    p.add_argument("--size", type=int, help="image size (default 32; 63 for alexnet, 299 for "
+    p.add_argument("--size", type=positive_int,
+                   help="image size (default 32; 63 for alexnet, 299 for "
                    "inception_v3)")
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
-    p.add_argument("--show", type=int, default=8, help="how many of the worst rows to print")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=positive_int, default=2)
+    p.add_argument("--num-classes", type=positive_int, default=10)
+    p.add_argument("--tol", type=positive_float, default=1e-6,
+                   help="largest relative error accepted")
+    p.add_argument("--show", type=nonnegative_int, default=8,
+                   help="how many of the worst rows to print")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
 def relative_error(ours, theirs):

@@ -24,15 +24,18 @@ _KERNEL = re.compile(r'extern\s+"C"\s+__global__\s+void\s+KERNEL\((\w+)\)')
 
 
 def kernel_dir():
-    """The folder holding the .cu files (a Traversable; a real folder once installed).
+    """The folder holding the .cu files (a Traversable; a real folder once installed),
+    always the one next to the ``minicnn`` package actually imported.
 
-    Installed, they are the package ``minicnn.kernels``; in a plain source checkout used
-    through PYTHONPATH (no install), they are the repository's top-level ``kernels/``.
+    Installed, they are ``minicnn/kernels/``; in a source checkout (editable install or
+    PYTHONPATH) they are the repository's top-level ``kernels/``, beside ``minicnn/``.
+    Never ``importlib.resources.files("minicnn.kernels")``: with a second checkout
+    installed in editable mode, its import finder would supply *that* checkout's
+    kernels to this checkout's code.
     """
-    try:
-        return importlib.resources.files("minicnn.kernels")
-    except ModuleNotFoundError:
-        return importlib.resources.files("minicnn").joinpath("..", "kernels")
+    package = importlib.resources.files("minicnn")
+    installed = package / "kernels"
+    return installed if installed.is_dir() else package / ".." / "kernels"
 
 
 def kernel_files():

@@ -16,7 +16,8 @@ back as NumPy arrays, on the CPU).
 Atomic write: the archive is written to a temporary file in the same folder,
 flushed to disk (``fsync``), and only then renamed over the target with
 ``os.replace``, which POSIX and Windows perform atomically.  A crash or error
-mid-write therefore leaves the previous checkpoint untouched.
+mid-write therefore leaves the previous checkpoint untouched; a temporary file that a
+killed process left behind is deleted by the next save to the same path.
 """
 import json
 import os
@@ -26,9 +27,11 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from .files import open_for_reading
 
 FORMAT = "minicnn-checkpoint"
 VERSION = 1
+TMP_SUFFIX = ".tmp"         # temporary files: .<name>.<random>.tmp, next to the target
 
 
 def _encode(obj, arrays):
@@ -99,8 +102,9 @@ def save_checkpoint(path, model_state, optimizer_state=None, epoch=None, **extra
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
 
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    prefix = "." + os.path.basename(path) + "."
+    _remove_stale_temporaries(folder, prefix)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -112,6 +116,18 @@ def save_checkpoint(path, model_state, optimizer_state=None, epoch=None, **extra
             os.remove(tmp)
         raise
     _fsync_folder(folder)                             # make the rename itself durable
+
+
+def _remove_stale_temporaries(folder, prefix):
+    """Delete the temporary files of earlier saves to the same path that never reached
+    their rename (the process was killed mid-write): each is a whole checkpoint's size.
+    One process writes a given checkpoint path at a time, so none of them is in use."""
+    for name in os.listdir(folder):
+        if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
+            try:
+                os.remove(os.path.join(folder, name))
+            except FileNotFoundError:                 # removed meanwhile: fine
+                pass
 
 
 def _fsync_folder(folder):
@@ -131,20 +147,20 @@ def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``: a dict with "model",
     "optimizer", "epoch" and the extra entries, arrays as NumPy arrays."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"minicnn: load_checkpoint: no such file {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "__meta__" not in archive.files:
-                raise ValueError("it has no __meta__ entry")
-            meta = json.loads(archive["__meta__"].tobytes().decode("utf-8"))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"its format is {meta.get('format')!r}")
-            if meta.get("version", 0) > VERSION:
-                raise ValueError(f"it has version {meta['version']}, newer than this "
-                                 f"minicnn reads ({VERSION})")
-            arrays = {name: archive[name] for name in archive.files if name != "__meta__"}
-    except Exception as e:
-        raise ValueError(f"minicnn: load_checkpoint: {path} is not a minicnn checkpoint "
-                         f"({type(e).__name__}: {e})") from e
-    return _decode(meta["content"], arrays)
+    with open_for_reading(path, "load_checkpoint") as f:
+        try:
+            with np.load(f, allow_pickle=False) as archive:
+                if "__meta__" not in archive.files:
+                    raise ValueError("it has no __meta__ entry")
+                meta = json.loads(archive["__meta__"].tobytes().decode("utf-8"))
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"its format is {meta.get('format')!r}")
+                if meta.get("version", 0) > VERSION:
+                    raise ValueError(f"it has version {meta['version']}, newer than this "
+                                     f"minicnn reads ({VERSION})")
+                arrays = {name: archive[name] for name in archive.files if name != "__meta__"}
+            # (a renamed or missing array entry shows here, as a KeyError)
+            return _decode(meta["content"], arrays)
+        except Exception as e:
+            raise ValueError(f"minicnn: load_checkpoint: {path} is not a minicnn checkpoint "
+                             f"({type(e).__name__}: {e})") from e

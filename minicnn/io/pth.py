@@ -21,11 +21,13 @@ inside PyTorch).
 """
 import collections
 import io
+import math
 import os
 import zipfile
 
 import numpy as np
 
+from .files import open_for_reading
 from .safe_pickle import RestrictedUnpickler, UnsafePickleError, codecs_encode
 
 # torch's storage class names -> NumPy dtypes.  bfloat16 has no NumPy dtype: it
@@ -57,7 +59,8 @@ def _bfloat16_to_float32(bits):
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
                        backward_hooks=None, metadata=None):
-    """Cut one tensor out of its storage: a strided view, copied to a compact array."""
+    """Cut one tensor out of its storage: a strided view, copied to a compact array
+    (unless it repeats the storage's elements: see below)."""
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     if not isinstance(storage, np.ndarray) or storage.ndim != 1:
         raise UnsafePickleError("minicnn: malformed tensor record: its storage is not a "
@@ -65,7 +68,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     if len(size) != len(stride) or min(size + stride + (storage_offset,), default=0) < 0:
         raise UnsafePickleError(f"minicnn: malformed tensor record: size {size}, stride "
                                 f"{stride}, offset {storage_offset}")
-    numel = int(np.prod(size, dtype=np.int64))
+    numel = math.prod(size)                          # (np.prod could overflow)
     if numel:
         # The last element the view touches must lie inside the storage: as_strided
         # itself would happily read memory beyond it.
@@ -78,6 +81,12 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
         view = np.lib.stride_tricks.as_strided(
             storage[storage_offset:], shape=size, strides=[s * item for s in stride],
             writeable=False)
+        if numel > storage.size:
+            # A view that repeats elements (an expand()ed tensor: stride 0) has more
+            # elements than its storage.  Copying it out could turn a few bytes of file
+            # into gigabytes (a (20000, 20000) record with strides (0, 0) over one float
+            # is 1.6 GB): it stays a read-only view of the storage, as torch.load keeps it.
+            return view
         return np.array(view, copy=True, order="C")  # own, C-contiguous memory
     return np.zeros(size, dtype=storage.dtype)
 
@@ -145,15 +154,19 @@ def read_pth(path):
     is refused with ``UnsafePickleError`` before it could run.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"minicnn: load_pth: no such file {path}")
-    if not zipfile.is_zipfile(path):
+    with open_for_reading(path, "load_pth") as f:
+        return _read_pth_archive(path, f)
+
+
+def _read_pth_archive(path, f):
+    """``read_pth`` of the open file ``f`` (``path`` names it in errors)."""
+    if not zipfile.is_zipfile(f):
         raise ValueError(
             f"minicnn: load_pth: {path} is not a zip archive. minicnn reads the format "
             "torch.save has written since PyTorch 1.6; a file in the legacy format "
             "(_use_new_zipfile_serialization=False) or something else entirely was given. "
             "Re-save it with a recent PyTorch: torch.save(torch.load(f), f)")
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(f) as archive:
         names = archive.namelist()
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             raise ValueError(f"minicnn: load_pth: {path} is a TorchScript archive "

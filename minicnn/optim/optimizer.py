@@ -150,14 +150,18 @@ class Optimizer:
             packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
             groups.append(packed)
         state = {index[key]: dict(value) for key, value in self.state.items() if key in index}
-        return {"state": state, "param_groups": groups}
+        return {"type": type(self).__name__, "state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
         """Restore settings and state saved by ``state_dict()`` (e.g. from a checkpoint).
 
         Arrays are copied onto each parameter's device and, when floating point,
-        cast to its dtype.
+        cast to its dtype.  The state must come from the same kind of optimizer
+        (its ``"type"``; SGD's momentum buffers mean nothing to Adam, and Adam's
+        settings would turn an AdamW into an Adam): another kind is a ValueError
+        naming both.
         """
+        self._check_same_kind(state_dict)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"minicnn: loaded state dict has {len(saved_groups)} parameter "
@@ -183,6 +187,18 @@ class Optimizer:
                     settings[k] = tuple(v)
             new_groups.append({**settings, "params": group["params"]})
         self.param_groups = new_groups
+
+    def _check_same_kind(self, state_dict):
+        ours = type(self).__name__
+        saved = state_dict.get("type")
+        if saved is None:      # written before state dicts named their type: compare settings
+            keys = {k for g in state_dict["param_groups"] for k in g if k != "params"}
+            if keys and keys != set(self.defaults):
+                saved = f"an optimizer with settings {sorted(keys)}"
+        if saved is not None and saved != ours:
+            raise ValueError(f"minicnn: {ours}.load_state_dict: the state was saved by {saved}, "
+                             f"not {ours}; build the optimizer the saved run used (its state "
+                             "and settings mean nothing to another kind)")
 
 
 def _to_like(value, param):
