@@ -43,11 +43,16 @@ def assert_close(actual, expected, rtol=None, atol=None, name="value"):
     rtol = defaults["rtol"] if rtol is None else rtol
     atol = defaults["atol"] if atol is None else atol
     a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    excess = np.abs(a64 - e64) - (atol + rtol * np.abs(e64))
-    if a.size and (excess > 0).any() or np.isnan(a64).sum() != np.isnan(e64).sum():
-        idx = np.unravel_index(np.nanargmax(excess), a.shape)
+    # NaN must meet NaN and an infinity the same infinity; everything else the tolerance
+    agree = (np.isnan(a64) & np.isnan(e64)) | (np.isinf(e64) & (a64 == e64))
+    with np.errstate(invalid="ignore"):             # inf - inf: those are in `agree`
+        excess = np.abs(a64 - e64) - (atol + rtol * np.abs(e64))
+    excess = np.where(agree, -np.inf, np.where(np.isnan(excess), np.inf, excess))
+    bad = excess > 0
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(excess), a.shape))
         raise AssertionError(
-            f"{name}: {(excess > 0).sum()} of {a.size} elements differ beyond rtol={rtol}, "
+            f"{name}: {bad.sum()} of {a.size} elements differ beyond rtol={rtol}, "
             f"atol={atol}; worst at {idx}: got {a64[idx]!r}, expected {e64[idx]!r} "
             f"(abs diff {abs(a64[idx] - e64[idx]):.3e})")
 

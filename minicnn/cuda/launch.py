@@ -225,7 +225,7 @@ class KernelOps:
 
     @dispatch.register("relu_backward", "cuda")
     def relu_backward(self, grad_out, out):
-        # grad flows where the forward output was positive
+        # 0 where the output is <= 0, else the gradient (a NaN input passes its gradient)
         g, out = self._input(grad_out, "relu backward"), self._input(out, "relu backward")
         gx = self.xp.empty(g.shape, g.dtype)
         self._launch("activation", "relu_backward", g.size, g.dtype, g, out, gx, np.int64(g.size))
