@@ -1,22 +1,36 @@
-"""mc.summary: a per-layer table of a model — output shape, parameters, activation memory,
-multiply-adds and receptive field — the numbers the lectures quote for each architecture.
+"""mc.summary: a per-layer table of a model -- output shape, parameters, memory, multiply-adds
+and receptive field -- the numbers the lectures quote for each architecture.
 
-How it works: the model runs once on a dummy input (batch of 1, under no_grad).  A forward
-hook on every module records its output shape; multiply-adds are counted for Conv2d and
-Linear, the layers that do almost all the arithmetic.  Receptive fields are tracked per
-tensor: while the summary runs, every op passes on the largest receptive field among its
-inputs (so a concatenation or a residual addition keeps the widest branch), and the hooks of
-convolution and pooling layers grow it:  rf_out = rf_in + (k - 1) * dilation * jump_in,
-jump_out = jump_in * stride, where jump is the distance in input pixels between
-neighbouring outputs.
+How it works: the model runs once, in eval mode, on a dummy input (a batch of 1, under
+no_grad), and the summary watches every op.  While it runs, ``Function.apply`` is wrapped
+(``_tracing_ops``): each op's result is credited to the innermost module whose forward is
+running (a stack kept by forward pre-hooks and hooks), so ops called functionally inside a
+``forward`` (``F.max_pool2d``, ``F.cat``, ``x + identity``) count like layers do.  Per op:
+
+* **memory**: the bytes of every distinct tensor the forward produces, each counted once,
+  plus the input.  A view of an input (flatten, reshape) is not a new tensor, and ReLU is
+  counted as working in place, as every torchvision model and the lectures' tables do
+  (``ReLU(inplace=True)``), so it adds nothing.  Max pooling's argmax (kept for backward)
+  is not counted.  The total is the same whatever ``depth`` the table shows.
+* **multiply-adds** of convolutions and linear layers, which do almost all the arithmetic.
+* **receptive field**, tracked per tensor and per axis as (rf, jump), jump being the
+  distance in input pixels between neighbouring outputs.  An op's output starts from the
+  largest rf and jump of its inputs on each axis (so a concatenation or a residual addition
+  keeps the widest branch: a 1x3 conv beside a 3x1 conv gives 3x3), and a sliding window of
+  span s (``dilation * (k - 1) + 1``) and stride t grows it:
+  ``rf_out = rf_in + (s - 1) * jump_in``, ``jump_out = jump_in * t``.
+
+Parameters count what runs: a module that never runs in eval (an auxiliary classifier) is
+left out of the totals and reported on a line of its own.
 """
 import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import backend
 from .autograd import Function, Tensor, no_grad
-from .geometry import pair
+from .functional import activation, conv, linalg, pool
 
 
 @dataclass
@@ -24,26 +38,29 @@ class LayerInfo:
     name: str                     # dotted module name, as in named_modules()
     kind: str                     # the module's class name
     depth: int                    # 0 = the model itself, 1 = its children, ...
-    output_shape: tuple = ()      # per image (batch dimension dropped)
-    params: int = 0               # all parameters (weights and biases) below this module
+    output_shape: tuple = ()      # per image (batch dimension dropped); () if it did not run
+    params: int = 0               # parameters (weights and biases) below it that run
     weights: int = 0              # only the parameters named "weight"
-    macs: int = 0                 # multiply-adds for one image
+    param_bytes: int = 0          # the memory those parameters take
+    macs: int = 0                 # multiply-adds for one image, everything below included
+    activations: int = 0          # values newly stored for one image, everything below included
+    activation_bytes: int = 0     # their memory (each tensor's own dtype)
     receptive_field: tuple = ()   # (height, width) in input pixels, when spatial
-    leaf: bool = True             # False for modules that only contain other modules
-
-    @property
-    def activations(self):
-        """Number of output values for one image (the activation memory the lectures quote)."""
-        return int(np.prod(self.output_shape)) if self.output_shape else 0
+    leaf: bool = True             # False for modules that contain other modules
+    ran: bool = False             # False for modules skipped in eval (auxiliary heads)
+    own_activations: int = 0      # values stored by ops in its own forward, not in a child's
+    own_activation_bytes: int = 0
+    own_macs: int = 0
+    order: int = -1               # when its forward finished (the table's row order)
 
 
 @dataclass
 class Summary:
     model_name: str
     input_shape: tuple
-    rows: list = field(default_factory=list)      # LayerInfo for every module, in call order
+    input_bytes: int = 0
+    rows: list = field(default_factory=list)      # LayerInfo per module, named_modules() order
     depth: int = None                             # the rows shown by str(); None = leaves only
-    dtype_bytes: int = 4
 
     def __getitem__(self, name):
         for r in self.rows:
@@ -53,46 +70,88 @@ class Summary:
 
     @property
     def total(self):
-        return self.rows[0]               # the model itself: totals over everything
+        """The model itself: parameters and multiply-adds of everything that runs."""
+        return self.rows[0]
+
+    @property
+    def input_values(self):
+        return int(np.prod(self.input_shape))
+
+    @property
+    def total_activations(self):
+        """Values one forward pass stores per image, the input included."""
+        return self.input_values + self.total.activations
+
+    @property
+    def total_activation_bytes(self):
+        return self.input_bytes + self.total.activation_bytes
+
+    @property
+    def not_run(self):
+        """The outermost modules that did not run in eval: the auxiliary heads."""
+        skipped = {r.name for r in self.rows if not r.ran}
+        return [r for r in self.rows if not r.ran and r.name.rpartition(".")[0] not in skipped]
 
     @property
     def shown(self):
-        ran = [r for r in self.rows if r.output_shape]      # aux heads are skipped in eval
-        if self.depth is None:
-            return [r for r in ran if r.leaf]
-        return [r for r in ran if r.depth == self.depth or (r.depth < self.depth and r.leaf)]
+        """The rows of the table, in the order their forwards finished.  A container whose
+        children are shown gets a row of its own for the ops of its own forward (a
+        concatenation, a functional pooling), if those store anything: so the rows always
+        add up to the total."""
+        rows = []
+        for r in sorted((r for r in self.rows if r.ran), key=lambda r: r.order):
+            opened = not r.leaf and (self.depth is None or r.depth < self.depth)
+            if opened and (r.own_activations or r.own_macs):
+                rows.append(LayerInfo(
+                    name=f"{r.name} (own ops)" if r.depth else "(model's own ops)",
+                    kind="forward", depth=r.depth, output_shape=r.output_shape,
+                    macs=r.own_macs, activations=r.own_activations,
+                    activation_bytes=r.own_activation_bytes, receptive_field=r.receptive_field))
+            elif not opened and (self.depth is None or r.depth <= self.depth):
+                rows.append(r)
+        return rows
 
     def to_dict(self):
-        keys = ("name", "kind", "depth", "output_shape", "params", "weights", "macs",
-                "receptive_field", "leaf")
-        rows = [{**{k: getattr(r, k) for k in keys}, "activations": r.activations}
-                for r in self.rows]
-        return {"model": self.model_name, "input_shape": self.input_shape, "layers": rows,
-                "total_params": self.total.params, "total_macs": self.total.macs,
-                "total_activations": sum(r.activations for r in self.shown)}
+        keys = ("name", "kind", "depth", "output_shape", "params", "weights", "param_bytes",
+                "macs", "activations", "activation_bytes", "receptive_field", "leaf")
+        return {"model": self.model_name, "input_shape": self.input_shape,
+                "layers": [{k: getattr(r, k) for k in keys} for r in self.rows if r.ran],
+                "total_params": self.total.params, "total_param_bytes": self.total.param_bytes,
+                "total_macs": self.total.macs, "input_values": self.input_values,
+                "total_activations": self.total_activations,
+                "total_activation_bytes": self.total_activation_bytes,
+                "not_run": {r.name: r.params for r in self.not_run}}
 
     def __str__(self):
-        header = ("layer", "output shape", "params", "weights", "activations", "memory",
-                  "mult-adds", "RF")
-        lines = []
-        for r in self.shown:
-            rf = "x".join(map(str, r.receptive_field)) if r.receptive_field else ""
-            lines.append((f"{r.name} ({r.kind})", "x".join(map(str, r.output_shape)),
-                          f"{r.params:,}", f"{r.weights:,}", f"{r.activations:,}",
-                          human_bytes(r.activations * self.dtype_bytes), human(r.macs), rf))
-        total_act = sum(r.activations for r in self.shown)
-        lines.append(("total", "", f"{self.total.params:,}", f"{self.total.weights:,}",
-                      f"{total_act:,}", human_bytes(total_act * self.dtype_bytes),
-                      human(self.total.macs), ""))
+        header = ("layer", "output shape", "params", "weights", "param mem", "activations",
+                  "act mem", "mult-adds", "RF")
+
+        def cells(name, shape, params, weights, pbytes, values, vbytes, macs, rf):
+            return (name, "x".join(map(str, shape)), f"{params:,}", f"{weights:,}",
+                    human_bytes(pbytes), f"{values:,}", human_bytes(vbytes), human(macs),
+                    "x".join(map(str, rf)))
+
+        lines = [cells("input", self.input_shape, 0, 0, 0, self.input_values, self.input_bytes,
+                       0, (1, 1))]
+        lines += [cells(f"{r.name} ({r.kind})" if r.kind != "forward" else r.name,
+                        r.output_shape, r.params, r.weights, r.param_bytes, r.activations,
+                        r.activation_bytes, r.macs, r.receptive_field) for r in self.shown]
+        t = self.total
+        lines.append(cells("total", (), t.params, t.weights, t.param_bytes,
+                           self.total_activations, self.total_activation_bytes, t.macs, ()))
         widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
-        fmt = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                                      for i, (c, w) in enumerate(zip(cells, widths)))
+        fmt = lambda cs: "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(cs, widths))).rstrip()
         rule = "-" * len(fmt(header))
-        title = f"{self.model_name}, input {'x'.join(map(str, self.input_shape))} (one image)"
-        return "\n".join([title, rule, fmt(header), rule, *map(fmt, lines[:-1]), rule,
-                          fmt(lines[-1])])
-
-
+        title = (f"{self.model_name}, input {'x'.join(map(str, self.input_shape))} "
+                 "(one image, eval mode)")
+        text = [title, rule, fmt(header), rule, *map(fmt, lines[:-1]), rule, fmt(lines[-1])]
+        if self.not_run:
+            params = sum(r.params for r in self.not_run)
+            names = ", ".join(r.name for r in self.not_run)
+            text.append(f"auxiliary heads (training only, not in the total): {names}: "
+                        f"{params:,} params ({human_bytes(sum(r.param_bytes for r in self.not_run))})")
+        return "\n".join(text)
 
 
 def human(n):
@@ -103,103 +162,181 @@ def human(n):
 
 
 def human_bytes(n):
-    for unit, size in (("GB", 2 ** 30), ("MB", 2 ** 20), ("KB", 2 ** 10)):
+    """Binary units, as memory is sized: 1 MiB = 2**20 bytes."""
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return f"{int(n)}B"
 
 
-def _own_macs(module, inputs, output):
-    """Multiply-adds of one call, per image (the batch is 1)."""
-    kind = type(module).__name__
-    if kind == "Conv2d":
-        kh, kw = pair(module.kernel_size)
-        return output.data.size * (module.in_channels // module.groups) * kh * kw
-    if kind == "Linear":
-        return output.data.size * module.in_features
+# ----- what one op does to the receptive field, the memory and the arithmetic ---------
+def _window_span_and_stride(windows):
+    """(span, stride) of a pooling window table (geometry.Windows) along one axis.
+
+    ``count`` is the taps of each window, padding included, so the full span is
+    step * (max count - 1) + 1.  ``start`` is each window's first tap inside the input;
+    windows that start in the padding are clipped to 0, so neighbours start closer together
+    there: the stride is the largest distance.  One window alone: its span, as a pooling
+    layer's default stride.  (Adaptive pooling's uneven bins give their largest step.)
+    """
+    span = windows.step * (int(np.max(windows.count)) - 1) + 1
+    stride = int(np.diff(windows.start).max()) if len(windows.start) > 1 else span
+    return span, stride
+
+
+def _sliding_window(fn_cls, inputs, settings):
+    """((span_h, stride_h), (span_w, stride_w)) of an op that slides a window over its
+    input, or None for an op that does not (it keeps the field of its inputs)."""
+    if fn_cls is conv.Conv2d:
+        (kh, kw), (dh, dw) = inputs[1].shape[2:], settings["dilation"]
+        return (dh * (kh - 1) + 1, settings["stride"][0]), (dw * (kw - 1) + 1, settings["stride"][1])
+    if fn_cls in (pool.MaxPool, pool.AvgPool):
+        return _window_span_and_stride(settings["rows"]), _window_span_and_stride(settings["cols"])
+    if fn_cls is pool.GlobalAvgPool:
+        H, W = inputs[0].shape[-2:]
+        return (H, H), (W, W)
+    return None
+
+
+def _grow(field_in, window):
+    """(rf_h, rf_w, jump_h, jump_w) -> the same after a window ((span, stride) per axis)."""
+    rf_h, rf_w, j_h, j_w = field_in
+    (span_h, stride_h), (span_w, stride_w) = window
+    return rf_h + (span_h - 1) * j_h, rf_w + (span_w - 1) * j_w, j_h * stride_h, j_w * stride_w
+
+
+def _macs(fn_cls, inputs, out):
+    """Multiply-adds of one op (the batch is 1): each output value of a convolution sums
+    C/groups * kh * kw products, each of a linear layer in_features products."""
+    if fn_cls is conv.Conv2d:
+        w = inputs[1]
+        return out.data.size * w.shape[1] * w.shape[2] * w.shape[3]
+    if fn_cls is linalg.Linear:
+        return out.data.size * inputs[1].shape[1]
     return 0
 
 
-@contextlib.contextmanager
-def _tracking_receptive_fields(fields):
-    """While active, every op's output inherits the widest receptive field of its inputs."""
-    original = Function.__dict__["apply"]
-
-    def apply(cls, *inputs, **settings):
-        out = original.__func__(cls, *inputs, **settings)
-        result = out[0] if isinstance(out, tuple) else out     # (values, argmax) of max pooling
-        known = [fields[id(t)] for t in inputs if t is not None and id(t) in fields]
-        if known:
-            fields[id(result)] = (max(k[0] for k in known), result)
-        return out
-
-    Function.apply = classmethod(apply)
-    try:
-        yield
-    finally:
-        Function.apply = original
+def _is_new_memory(fn_cls, inputs, out):
+    """Whether an op's output is a tensor of its own: not a view of an input, and not a
+    ReLU (counted as in place, as in torchvision's models and the lectures' tables)."""
+    if fn_cls is activation.ReLU:
+        return False
+    xp = backend.get_array_module(out.data)
+    return not any(isinstance(t, Tensor) and xp.may_share_memory(out.data, t.data)
+                   for t in inputs)
 
 
-def _grow_receptive_field(module, rf):
-    """rf = (rf_h, rf_w, jump_h, jump_w) of the input -> that of the module's output."""
-    kind = type(module).__name__
-    if kind not in ("Conv2d", "MaxPool2d", "AvgPool2d"):
-        return rf
-    k = pair(module.kernel_size)
-    s = pair(module.stride if module.stride is not None else module.kernel_size)
-    d = pair(getattr(module, "dilation", 1))
-    rf_h, rf_w, j_h, j_w = rf
-    return (rf_h + (k[0] - 1) * d[0] * j_h, rf_w + (k[1] - 1) * d[1] * j_w,
-            j_h * s[0], j_w * s[1])
+class _Trace:
+    """What the summary learns while the model runs: receptive fields per tensor, memory and
+    multiply-adds per module."""
+
+    def __init__(self, infos):
+        self.infos = infos        # id(module) -> LayerInfo
+        self.stack = []           # the modules whose forward is running, innermost last
+        self.fields = {}          # id(tensor) -> ((rf_h, rf_w, jump_h, jump_w), tensor)
+        self.finished = 0
+
+    def field(self, t):
+        return self.fields[id(t)][0] if isinstance(t, Tensor) and id(t) in self.fields else None
+
+    def op(self, fn_cls, inputs, settings, out):
+        """Called after every Function.apply: out is its (first) output."""
+        known = [f for f in map(self.field, inputs) if f is not None]
+        if known:                 # per axis: the widest field, the largest jump
+            widest = tuple(max(f[a] for f in known) for a in range(4))
+            window = _sliding_window(fn_cls, inputs, settings)
+            self.fields[id(out)] = (_grow(widest, window) if window else widest, out)
+        if self.stack:
+            info = self.infos[id(self.stack[-1])]
+            info.own_macs += _macs(fn_cls, inputs, out)
+            if _is_new_memory(fn_cls, inputs, out):
+                info.own_activations += out.data.size
+                info.own_activation_bytes += out.data.nbytes
+
+    def enter(self, module, inputs):
+        self.stack.append(module)
+
+    def leave(self, module, inputs, output):
+        self.stack.pop()
+        info = self.infos[id(module)]
+        if info.ran:              # a module called twice (a shared ReLU): its row is the first call
+            return
+        out = output[0] if isinstance(output, tuple) else output
+        info.output_shape = tuple(out.shape[1:])
+        rf = self.field(out)
+        info.receptive_field = rf[:2] if rf is not None and out.ndim == 4 else ()
+        info.ran, info.order, self.finished = True, self.finished, self.finished + 1
+
+    @contextlib.contextmanager
+    def ops(self):
+        """While active, every op reports to ``self.op``."""
+        original = Function.__dict__["apply"]
+        trace = self
+
+        def apply(cls, *inputs, **settings):
+            out = original.__func__(cls, *inputs, **settings)
+            trace.op(cls, inputs, settings, out[0] if isinstance(out, tuple) else out)
+            return out
+
+        Function.apply = classmethod(apply)
+        try:
+            yield
+        finally:
+            Function.apply = original
+
+
+def _add_up(model, infos):
+    """Fill in each module's totals: its own ops' memory and multiply-adds plus those of
+    every module below it, and the parameters of the modules below it that ran."""
+    for module in model.modules():
+        info = infos[id(module)]
+        below = [infos[id(m)] for m in module.modules()]       # includes the module itself
+        info.activations = sum(i.own_activations for i in below)
+        info.activation_bytes = sum(i.own_activation_bytes for i in below)
+        info.macs = sum(i.own_macs for i in below)
+        ran = (m for m in module.modules() if infos[id(m)].ran or not info.ran)
+        params = {id(p): (n, p) for m in ran for n, p in m.named_parameters(recurse=False)}
+        info.params = sum(p.numel() for _, p in params.values())
+        info.weights = sum(p.numel() for n, p in params.values() if n == "weight")
+        info.param_bytes = sum(p.data.nbytes for _, p in params.values())
 
 
 def summary(model, input_size, depth=None, dtype=np.float32):
-    """Summarise ``model`` for one input of ``input_size`` = (C, H, W).
+    """Summarise ``model`` for one input of ``input_size`` = (C, H, W), in eval mode.
 
     Returns a ``Summary``: ``print(s)`` shows the table (leaf layers, or the modules at
     ``depth`` with everything below them added up), ``s["features.0"]`` is one layer's
-    ``LayerInfo``, ``s.total`` the whole model, ``s.to_dict()`` plain data.
+    ``LayerInfo``, ``s.total`` the whole model, ``s.total_activations`` the values a
+    forward pass stores (input included), ``s.not_run`` the auxiliary heads,
+    ``s.to_dict()`` plain data.
     """
     input_size = tuple(input_size)
     if len(input_size) != 3:
         raise ValueError(f"summary: input_size must be (C, H, W) for one image, got {input_size}")
-    rows, infos, handles, fields = [], {}, [], {}
+    infos = {}
+    rows = []
     for name, module in model.named_modules():
         info = LayerInfo(name=name or type(model).__name__, kind=type(module).__name__,
-                         depth=0 if not name else name.count(".") + 1)
-        info.leaf = not any(True for _ in module.children())
-        info.params = sum(p.numel() for p in module.parameters())
-        info.weights = sum(p.numel() for n, p in module.named_parameters()
-                           if n.rsplit(".", 1)[-1] == "weight")
+                         depth=0 if not name else name.count(".") + 1,
+                         leaf=not any(True for _ in module.children()))
         infos[id(module)] = info
         rows.append(info)
-
-        def hook(mod, inputs, output, info=info):
-            out = output[0] if isinstance(output, tuple) else output
-            info.output_shape = tuple(out.shape[1:])
-            info.macs += _own_macs(mod, inputs, out) if info.leaf else 0
-            x = inputs[0] if inputs else None
-            if isinstance(x, Tensor) and id(x) in fields and info.leaf:
-                fields[id(out)] = (_grow_receptive_field(mod, fields[id(x)][0]), out)
-            if id(out) in fields and out.ndim == 4:
-                info.receptive_field = fields[id(out)][0][:2]
-        handles.append(module.register_forward_hook(hook))
+    trace = _Trace(infos)
+    handles = []
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(trace.enter))
+        handles.append(module.register_forward_hook(trace.leave))
 
     was_training = model.training
     model.eval()
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype))
-    fields[id(x)] = ((1, 1, 1, 1), x)
+    trace.fields[id(x)] = ((1, 1, 1, 1), x)
     try:
-        with no_grad(), _tracking_receptive_fields(fields):
+        with no_grad(), trace.ops():
             model(x)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    # a container's multiply-adds are those of everything below it
-    for name, module in model.named_modules():
-        info = infos[id(module)]
-        if not info.leaf:
-            info.macs = sum(infos[id(m)].macs for m in module.modules() if m is not module
-                            and infos[id(m)].leaf)
-    return Summary(type(model).__name__, input_size, rows, depth)
+    _add_up(model, infos)
+    return Summary(type(model).__name__, input_size, x.data.nbytes, rows, depth)

@@ -1,37 +1,168 @@
-"""The worked examples in docs/training.md and docs/transfer-learning.md run as written.
+"""The docs run as written.
 
-Each guide's ```python blocks are executed in order, in one namespace, in an empty
-temporary folder -- as a reader copying them into a session would.  Blocks that import
-torch are skipped (with the rest of the guide) when PyTorch is not installed.
+* Every ```python block of README.md and of every page under docs/ runs, in order, in one
+  namespace per page, in an empty temporary folder -- as a reader copying them into a
+  session would.  Blocks that import torch are skipped (with the rest of the page) when
+  PyTorch is not installed.  An example that can use a GPU picks the device at run time
+  (``mc.cuda.is_available()``) and runs on the CPU here; a block that only sets up a GPU
+  is marked ``<!-- needs: gpu -->`` on the line above it and, without a GPU, is only
+  parsed.  One needing downloaded weights is preceded on its page by a block writing a
+  stand-in file with the same keys.
+* Every command in docs/lecture-notes.md prints the figures quoted next to it.
+* README.md links every page of docs/, its layout table covers the tree, and its gradcheck
+  example fails when a backward is wrong.
 """
+import contextlib
+import glob
 import importlib.util
+import io
 import os
 import re
+import shlex
 
 import pytest
 
-DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs")
-GUIDES = ["training.md", "transfer-learning.md"]
+import minicnn as mc
+from minicnn.cli import main
+from minicnn.gradcheck import GradcheckError
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+DOCS = os.path.join(ROOT, "docs")
+PAGES = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in
+                               glob.glob(os.path.join(DOCS, "**", "*.md"), recursive=True))
+# Blocks that are not examples to run, with the reason (page -> {block index: reason}).
+NOT_EXAMPLES = {
+    os.path.join("docs", "architecture.md"): {
+        0: "a template for registering a kernel: its bodies are `...` and it would replace "
+           "minicnn's own relu kernels"},
+}
 
 
-def python_blocks(name):
-    with open(os.path.join(DOCS, name), encoding="utf-8") as f:
-        return re.findall(r"^```python\n(.*?)^```", f.read(), flags=re.S | re.M)
+def read(page):
+    with open(os.path.join(ROOT, page), encoding="utf-8") as f:
+        return f.read()
 
 
-@pytest.mark.parametrize("name", GUIDES)
-def test_guide_examples_run(name, tmp_path, monkeypatch):
-    blocks = python_blocks(name)
-    assert len(blocks) >= 5, f"{name}: expected its worked examples, found {len(blocks)} blocks"
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__doc_example__"}
-    for i, code in enumerate(blocks):
-        needs_torch = re.search(r"^import torch", code, flags=re.M) is not None
+def python_blocks(page):
+    """[(code, needs)]: needs is "gpu" for a block marked <!-- needs: gpu --> just above it."""
+    return [(code, needs or None) for needs, code in re.findall(
+        r"^(?:<!-- needs: (gpu) -->\n)?```python\n(.*?)^```", read(page), flags=re.S | re.M)]
+
+
+def run_blocks(page, blocks, namespace=None):
+    namespace = {"__name__": "__doc_example__"} if namespace is None else namespace
+    skipped = NOT_EXAMPLES.get(page, {})
+    for i, (source, needs) in enumerate(blocks):
+        code = compile(source, f"{page}, python block {i}", "exec")    # every block must parse
+        if i in skipped or (needs == "gpu" and not mc.cuda.is_available()):
+            continue                  # a GPU-only block (device setup) where there is no GPU
+        needs_torch = re.search(r"^\s*import torch", source, flags=re.M) is not None
         if needs_torch and importlib.util.find_spec("torch") is None:
-            pytest.skip(f"{name}: block {i} and the rest need PyTorch")
-        exec(compile(code, f"{name}, python block {i}", "exec"), namespace)
-    if name == "training.md":      # what the guide says fit wrote, and the resumed history
+            pytest.skip(f"{page}: block {i} and the rest need PyTorch")
+        exec(code, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
+def test_examples_run(page, tmp_path, monkeypatch):
+    blocks = python_blocks(page)
+    monkeypatch.chdir(tmp_path)
+    namespace = run_blocks(page, blocks)
+    if page.endswith("training.md"):       # what the guide says fit wrote, and the resumed history
         assert {"checkpoint.npz", "curves.png", "metrics.jsonl"} <= set(
             os.listdir(tmp_path / "runs" / "digits"))
         assert [r["epoch"] for r in namespace["history"]] == [1, 2, 3, 4]
+    if page.endswith("transfer-learning.md"):
+        check_transfer_results(read(page), namespace["accuracy"])
 
+
+def check_transfer_results(text, accuracy):
+    """The guide's table of results is what its example measures (within a few test images:
+    BLAS rounding may move a prediction or two between machines)."""
+    quoted = dict(re.findall(r"^\| (.+?) \| (\d+\.\d)% \|$", text, flags=re.M))
+    assert set(quoted) == set(accuracy), (quoted, accuracy)
+    for name, value in accuracy.items():
+        assert abs(100 * value - float(quoted[name])) <= 3.0, (name, value, quoted[name])
+
+
+# ----- docs/lecture-notes.md: every command prints the figures quoted next to it ---------
+def lecture_rows():
+    """(figures, command) for every table row of lecture-notes.md that names a command."""
+    rows, columns = [], None
+    for line in read(os.path.join("docs", "lecture-notes.md")).splitlines():
+        if not line.startswith("|"):
+            columns = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if columns is None:
+            columns = cells
+            continue
+        if all(re.fullmatch(r":?-+:?", c) for c in cells) or "command" not in columns:
+            continue
+        command = re.findall(r"`(python [^`]+)`", cells[columns.index("command")])
+        if command:
+            figures = re.findall(r"`([^`]+)`", cells[columns.index("minicnn")])
+            rows.append((figures, command[0]))
+    return rows
+
+
+_outputs = {}
+
+
+def run_command(command):
+    """The output of ``python -m minicnn ...`` or ``python -c "..."``, run in this process."""
+    if command not in _outputs:
+        argv = shlex.split(command)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            if argv[:3] == ["python", "-m", "minicnn"]:
+                assert main(argv[3:]) == 0, command
+            else:
+                assert argv[:2] == ["python", "-c"], command
+                exec(argv[2], {"__name__": "__main__"})
+        _outputs[command] = out.getvalue()
+    return _outputs[command]
+
+
+def test_lecture_notes_figures_are_what_the_commands_print():
+    rows = lecture_rows()
+    assert len(rows) >= 30
+    for figures, command in rows:
+        assert figures, f"no figure quoted for {command}"
+        output = run_command(command)
+        for figure in figures:
+            assert figure in output, f"{command} does not print {figure!r}:\n{output}"
+
+
+# ----- README --------------------------------------------------------------------------
+def test_readme_links_every_doc():
+    readme = read("README.md")
+    linked = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    pages = {p for p in PAGES if p.startswith("docs") and os.sep + "lessons" + os.sep not in p}
+    assert pages <= linked, pages - linked
+    if os.path.isdir(os.path.join(DOCS, "lessons")):
+        assert "docs/lessons/" in linked
+
+
+def test_readme_layout_covers_the_tree():
+    paths = set(re.findall(r"^\| `([^`|]+)`", read("README.md"), flags=re.M))
+    paths |= {p for cell in re.findall(r"^\| ([^|]+) \|", read("README.md"), flags=re.M)
+              for p in re.findall(r"`([^`]+)`", cell)}
+    package = os.path.join(ROOT, "minicnn")
+    tree = {f"minicnn/{n}" + ("/" if os.path.isdir(os.path.join(package, n)) else "")
+            for n in os.listdir(package)
+            if not n.startswith(("_", ".")) and (n.endswith(".py") or
+                                                 os.path.isfile(os.path.join(package, n, "__init__.py")))}
+    tree |= {"kernels/", "tests/", "benchmarks/", "docs/"}
+    assert tree <= paths, sorted(tree - paths)
+
+
+def test_readme_gradcheck_example_catches_a_wrong_backward(monkeypatch):
+    """The README's gradcheck passes, and fails once tanh's backward forgets the square
+    (g * (1 - out) instead of g * (1 - out**2)): it checks a real gradient."""
+    blocks = python_blocks("README.md")
+    run_blocks("README.md", blocks)
+    from minicnn.functional import activation
+    monkeypatch.setattr(activation.Tanh, "backward", lambda self, g: g * (1 - self.out))
+    with pytest.raises(GradcheckError):
+        run_blocks("README.md", blocks)

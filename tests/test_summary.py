@@ -1,13 +1,17 @@
 """mc.summary reproduces the figures the lectures quote. Each expected number below is
 derived by hand in the comment next to it (or quoted from the paper), not read off the code."""
+import re
+
 import numpy as np
 import pytest
 
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import nn
-from minicnn.models import (alexnet_2012, googlenet_2014, resnet18, resnet34, resnet50, resnet101,
-                            resnet152, vgg16)
+from minicnn.cli import main
+from minicnn.summary import human
+from minicnn.models import (alexnet_2012, googlenet, googlenet_2014, inception_v3, resnet18,
+                            resnet34, resnet50, resnet101, resnet152, small_cnn, vgg16)
 
 
 def first(summary, kind):
@@ -43,6 +47,152 @@ def test_vgg16_per_layer_memory_and_parameters(vgg16_summary):
     conv_pool_fc = [r for r in s.shown if r.kind in ("Conv2d", "MaxPool2d", "Linear")]
     assert sum(r.activations for r in conv_pool_fc) == 13_547_520 + 1_530_368 + 9_192
     assert convs[-1].receptive_field == (196, 196)      # thirteen 3x3 convs + four pools before it
+
+
+def test_vgg16_lecture_memory_table(vgg16_summary):
+    """The lecture's VGG16 table, row by row: values stored per image in a forward pass
+    (each ReLU works in place, so a conv row holds the values after its ReLU)."""
+    s = vgg16_summary
+    rows = [(r.kind, r.activations) for r in s.shown if r.kind != "ReLU" and r.kind != "Dropout"]
+    stage = lambda size, c, convs: [("Conv2d", size * size * c)] * convs + [
+        ("MaxPool2d", (size // 2) ** 2 * c)]
+    assert rows == (stage(224, 64, 2) + stage(112, 128, 2) + stage(56, 256, 3) + stage(28, 512, 3)
+                    + stage(14, 512, 3)        # 3,211,264 ... 100,352; pools 802,816 ... 25,088
+                    + [("AdaptiveAvgPool2d", 25_088)]  # torchvision's, not in the paper: a copy
+                    + [("Linear", 4096), ("Linear", 4096), ("Linear", 1000)])
+    assert s.input_values == 224 * 224 * 3 == 150_528                 # the lecture's "150K"
+    # input 150,528 + conv 2*3,211,264 + 2*1,605,632 + 3*802,816 + 3*401,408 + 3*100,352
+    # (= 13,547,520) + pools 802,816 + 401,408 + 200,704 + 100,352 + 25,088 (= 1,530,368)
+    # + fc 4,096 + 4,096 + 1,000 (= 9,192) = 15,237,608 values: the sum of the lecture's rows,
+    # which it totals as "24M"; 15,237,608 * 4 bytes = 60,950,432 bytes = 61.0 MB (58.1 MiB).
+    # minicnn's total adds torchvision's adaptive average pooling (7x7 -> 7x7, a copy):
+    assert s.total_activations == 150_528 + 13_547_520 + 1_530_368 + 9_192 + 25_088 == 15_262_696
+    assert s.total_activation_bytes == 4 * 15_262_696 == 61_050_784
+    # parameters: 138,357,544 * 4 bytes = 553,430,176 bytes = 527.8 MiB (the lecture's "528MB")
+    assert s.total.param_bytes == 4 * 138_357_544 == 553_430_176
+    text = str(s)
+    assert "15,262,696" in text and "58.2MiB" in text and "527.8MiB" in text and "150,528" in text
+
+
+def small_resnet_summary(depth):
+    return mc.summary(resnet18(num_classes=10), (3, 32, 32), depth=depth)
+
+
+def test_memory_is_the_same_at_every_depth_and_rows_add_up():
+    totals = set()
+    for depth in (None, 0, 1, 2, 3):
+        s = small_resnet_summary(depth)
+        assert s.input_values + sum(r.activations for r in s.shown) == s.total_activations
+        assert sum(r.macs for r in s.shown) == s.total.macs
+        totals.add((s.total_activations, s.total_activation_bytes))
+    assert len(totals) == 1
+    # a block's residual addition is an op of the block's own forward: a row of its own
+    leaf_names = [r.name for r in small_resnet_summary(None).shown]
+    assert "layer1.0 (own ops)" in leaf_names
+
+
+def test_memory_counts_each_distinct_tensor_once_in_its_dtype():
+    """conv 2x8x8 (128 values) -> ReLU (in place: 0) -> flatten (a view: 0) -> linear (3)."""
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(),
+                        nn.Linear(128, 3))
+    s = mc.summary(net, (1, 8, 8))
+    assert [r.activations for r in s.shown] == [128, 0, 0, 3]
+    assert s.total_activations == 64 + 128 + 3 and s.total_activation_bytes == 4 * 195
+    d = mc.summary(net.double(), (1, 8, 8), dtype=np.float64)
+    assert d.total_activation_bytes == 8 * 195 and d.total.param_bytes == 8 * d.total.params
+
+
+def test_auxiliary_heads_are_not_in_the_totals():
+    g = mc.summary(googlenet(), (3, 224, 224), depth=1)
+    assert g.total.params == 6_624_904                        # torchvision's GoogLeNet in eval
+    assert {r.name: r.params for r in g.not_run} == {"aux1": 3_188_968, "aux2": 3_191_016}
+    assert "aux1, aux2: 6,379,984 params" in str(g) and "13,004,888" not in str(g)
+    p = mc.summary(googlenet_2014(), (3, 224, 224), depth=1)
+    assert p.total.params == 6_998_552                        # the paper's network
+    # 60,965,224 / 6,998,552 = 8.71: "12x fewer parameters than AlexNet" is 8.7x
+    assert round(mc.summary(alexnet_2012(), (3, 227, 227), depth=0).total.params
+                 / p.total.params, 1) == 8.7
+
+
+def test_inception_v3_totals_and_square_receptive_fields():
+    s = mc.summary(inception_v3(), (3, 299, 299), depth=1)
+    assert s.total.params == 23_834_568 and [r.name for r in s.not_run] == ["AuxLogits"]
+    assert s.not_run[0].params == 27_161_264 - 23_834_568 == 3_326_696
+    # Mixed_7a ends at 1055 with jump 32 (five stride-2 steps); Mixed_7b's deepest branch,
+    # 1x1 -> 3x3 -> (1x3 | 3x1), adds (3 - 1) * 32 + (3 - 1) * 32 = 128 on each axis
+    assert s["Mixed_7a"].receptive_field == (1055, 1055)
+    assert s["Mixed_7b"].receptive_field == (1183, 1183)
+
+
+class Side(nn.Module):
+    """A 1x3 conv beside a 3x1 conv, concatenated (Inception v3's InceptionE ends so)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(1, 1, (1, 3), padding=(0, 1)), nn.Conv2d(1, 1, (3, 1), padding=(1, 0))
+
+    def forward(self, x):
+        return F.cat([self.a(x), self.b(x)], 1)
+
+
+def test_receptive_field_of_parallel_branches_is_per_axis():
+    # 1x3 sees 1 row and 3 columns, 3x1 sees 3 rows and 1 column: together 3x3
+    assert mc.summary(Side(), (1, 8, 8)).total.receptive_field == (3, 3)
+
+
+class ConvPoolConv(nn.Module):
+    def __init__(self, pool):
+        super().__init__()
+        self.c1, self.c2, self.pool = nn.Conv2d(1, 1, 3), nn.Conv2d(1, 1, 3), pool
+
+    def forward(self, x):
+        return self.c2(self.pool(self.c1(x), 2))
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+def test_functional_pooling_grows_the_receptive_field(pool):
+    # conv3: 3 (jump 1); pool 2/2: 3 + 1*1 = 4, jump 2; conv3: 4 + 2*2 = 8
+    s = mc.summary(ConvPoolConv(pool), (1, 16, 16))
+    assert s["c2"].receptive_field == (8, 8)
+
+
+def test_padded_and_adaptive_pooling_strides():
+    # 3x3/2 pool padded by 1 (ResNet's stem): windows in the padding start closer together,
+    # the stride is still 2: conv3 -> 3; pool -> 3 + 2 = 5, jump 2; conv3 -> 5 + 2*2 = 9
+    net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(3, 2, padding=1),
+                        nn.Conv2d(1, 1, 3, padding=1))
+    assert [r.receptive_field for r in mc.summary(net, (1, 16, 16)).shown] == [(3, 3), (5, 5), (9, 9)]
+    # adaptive 8 -> 4 is a 2/2 pool: 2, jump 2; conv3 -> 2 + 2*2 = 6 on a 2x2 map; global
+    # pooling spans that map: 6 + (2 - 1) * 2 = 8
+    net = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Conv2d(1, 1, 3), nn.AdaptiveAvgPool2d(1))
+    assert [r.receptive_field for r in mc.summary(net, (1, 8, 8)).shown] == [(2, 2), (6, 6), (8, 8)]
+
+
+def run_summary_cli(capsys, *argv):
+    assert main(["summary", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_picks_each_models_input_and_classes(capsys):
+    out = run_summary_cli(capsys, "alexnet_2012", "--depth", "0")     # needs 227x227
+    assert "input 3x227x227" in out and "60,965,224" in out
+    out = run_summary_cli(capsys, "small_cnn")            # the network `minicnn train` trains
+    assert "input 1x8x8" in out and f"{sum(p.numel() for p in small_cnn().parameters()):,}" in out
+    assert re.search(r"^fc \(Linear\) +10 ", out, flags=re.M)
+    out = run_summary_cli(capsys, "small_cnn", "--num-classes", "3", "--depth", "1")
+    assert re.search(r"^fc \(Linear\) +3 ", out, flags=re.M)
+
+
+def test_cli_stride_in_1x1(capsys):
+    """At 224 the two placements cost 3.86 and 4.09 G (above); 32x32 keeps the test quick."""
+    macs = {v1: mc.summary(resnet50(stride_in_1x1=v1), (3, 32, 32)).total.macs for v1 in (True, False)}
+    assert macs[True] < macs[False]
+    flag = ("--stride-in-1x1",)
+    for v1 in (True, False):
+        out = run_summary_cli(capsys, "resnet50", "--input", "3,32,32", "--depth", "0", *flag[:v1])
+        assert re.search(rf"^total .* {human(macs[v1])}$", out, flags=re.M)
+    with pytest.raises(SystemExit, match="bottleneck"):
+        main(["summary", "resnet18", "--stride-in-1x1"])
 
 
 def test_summary_table_is_a_string_and_data(vgg16_summary):
