@@ -9,6 +9,7 @@ import minicnn as mc
 import minicnn.functional as F
 from minicnn import nn
 from minicnn.cli import main
+from minicnn.models.googlenet import NaiveInception
 from minicnn.summary import human
 from minicnn.models import (alexnet_2012, googlenet, googlenet_2014, inception_v3, resnet18,
                             resnet34, resnet50, resnet101, resnet152, small_cnn, vgg16)
@@ -232,21 +233,6 @@ def test_resnet_bottleneck_stride_placement(ctor, paper, torchvision):
     v15 = mc.summary(ctor(), (3, 224, 224)).total.macs
     assert round(v1 / 1e9, 2) == paper
     assert round(v15 / 1e9, 2) == torchvision
-
-
-class NaiveInception(nn.Module):
-    """The 'naive' inception module of the lecture: 1x1, 3x3 and 5x5 convs and a 3x3 pool
-    side by side on the same input, concatenated."""
-
-    def __init__(self, c_in, c1, c3, c5):
-        super().__init__()
-        self.b1 = nn.Conv2d(c_in, c1, 1)
-        self.b3 = nn.Conv2d(c_in, c3, 3, padding=1)
-        self.b5 = nn.Conv2d(c_in, c5, 5, padding=2)
-        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
-
-    def forward(self, x):
-        return F.cat([self.b1(x), self.b3(x), self.b5(x), self.pool(x)], 1)
 
 
 class BottleneckInception(nn.Module):

@@ -18,22 +18,7 @@ import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
-from minicnn import nn
-from minicnn.models.googlenet import Inception2014
-
-
-class NaiveInception(nn.Module):
-    """1x1, 3x3 and 5x5 convolutions and a 3x3 max pool side by side, concatenated."""
-
-    def __init__(self, c_in, c1, c3, c5):
-        super().__init__()
-        self.branch1 = nn.Conv2d(c_in, c1, 1)
-        self.branch3 = nn.Conv2d(c_in, c3, 3, padding=1)
-        self.branch5 = nn.Conv2d(c_in, c5, 5, padding=2)
-        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
-
-    def forward(self, x):
-        return F.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+from minicnn.models.googlenet import Inception2014, NaiveInception
 
 
 # %% [markdown]

@@ -173,6 +173,23 @@ class ConvReLU(nn.Module):
         return F.relu(self.conv(x))
 
 
+class NaiveInception(nn.Module):
+    """The module the paper starts from (its figure 2a), for comparison: 1x1, 3x3 and 5x5
+    convolutions and a 3x3 max pool side by side on the same input, concatenated.  Without
+    the 1x1 reductions it is expensive, and the pool branch keeps every input channel, so
+    stacked modules only grow deeper."""
+
+    def __init__(self, in_channels, ch1x1, ch3x3, ch5x5):
+        super().__init__()
+        self.branch1 = nn.Conv2d(in_channels, ch1x1, 1)
+        self.branch3 = nn.Conv2d(in_channels, ch3x3, 3, padding=1)
+        self.branch5 = nn.Conv2d(in_channels, ch5x5, 5, padding=2)
+        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
+
+    def forward(self, x):           # -> (N, ch1x1 + ch3x3 + ch5x5 + in_channels, H, W)
+        return F.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+
+
 class Inception2014(Inception):
     """The paper's inception module: ConvReLU layers and a true 5x5 branch."""
 
