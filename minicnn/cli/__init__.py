@@ -1,5 +1,5 @@
 """The command line, `python -m minicnn COMMAND` or `minicnn COMMAND`: one module per
-command (train, finetune, evaluate, summary, gradcheck, bench, demo), each with
+command (train, finetune, evaluate, summary, gradcheck, viz, bench, demo), each with
 ``add_parser(subparsers)`` declaring its options and ``run(args)`` doing its work, which
 returns the exit status.  What the commands share: options.py (options, defaults and
 value checks), datasets.py (dataset recipes) and factories.py (models, optimizers,
@@ -13,10 +13,10 @@ while running (a missing file, a model that cannot take the input, ...) is print
 import argparse
 import sys
 
-from . import bench, demo, evaluate, finetune, gradcheck, summary, train
+from . import bench, demo, evaluate, finetune, gradcheck, summary, train, viz
 from .options import EPILOG, Parser, debug_requested
 
-COMMANDS = [train, finetune, evaluate, summary, gradcheck, bench, demo]   # in --help's order
+COMMANDS = [train, finetune, evaluate, summary, gradcheck, viz, bench, demo]   # in --help's order
 
 DESCRIPTION = """minicnn: train, evaluate, fine-tune and inspect CNNs built from scratch.
 
