@@ -129,6 +129,7 @@ def filters(weight, channel=None, scale="filter", max_filters=64, max_channels=8
         raise ValueError(f"minicnn: viz.filters: expected a conv weight (C_out, C_in, kh, kw), "
                          f"got shape {w.shape}")
     O, C = w.shape[:2]
+    _check_positive("viz.filters", max_filters=max_filters, max_channels=max_channels)
     if channel is not None:
         if not 0 <= channel < C:
             raise ValueError(f"minicnn: viz.filters: channel {channel} out of range for "
@@ -156,6 +157,7 @@ def feature_maps(model, x, layer, max_maps=64, scale="map", title=None):
     ``max_maps``.  The model runs in eval mode without a graph (its mode is restored).
     ``scale="map"`` stretches each map on its own; ``"layer"`` shares one range.
     """
+    _check_positive("viz.feature_maps", max_maps=max_maps)
     with no_grad(), _eval_mode(model):
         out = _layer_output(model, _one_image(model, x, "feature_maps"), layer)
     if out.ndim != 4:
@@ -187,6 +189,12 @@ def _normalise(a, axes):
     low, high = a.min(axis=axes, keepdims=True), a.max(axis=axes, keepdims=True)
     span = high - low
     return np.where(span > 0, (a - low) / np.where(span > 0, span, 1), 0.5)
+
+
+def _check_positive(op, **limits):
+    for name, value in limits.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"minicnn: {op}: {name} must be a positive int, got {value!r}")
 
 
 def _tile_figure(tiles, columns, title):
@@ -239,7 +247,7 @@ def _layer_output(model, x, layer):
     modules = dict(model.named_modules())
     if layer not in modules:
         some = ", ".join(repr(n) for n in list(modules)[1:12])
-        raise KeyError(f"minicnn: viz: {type(model).__name__} has no layer {layer!r}; "
+        raise ValueError(f"minicnn: viz: {type(model).__name__} has no layer {layer!r}; "
                        f"names are as in model.named_modules(), e.g. {some}")
     captured = []
     handle = modules[layer].register_forward_hook(

@@ -179,12 +179,16 @@ def test_feature_maps_one_tile_per_channel():
     for tile, m in zip(shown, maps):
         np.testing.assert_allclose(tile, (m - m.min()) / np.ptp(m), atol=1e-6)
     assert len(tiles(viz.feature_maps(model, x, "4", max_maps=5))) == 5
-    with pytest.raises(KeyError, match="no layer 'conv9'.*'0'"):
+    with pytest.raises(ValueError, match="no layer 'conv9'.*'0'"):
         viz.feature_maps(model, x, "conv9")
     with pytest.raises(ValueError, match="one image"):
         viz.feature_maps(model, images(2), "2")
     with pytest.raises(ValueError, match="not feature maps"):
         viz.feature_maps(model, x, "6")
+    with pytest.raises(ValueError, match="max_maps must be a positive int, got 0"):
+        viz.feature_maps(model, x, "2", max_maps=0)
+    with pytest.raises(ValueError, match="max_filters must be a positive int, got 0"):
+        viz.filters(model[0], max_filters=0)
 
 
 # ----- receptive fields -----------------------------------------------------------------
