@@ -6,6 +6,8 @@
   <math.h> would compile under nvcc and fail here).
 
 Skipped, with the reason, where the compiler is absent.  No GPU is needed.
+Also: tests/cuda_kernels/block_sum.cu, a cooperative kernel of the emulation harness, compiles
+the same ways, so common.h's SHARED macro is proved on the real compilers.
 Also: the loader reads the kernels next to the imported package, and no other checkout's.
 """
 import importlib.abc
@@ -63,18 +65,14 @@ def _nvrtc():
         return None
 
 
-@pytest.mark.skipif(_nvrtc() is None, reason="NVRTC not available (pip package cuda-bindings "
-                                             "and the NVRTC library)")
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("file", loader.kernel_files())
-def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
+def nvrtc_ptx(source, filename, options):
+    """Compile CUDA ``source`` with NVRTC for compute_80; its PTX (bytes), or a failed
+    assertion with the compiler's log."""
     nvrtc = _nvrtc()
-    source = loader.read_source(file).encode()
-    err, program = nvrtc.nvrtcCreateProgram(source, f"{file}.cu".encode(), 0, [], [])
+    err, program = nvrtc.nvrtcCreateProgram(source.encode(), filename.encode(), 0, [], [])
     assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
     try:
-        options = [o.encode() for o in (*loader.compile_options(dtype), "--gpu-architecture=compute_80")]
-        names = [loader.entry_name(n, dtype) for n in loader.kernel_names(file)]
+        options = [o.encode() for o in (*options, "--gpu-architecture=compute_80")]
         (result,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
         _, size = nvrtc.nvrtcGetProgramLogSize(program)
         log = bytearray(size)            # never b" " * size: for size 1 that is CPython's shared
@@ -84,10 +82,51 @@ def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
         _, size = nvrtc.nvrtcGetPTXSize(program)
         ptx = bytearray(size)
         nvrtc.nvrtcGetPTX(program, ptx)
-        for name in names:               # extern "C": the names CuPy's get_function asks for
-            assert f".entry {name}(".encode() in ptx
+        return bytes(ptx)
     finally:
         nvrtc.nvrtcDestroyProgram(program)
+
+
+needs_nvrtc = pytest.mark.skipif(_nvrtc() is None, reason="NVRTC not available (pip package "
+                                                          "cuda-bindings and the NVRTC library)")
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("file", loader.kernel_files())
+def test_nvrtc_compiles_what_cupy_would_load(file, dtype):
+    ptx = nvrtc_ptx(loader.read_source(file), f"{file}.cu", loader.compile_options(dtype))
+    for name in loader.kernel_names(file):   # extern "C": the names CuPy's get_function asks for
+        assert f".entry {loader.entry_name(name, dtype)}(".encode() in ptx
+
+
+COOPERATIVE = pathlib.Path(__file__).parent / "cuda_kernels" / "block_sum.cu"
+
+
+def _cooperative_source():
+    """tests/cuda_kernels/block_sum.cu with common.h pasted in, as the loader pastes it."""
+    common = (pathlib.Path(str(loader.kernel_dir())) / "common.h").read_text(encoding="utf-8")
+    return COOPERATIVE.read_text(encoding="utf-8").replace('#include "common.h"', common)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not found on PATH")
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+def test_nvcc_compiles_shared_memory_and_barriers(arch, tmp_path):
+    source = tmp_path / "block_sum.cu"
+    source.write_text(_cooperative_source(), encoding="utf-8")
+    done = subprocess.run(["nvcc", "--ptx", f"-arch={arch}", *loader.compile_options(np.float32),
+                           "-o", str(tmp_path / "block_sum.ptx"), str(source)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    ptx = (tmp_path / "block_sum.ptx").read_text()
+    assert ".shared" in ptx and "bar.sync" in ptx     # SHARED became __shared__ memory
+    assert ".entry row_sum_f32(" in ptx
+
+
+@needs_nvrtc
+def test_nvrtc_compiles_shared_memory_and_barriers():
+    ptx = nvrtc_ptx(_cooperative_source(), "block_sum.cu", loader.compile_options(np.float64))
+    assert b".shared" in ptx and b"bar.sync" in ptx and b".entry row_sum_f64(" in ptx
 
 
 def test_the_kernels_are_the_ones_next_to_the_imported_package(tmp_path, monkeypatch):

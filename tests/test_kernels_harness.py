@@ -1,8 +1,9 @@
 """The machinery around the kernels: the CPU emulation must catch what it claims to
 catch (races, out-of-bounds accesses, missing grid-stride loops, wrong argument
-types), the loader must find the .cu files in the installed package, and importing
+types, and in cooperative kernels missing __syncthreads), the loader must find the .cu files in the installed package, and importing
 minicnn must not need CuPy."""
 import ctypes
+import pathlib
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import minicnn as mc
 from minicnn import backend
 from minicnn.cuda import emulation, loader
 from minicnn.cuda.emulation import EmulatedKernel, PoisonedNumpy
+from minicnn.utils import assert_close
 
 needs_compiler = pytest.mark.skipif(emulation.compiler() is None,
                                     reason="no C++ compiler (g++ or $CXX) for the CUDA emulation")
@@ -91,6 +93,121 @@ def test_missing_grid_stride_loop_is_caught_by_small_grids(bad_library):
     y = run(bad_library, "no_stride_loop", x, PoisonedNumpy.empty(10), 3, 2)   # 6 threads
     assert np.isnan(y[6:]).all()          # never written: still the NaN poison
     assert np.array_equal(run(bad_library, "copy", x, PoisonedNumpy.empty(10), 3, 2), x)
+
+
+# ----- cooperative kernels: SHARED memory and __syncthreads ---------------------------------
+# tests/cuda_kernels/block_sum.cu: a correct block reduction and the bugs of cooperative kernels.
+# Each sums the rows of x: (rows, len) -> out: (rows,), one block per row.
+BLOCK_SUM = pathlib.Path(__file__).parent / "cuda_kernels" / "block_sum.cu"
+
+
+@pytest.fixture(scope="module")
+def block_sum():
+    """kernel name -> EmulatedKernel factory (checked or not), float64, compiled as the
+    loader compiles minicnn's kernels: common.h pasted in place of its #include."""
+    if emulation.compiler() is None:
+        pytest.skip("no C++ compiler (g++ or $CXX) for the CUDA emulation")
+    text = BLOCK_SUM.read_text(encoding="utf-8")
+    text += without_level_barrier(text)
+    common = (loader.kernel_dir() / "common.h").read_text(encoding="utf-8")
+    source = text.replace('#include "common.h"', common.replace("#pragma once", ""))
+    names = re.findall(r"^ROW_KERNEL\((\w+)\)", text, re.M)
+    library = ctypes.CDLL(emulation.compile_source(
+        source, [loader.entry_name(n, np.float64) for n in names],
+        loader.compile_options(np.float64), tag="block_sum_test"))
+    return lambda name, checked: EmulatedKernel(library, loader.entry_name(name, np.float64),
+                                                checked=checked)
+
+
+def without_level_barrier(text):
+    """row_sum as row_sum_no_level_barrier, its __syncthreads() between levels deleted: thread 0
+    then reads partial[2] (say) before or after thread 2 added into it, whichever the
+    hardware happens to schedule."""
+    kernel = text[text.index("ROW_KERNEL(row_sum)"):]
+    kernel = kernel[:kernel.index("\n}\n") + 3]
+    barrier = re.search(r"\n *__syncthreads\(\); *// this level is done[^\n]*", kernel).group()
+    return "\n" + kernel.replace(barrier, "").replace("(row_sum)", "(row_sum_no_level_barrier)")
+
+
+def row_sums(block_sum, name, x, grid, block, checked=True):
+    out = PoisonedNumpy.empty(x.shape[0])
+    block_sum(name, checked)((grid,), (block,), (x, out, *map(np.int64, x.shape)))
+    return out
+
+
+ROWS = np.random.default_rng(0).standard_normal((5, 37))
+
+
+@pytest.mark.parametrize("checked", [False, True], ids=["plain", "checked"])
+@pytest.mark.parametrize("grid, block", [(1, 1), (1, 2), (2, 8), (3, 64), (5, 256)], ids=str)
+def test_correct_block_reduction_passes(block_sum, grid, block, checked):
+    """Tree reduction in SHARED memory with a barrier after each level: right under every
+    launch, and clean in checked mode.  (Run one thread after another, without real
+    barriers, thread 0 would add partial sums no other thread had written yet.)"""
+    assert block_sum("row_sum", checked).cooperative
+    assert_close(row_sums(block_sum, "row_sum", ROWS, grid, block, checked), ROWS.sum(axis=1),
+                 name=f"row_sum grid={grid} block={block}")
+
+
+def test_missing_barrier_in_block_reduction_is_caught(block_sum):
+    # without the barrier between levels the sums are wrong (thread 0 runs ahead) ...
+    assert not np.allclose(row_sums(block_sum, "row_sum_no_level_barrier", ROWS, 2, 8,
+                                    checked=False), ROWS.sum(axis=1))
+    # ... and checked mode says where: thread 0 read partial[1] before thread 1 added into it
+    with pytest.raises(AssertionError, match=r"block 0, phase 1: thread 1 wrote partial\[1\], "
+                       r"which thread 0 read in the same phase: a __syncthreads\(\) is missing"):
+        row_sums(block_sum, "row_sum_no_level_barrier", ROWS, 2, 8)
+
+
+def test_race_between_two_threads_in_one_phase_is_caught(block_sum):
+    # thread 1 reads what thread 0 stored, no barrier between: in the emulation's fixed
+    # order (thread 0 first) the answer happens to be right ...
+    assert np.array_equal(row_sums(block_sum, "read_without_barrier", ROWS, 2, 8, checked=False),
+                          ROWS[:, 0])
+    # ... on a GPU it is a race, and checked mode fails it
+    with pytest.raises(AssertionError, match=r"thread 1 read partial\[0\], which thread 0 wrote "
+                       r"in the same phase: a __syncthreads\(\) is missing"):
+        row_sums(block_sum, "read_without_barrier", ROWS, 2, 8)
+    with pytest.raises(AssertionError, match=r"threads 0 and 1 both wrote partial\[0\] in the "
+                       "same phase: a race"):
+        row_sums(block_sum, "two_writers", ROWS, 2, 8)
+    with pytest.raises(AssertionError, match="block 0, phase 0: threads 0 and 1 both wrote "
+                       "element 0 of argument 1 in the same phase: a race"):
+        row_sums(block_sum, "all_threads_write_out", ROWS, 2, 8)
+    with pytest.raises(AssertionError, match="blocks 0 and 1 both wrote element 0 of argument 1"):
+        row_sums(block_sum, "all_blocks_write_out0", ROWS, 2, 8)
+
+
+def test_every_thread_must_reach_the_same_barriers(block_sum):
+    short = ROWS[:, :5].copy()    # threads 5.. of a block of 8 return before the barrier
+    with pytest.raises(AssertionError, match=r"thread 0 waits at a __syncthreads\(\) that "
+                       "thread 5 never reaches"):
+        row_sums(block_sum, "early_return", short, 2, 8, checked=False)
+    with pytest.raises(AssertionError, match=r"threads 0 and 1 wait at different __syncthreads"):
+        row_sums(block_sum, "two_barriers", ROWS, 2, 8, checked=False)
+
+
+def test_shared_memory_is_bounded_and_starts_unwritten(block_sum):
+    with pytest.raises(AssertionError, match=r"thread 256 indexed partial\[256\], outside "
+                       r"SHARED partial\[256\]"):
+        row_sums(block_sum, "row_sum", ROWS, 1, 512, checked=False)
+    # a block of 8 threads fills partial[0:8] only; thread 0 then reads partial[36]
+    with pytest.raises(AssertionError, match=r"thread 0 read partial\[36\] before any thread "
+                       "of the block wrote it"):
+        row_sums(block_sum, "early_return", ROWS, 2, 8)
+    assert np.isnan(row_sums(block_sum, "early_return", ROWS, 2, 8, checked=False)).all()
+    with pytest.raises(ValueError, match="more than 1024 threads"):
+        row_sums(block_sum, "row_sum", ROWS, 1, 2048)
+
+
+def test_cooperation_is_read_from_the_source(bad_library):
+    """Files without __syncthreads or SHARED keep the fast path: a plain loop over threads."""
+    assert emulation.cooperates("SHARED(float, tile, 32);")
+    assert emulation.cooperates("if (i < n) y[i] = 1;\n  __syncthreads ();")
+    assert not emulation.cooperates("// no __syncthreads() here\n/* nor SHARED(x) */ y[i] = 1;")
+    assert not emulation.cooperates((loader.kernel_dir() / "common.h").read_text())
+    assert not any(emulation.cooperates(loader.read_source(f)) for f in loader.kernel_files())
+    assert not EmulatedKernel(bad_library, "copy").cooperative
 
 
 def test_launch_dimensions_may_be_tuples(bad_library):

@@ -1,19 +1,28 @@
 """Run the CUDA kernels on the CPU, to test them without a GPU.
 
 ``EmulationLoader`` compiles a kernel file with the system C++ compiler, with
-kernels/cuda_emulation.h forced in: the CUDA built-ins become plain C++ and a
-launch becomes a loop over every (block, thread) of the grid.  The resulting
-``EmulatedKernel`` is called exactly like ``cupy.RawKernel`` --
+kernels/cuda_emulation.h forced in: the CUDA built-ins become plain C++.  The
+resulting ``EmulatedKernel`` is called exactly like ``cupy.RawKernel`` --
 ``kernel((grid,), (block,), args)`` -- on NumPy arrays, so the launch layer
 (minicnn/cuda/launch.py) runs unchanged on NumPy and its results can be compared
 with the NumPy reference ops.
 
-With ``checked=True`` each GPU thread runs alone on a private copy of the arrays,
-which are surrounded by guard bands of NaN bytes.  That catches the bugs a
-sequential loop would hide:
-  * two threads writing the same element (a race on a real GPU),
+A launch runs in one of two ways, chosen per file from its source:
+  * independent threads (no ``__syncthreads`` or ``SHARED``): one (block, thread)
+    after another, a plain loop -- the fast path of every one-thread-per-element kernel;
+  * cooperative blocks: one block after another, the threads of a block together
+    (fibers), ``__syncthreads()`` a real barrier, ``SHARED`` arrays per block.
+
+With ``checked=True`` each unit of the grid -- a GPU thread, or a whole block for a
+cooperative kernel -- runs alone on a private copy of the arrays, which are
+surrounded by guard bands of NaN bytes.  That catches the bugs a sequential loop
+would hide:
+  * two threads (or blocks) writing the same element (a race on a real GPU),
   * a thread writing outside an array (the guard bands change),
-  * a thread reading outside an array (it reads NaN, which spoils the result).
+  * a thread reading outside an array (it reads NaN, which spoils the result);
+and inside a cooperative block (cuda_emulation.h) a missing ``__syncthreads``: a read
+of shared memory that another thread wrote in the same phase, two threads writing one
+shared or global element in one phase, a read of shared memory nobody wrote.
 
 Compiled libraries are cached on disk, keyed by a hash of everything that goes
 into them, under $MINICNN_CACHE_DIR, else $XDG_CACHE_HOME/minicnn or ~/.cache/minicnn.
@@ -21,6 +30,7 @@ into them, under $MINICNN_CACHE_DIR, else $XDG_CACHE_HOME/minicnn or ~/.cache/mi
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +44,11 @@ _TYPES = {"f": (np.float32, ctypes.c_float), "d": (np.float64, ctypes.c_double),
           "q": (np.int64, ctypes.c_longlong), "i": (np.int32, ctypes.c_int),
           "?": (np.bool_, ctypes.c_bool), "B": (np.uint8, ctypes.c_ubyte)}
 _GUARD = 64          # guard-band length, in elements, on each side of an array (checked mode)
+_MAX_BLOCK = 1024    # threads per block, CUDA's limit
+# What makes a kernel file cooperative, in its code (comments and #define lines aside).
+_COOPERATION = re.compile(r"\b__syncthreads\s*\(|\bSHARED\s*\(")
+_COMMENTS_AND_DIRECTIVES = re.compile(r"//[^\n]*|/\*.*?\*/|^[ \t]*#(?:[^\n]*\\\n)*[^\n]*",
+                                      re.S | re.M)
 
 
 def compiler():
@@ -55,6 +70,11 @@ def cache_dir():
         return path
 
 
+def cooperates(source):
+    """Whether CUDA ``source`` lets threads cooperate (``__syncthreads`` or ``SHARED``)."""
+    return bool(_COOPERATION.search(_COMMENTS_AND_DIRECTIVES.sub(" ", source)))
+
+
 def compile_library(file, dtype):
     """Compile kernels/<file>.cu for ``dtype`` into a shared library; return its path."""
     names = [_loader.entry_name(n, dtype) for n in _loader.kernel_names(file)]
@@ -70,7 +90,8 @@ def compile_source(source, kernel_names, options=(), tag="kernels"):
                            "none was found")
     header = (_loader.kernel_dir() / "cuda_emulation.h").read_text(encoding="utf-8")
     source = source + "\n" + "".join(f"EMU_EXPORT({n})\n" for n in kernel_names)
-    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *options]
+    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *options,
+             f"-DEMU_COOPERATIVE={int(cooperates(source))}"]
     key = hashlib.sha256("\0".join([header, source, cxx, *flags]).encode()).hexdigest()[:20]
     folder = cache_dir()
     lib = os.path.join(folder, f"{tag}_{key}.so")
@@ -96,18 +117,24 @@ class EmulatedKernel:
 
     def __init__(self, library, name, checked=False):
         self.name, self.checked = name, checked
+        self.cooperative = bool(library.emu_cooperative())
         self._launch = getattr(library, f"emu_launch_{name}")
         self._launch.argtypes = [ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
-                                 ctypes.POINTER(ctypes.c_void_p), ctypes.c_longlong]
-        self._launch.restype = None
+                                 ctypes.POINTER(ctypes.c_void_p), ctypes.c_longlong,
+                                 ctypes.c_int, ctypes.POINTER(ctypes.c_longlong), ctypes.c_int]
+        self._launch.restype = ctypes.c_char_p        # the error, or None
         describe = getattr(library, f"emu_signature_{name}")
         describe.restype = ctypes.c_char_p
         self.signature = describe().decode().split()     # e.g. ['*f', 'q', 'q', '*f']
 
     def __call__(self, grid, block, args, shared_mem=0):
         grid, block = _dim3(grid, "grid"), _dim3(block, "block")
+        if int(np.prod(block)) > _MAX_BLOCK:
+            raise ValueError(f"minicnn: emulated launch: block {block} has more than "
+                             f"{_MAX_BLOCK} threads, CUDA's limit")
         if shared_mem:
-            raise ValueError("minicnn kernels use no shared memory")
+            raise ValueError("minicnn kernels use no dynamic shared memory (declare "
+                             "fixed-size SHARED arrays)")
         self._check_args(args)
         if self.checked:
             self._run_checked(grid, block, list(args))
@@ -115,13 +142,20 @@ class EmulatedKernel:
             self._run(grid, block, args, only=-1)
 
     # ----- calling into C ---------------------------------------------------------------
-    def _run(self, grid, block, args, only):
+    def _run(self, grid, block, args, only, watch=()):
+        """Run the grid, or only its unit ``only``; ``watch``: (argument, array) pairs
+        whose writes a checked cooperative block checks thread by thread."""
         # params[i] points at the value of argument i (cuLaunchKernel's convention)
         values = [ctypes.c_void_p(a.ctypes.data) if isinstance(a, np.ndarray)
                   else _TYPES[code][1](a.item()) for a, code in zip(args, self.signature)]
         params = (ctypes.c_void_p * max(len(values), 1))(
             *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
-        self._launch((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block), params, only)
+        rows = [(a.ctypes.data, a.size, a.itemsize, i) for i, a in watch]
+        table = (ctypes.c_longlong * max(4 * len(rows), 1))(*[v for row in rows for v in row])
+        error = self._launch((ctypes.c_uint * 3)(*grid), (ctypes.c_uint * 3)(*block), params,
+                             only, int(self.checked), table, len(rows))
+        if error is not None:
+            raise AssertionError(f"minicnn: emulated kernel {self.name}: {error.decode()}")
 
     def _check_args(self, args):
         """What CuPy would silently misread on a GPU is an error here."""
@@ -143,26 +177,31 @@ class EmulatedKernel:
 
     # ----- checked mode ------------------------------------------------------------------
     def _run_checked(self, grid, block, args):
+        # the unit that runs alone: a thread, or a whole block when threads cooperate
+        # (then the C++ side checks the threads of the block against each other)
+        unit = "block" if self.cooperative else "thread"
+        units = int(np.prod(grid)) * (1 if self.cooperative else int(np.prod(block)))
         arrays = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
         before = {i: _guarded(args[i]) for i in arrays}     # the start state, guards around
         buffers = {i: before[i].copy() for i in arrays}
         run_args = [buffers[i][_GUARD:-_GUARD] if i in buffers else a for i, a in enumerate(args)]
+        watch = [(i, run_args[i]) for i in arrays] if self.cooperative else ()
         writer = {i: np.full(args[i].size, -1, np.int64) for i in arrays}   # who wrote what
-        for t in range(int(np.prod(grid)) * int(np.prod(block))):
+        for t in range(units):
             for i in arrays:
                 buffers[i][...] = before[i]
-            self._run(grid, block, run_args, only=t)
+            self._run(grid, block, run_args, only=t, watch=watch)
             for i in arrays:
                 changed = _bits(buffers[i]) != _bits(before[i])
                 if changed[:_GUARD].any() or changed[-_GUARD:].any():
-                    raise AssertionError(f"minicnn: emulated kernel {self.name}: thread {t} "
+                    raise AssertionError(f"minicnn: emulated kernel {self.name}: {unit} {t} "
                                          f"wrote outside argument {i} ({args[i].size} elements)")
                 changed = changed[_GUARD:-_GUARD]
                 clash = changed & (writer[i] >= 0)
                 if clash.any():
                     e = int(np.flatnonzero(clash)[0])
                     raise AssertionError(
-                        f"minicnn: emulated kernel {self.name}: threads {writer[i][e]} and {t} "
+                        f"minicnn: emulated kernel {self.name}: {unit}s {writer[i][e]} and {t} "
                         f"both wrote element {e} of argument {i}: a race on a real GPU")
                 writer[i][changed] = t
                 # the merged result: each element as its only writer left it
