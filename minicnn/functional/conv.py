@@ -111,6 +111,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
         raise ValueError(f"minicnn: im2col: expected a 4-D array (N, C, H, W), got shape {tuple(x.shape)}")
     k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "im2col")
     _check_fits(x.shape, k, s, p, d, "im2col")
+    if k == (1, 1) and s == (1, 1) and p == (0, 0):   # windows are single pixels: no copy
+        return x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])   # (a view if x allows)
     return dispatch.kernel("im2col", x)(x, k, s, p, d)
 
 
@@ -143,6 +145,28 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 
 
 # ----- the op ----------------------------------------------------------------------
+# The column matrix is kh*kw times the size of the input (VGG's second layer at batch 4:
+# 462 MB).  The op builds it for a few images at a time, at most about this many bytes,
+# so the memory a convolution needs stays bounded; the GEMMs of such large columns are
+# long enough to run at full speed one image at a time.
+COLUMN_BUDGET_BYTES = 32 * 2**20
+
+
+def _image_chunks(x, column_elements_per_image):
+    """Slices of the batch axis, each holding images whose columns fit the budget (at least one)."""
+    per_image = max(column_elements_per_image * x.dtype.itemsize, 1)
+    step = max(1, COLUMN_BUDGET_BYTES // per_image)
+    # an empty batch gets one empty chunk: the same kernels run (and say so on the GPU)
+    return [slice(start, start + step) for start in range(0, max(x.shape[0], 1), step)]
+
+
+def _batch_columns(a):
+    """(n, G, R, L) -> (G, R, n*L): the n images side by side, so one GEMM covers them all
+    (a view for n == 1, else a copy)."""
+    n, G, R, L = a.shape
+    return a.transpose(1, 2, 0, 3).reshape(G, R, n * L)
+
+
 class Conv2d(Function):
     """x (N, C, H, W), w (O, C/G, kh, kw), b (O,) or None -> y (N, O, OH, OW).
 
@@ -155,11 +179,13 @@ class Conv2d(Function):
         N, O, G = x.shape[0], w.shape[0], self.groups
         K = w.shape[1] * w.shape[2] * w.shape[3]
         OH, OW = output_hw(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
-        # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
-        col = im2col(x, w.shape[2:], self.stride, self.padding, self.dilation)
-        col = col.reshape(N, G, K, OH * OW)
         w_mat = w.reshape(G, O // G, K)
-        y = xp.matmul(w_mat, col)                # (G, O/G, K) @ (N, G, K, L) -> (N, G, O/G, L)
+        y = xp.empty((N, G, O // G, OH * OW), dtype=x.dtype)
+        for part in _image_chunks(x, K * G * OH * OW):
+            # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
+            col = im2col(x[part], w.shape[2:], self.stride, self.padding, self.dilation)
+            col = col.reshape(col.shape[0], G, K, OH * OW)
+            xp.matmul(w_mat, col, out=y[part])     # (G, O/G, K) @ (n, G, K, L) -> (n, G, O/G, L)
         y = y.reshape(N, O, OH, OW)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
@@ -175,19 +201,18 @@ class Conv2d(Function):
         window = (w.shape[2:], self.stride, self.padding, self.dilation)
         g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
         w_mat = w.reshape(G, O // G, K)
-        gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            dcol = xp.matmul(w_mat.transpose(0, 2, 1), g)              # (G, K, O/G) @ (N, G, O/G, L)
-            gx = col2im(dcol.reshape(N, G * K, L), x.shape, *window)
-        if self.needs_input_grad[1]:
-            col = im2col(x, *window).reshape(N, G, K, L)             # (N, G, K, L)
-            gw = xp.zeros((G, O // G, K), dtype=w.dtype)
-            for n in range(N):   # one GEMM per image: a batched matmul would hold N copies of gw
-                gw += xp.matmul(g[n], col[n].transpose(0, 2, 1))       # (G, O/G, L) @ (G, L, K)
-            gw = gw.reshape(w.shape)
-        if self.needs_input_grad[2]:
-            gb = g.sum(axis=(0, 3)).reshape(O)
-        return gx, gw, gb
+        gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
+        gw = xp.zeros((G, O // G, K), dtype=w.dtype) if self.needs_input_grad[1] else None
+        for part in _image_chunks(x, K * G * L):
+            n = g[part].shape[0]
+            if gx is not None:   # (G, K, O/G) @ (n, G, O/G, L) -> columns (n, G, K, L), folded
+                gx[part] = col2im(xp.matmul(w_mat.transpose(0, 2, 1), g[part]).reshape(n, G * K, L),
+                                  (n,) + x.shape[1:], *window)
+            if gw is not None:   # (G, O/G, n*L) @ (G, n*L, K): one GEMM for the chunk's images
+                col = im2col(x[part], *window).reshape(n, G, K, L)
+                gw += xp.matmul(_batch_columns(g[part]), _batch_columns(col).transpose(0, 2, 1))
+        gb = g.sum(axis=(0, 3)).reshape(O) if self.needs_input_grad[2] else None
+        return gx, (None if gw is None else gw.reshape(w.shape)), gb
 
 
 def _same_padding(kernel, dilation):

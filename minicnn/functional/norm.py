@@ -74,8 +74,10 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
         self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
-        self.weight = weight
-        self.xhat, out = dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
+        # Save x and the statistics, not xhat: x is kept alive by the graph anyway, and
+        # backward recomputes xhat in one pass, so each layer holds one activation less.
+        self.x, self.mean, self.weight = x, mean, weight
+        _, out = dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
         return out
 
     def backward(self, g):
@@ -85,14 +87,15 @@ class BatchNorm(Function):
         #   eval:     dL/dx = invstd * g_hat (the statistics are constants).
         axes, ndim = _channel_axes(g.ndim), g.ndim
         need_x, need_w, need_b = self.needs_input_grad
+        xhat, _ = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
         sum_g = g.sum(axis=axes) if (need_b or need_x and self.training) else None
-        sum_gx = (g * self.xhat).sum(axis=axes) if (need_w or need_x and self.training) else None
+        sum_gx = (g * xhat).sum(axis=axes) if (need_w or need_x and self.training) else None
         gx = None
         if need_x:
             scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
             count = max(self.count, 1)       # an empty batch: the sums are 0 (and gx is empty)
             means = (sum_g / count, sum_gx / count) if self.training else ()
-            gx = dispatch.kernel("batch_norm_backward", g)(g, self.xhat, scale, *means)
+            gx = dispatch.kernel("batch_norm_backward", g)(g, xhat, scale, *means)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
 
