@@ -7,10 +7,13 @@
 
 One epoch of ``fit`` is:
 
-1. for every batch: forward, loss, ``backward()``, ``optimizer.step()``
-   (``train_one_epoch``, with a tqdm progress bar showing the running loss and accuracy);
-2. ``evaluate`` on the validation set (eval mode, no graph);
-3. one ``scheduler.step()`` (``ReduceLROnPlateau`` is given the validation loss);
+1. for every batch: forward, loss, ``backward()``, optionally gradient clipping,
+   ``optimizer.step()`` (``train_one_epoch``, with a tqdm progress bar showing the
+   running loss and accuracy);
+2. ``evaluate`` on the validation set (eval mode, no graph; batches of crops, as
+   ``TenCrop`` makes them, are scored by their averaged predictions);
+3. one ``scheduler.step()`` (``ReduceLROnPlateau`` is given the validation loss, or
+   the validation accuracy with ``plateau_metric="val_acc1"``);
 4. with ``out_dir``: a record appended to ``metrics.jsonl``, the learning curves redrawn
    in ``curves.png``, and ``checkpoint.npz`` rewritten (atomically).
 
@@ -20,6 +23,13 @@ loaders' shuffling, random augmentations, dropout masks) -- so
 ``fit(..., resume="runs/digits/checkpoint.npz")`` continues exactly where the
 run stopped: the parameters come out bit for bit the same as in a run that
 never stopped (tests/test_train.py checks it).
+
+Data-parallel training (``mpiexec -n N``, see docs/distributed.md) uses the same loop:
+each process trains a ``DistributedDataParallel`` model on its share of the data, the
+loss and accuracy counts are summed over the processes (so every process reports, and
+stops on divergence, the same numbers), and the checkpoint holds the wrapped model's
+weights, without the wrapper's ``module.`` prefix, so it resumes on any number of
+processes.
 """
 import json
 import math
@@ -30,9 +40,12 @@ import types
 import numpy as np
 
 from . import backend, random
+from . import distributed as dist
 from . import functional as F
 from .autograd import Tensor, no_grad
 from .io import save_checkpoint, load_checkpoint
+from .nn.parallel import DistributedDataParallel
+from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
 CHECKPOINT, METRICS, CURVES = "checkpoint.npz", "metrics.jsonl", "curves.png"
@@ -124,26 +137,53 @@ class _Meter:
     """Sums of loss and correct counts over the batches of an epoch."""
 
     def __init__(self):
-        self.n, self.loss, self.correct1, self.correct5 = 0, 0.0, 0, 0
+        self.sums = np.zeros(4)          # loss * images, top-1 correct, top-5 correct, images
 
-    def add(self, n, stats):
-        loss, c1, c5 = stats
-        self.n += n
-        self.loss += loss * n
-        self.correct1 += int(c1)
-        self.correct5 += int(c5)
+    def add(self, sums):
+        self.sums += sums
 
     def result(self):
-        n = max(self.n, 1)
-        return {"loss": self.loss / n, "acc1": self.correct1 / n, "acc5": self.correct5 / n}
+        loss, c1, c5, n = self.sums
+        n = max(n, 1)
+        return {"loss": loss / n, "acc1": c1 / n, "acc5": c5 / n}
 
 
-def _batch_stats(loss, logits, target):
-    """loss, top-1 and top-5 correct counts, read from the device in one transfer."""
+def _batch_sums(loss, logits, target):
+    """[loss * images, top-1 correct, top-5 correct, images] of one batch (float64),
+    read from the device in one transfer."""
     xp = backend.get_array_module(logits.data)
-    stats = xp.concatenate([loss.data.reshape(1).astype(np.float64),
-                            topk_correct(logits, target).astype(np.float64)])
-    return backend.to_numpy(stats).tolist()
+    n = len(target)
+    sums = xp.concatenate([loss.data.reshape(1).astype(np.float64) * n,
+                           topk_correct(logits, target).astype(np.float64),
+                           xp.asarray([n], dtype=np.float64)])
+    return backend.to_numpy(sums)
+
+
+def _summed_over_processes(sums):
+    """``sums`` added up over all processes when training data-parallel (a process group of
+    more than one); unchanged otherwise.  Every process must make this call."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(sums)
+    return sums
+
+
+def _unwrapped(model):
+    """The model inside a ``DistributedDataParallel`` wrapper (what checkpoints hold)."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _crop_averaged_log_probs(model, crops):
+    """``crops``: (N, K, C, H, W), K crops of each image (``TenCrop``) -> (N, classes): the
+    log of the softmax averaged over each image's K crops, AlexNet's test-time averaging
+    ("averaging the predictions made by the network's softmax layer on the ten patches").
+    As logits for ``cross_entropy`` these give -log(mean probability of the true class)."""
+    n, k = crops.shape[:2]
+    logits = model(crops.reshape(n * k, *crops.shape[2:]))                 # (N*K, classes)
+    log_p = F.log_softmax(logits, dim=1).data.reshape(n, k, -1)            # (N, K, classes)
+    xp = backend.get_array_module(log_p)
+    top = log_p.max(axis=1)                                                # (N, classes)
+    # log mean_k exp(log_p) without underflow: the largest term is exp(0) = 1
+    return Tensor(top + xp.log(xp.exp(log_p - top[:, None]).mean(axis=1)))
 
 
 def _progress(loader, desc, enabled):
@@ -157,9 +197,12 @@ def _progress(loader, desc, enabled):
 
 # ----- one epoch --------------------------------------------------------------------
 def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight=None,
-                    device=None, progress=True, desc="train", epoch=None):
-    """One pass over ``loader`` in training mode; returns mean loss, top-1 and top-5 accuracy.
+                    clip_grad_norm=None, device=None, progress=True, desc="train", epoch=None):
+    """One pass over ``loader`` in training mode; returns mean loss, top-1 and top-5 accuracy
+    (over all processes' batches when training data-parallel).
 
+    clip_grad_norm: rescale the gradients before each step so that their total norm is at
+        most this (``nn.utils.clip_grad_norm_``; Inception v3 clips at 2.0).
     Stops with ``TrainingDiverged`` at the first step whose loss is NaN or infinite
     (``epoch`` names the epoch in its message)."""
     model.train()
@@ -171,14 +214,19 @@ def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight
         loss, logits = compute_loss(model(images), targets, label_smoothing, aux_weight)
         optimizer.zero_grad()
         loss.backward()
+        if clip_grad_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
-        stats = _batch_stats(loss, logits, targets)                     # the step's one sync
-        if not math.isfinite(stats[0]):
+        # the step's one sync; summed over the processes, so that all of them see the
+        # same loss and stop at the same step if it is not finite
+        sums = _summed_over_processes(_batch_sums(loss, logits, targets))
+        step_loss = sums[0] / sums[3]
+        if not math.isfinite(step_loss):
             bar.close()
-            raise TrainingDiverged(f"the loss became {stats[0]}", epoch,
+            raise TrainingDiverged(f"the loss became {step_loss}", epoch,
                                    f"step {step} of {len(loader)}", last_finite)
-        last_finite = stats[0]
-        meter.add(len(targets), stats)
+        last_finite = step_loss
+        meter.add(sums)
         running = meter.result()
         bar.set_postfix(loss=f"{running['loss']:.4f}", acc=f"{running['acc1']:.2%}", refresh=False)
     bar.close()
@@ -187,7 +235,12 @@ def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight
 
 def evaluate(model, loader, *, label_smoothing=0.0, device=None, progress=False, desc="eval"):
     """Mean loss, top-1 and top-5 accuracy over ``loader``, in eval mode without a graph.
-    The model's training/eval mode is restored afterwards."""
+    The model's training/eval mode is restored afterwards.
+
+    Batches of shape (N, K, C, H, W) hold K crops of each image (``TenCrop``): an image is
+    scored by its softmax averaged over its crops.  When training data-parallel, each
+    process evaluates its own part of the data and the sums are combined: every process
+    gets the result over all of it (every process must call ``evaluate``)."""
     was_training = model.training
     model.eval()
     meter = _Meter()
@@ -195,10 +248,13 @@ def evaluate(model, loader, *, label_smoothing=0.0, device=None, progress=False,
         with no_grad():
             for images, targets in _progress(loader, desc, progress):
                 images, targets = _to_device(images, device), _to_device(targets, device)
-                loss, logits = compute_loss(model(images), targets, label_smoothing)
-                meter.add(len(targets), _batch_stats(loss, logits, targets))
+                output = (model(images) if images.ndim != 5 else
+                          _crop_averaged_log_probs(model, images))
+                loss, logits = compute_loss(output, targets, label_smoothing)
+                meter.add(_batch_sums(loss, logits, targets))
     finally:
         model.train(was_training)
+    meter.sums = _summed_over_processes(meter.sums)
     return meter.result()
 
 
@@ -259,7 +315,7 @@ def set_rng_state(state, *objects):
 def save_training_state(path, model, optimizer, scheduler, epoch, loaders, history,
                         config=None):
     """Write everything needed to continue after ``epoch`` completed epochs (atomically)."""
-    save_checkpoint(path, model, optimizer, epoch=epoch,
+    save_checkpoint(path, _unwrapped(model), optimizer, epoch=epoch,
                     scheduler=scheduler.state_dict() if scheduler is not None else None,
                     rng=rng_state(*loaders), history=history, config=config)
 
@@ -269,7 +325,7 @@ def load_training_state(path, model, optimizer=None, scheduler=None, loaders=())
     (``ckpt["epoch"]`` is the number of epochs already done, ``ckpt["history"]``
     their metrics)."""
     ckpt = load_checkpoint(path)
-    model.load_state_dict(ckpt["model"])
+    _unwrapped(model).load_state_dict(ckpt["model"])
     if optimizer is not None and ckpt.get("optimizer") is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     if scheduler is not None and ckpt.get("scheduler") is not None:
@@ -325,27 +381,36 @@ def plot_history(history, path, title=None):
 
 # ----- the whole run --------------------------------------------------------------------
 def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
-        label_smoothing=0.0, aux_weight=None, device=None, out_dir=None, resume=None,
-        config=None, title=None, progress=True, log=print):
+        label_smoothing=0.0, aux_weight=None, clip_grad_norm=None, plateau_metric="val_loss",
+        device=None, out_dir=None, resume=None, config=None, title=None, progress=True,
+        log=print):
     """Train ``model`` for ``epochs`` epochs in total; returns the history (a list with
     one dict of metrics per epoch).
 
     val_loader: evaluated after every epoch (may be None).
-    scheduler: stepped once per epoch; ``ReduceLROnPlateau`` gets the validation loss
-        (the training loss without a validation set).
+    scheduler: stepped once per epoch; ``ReduceLROnPlateau`` gets ``plateau_metric``:
+        "val_loss" (with ``mode="min"``) or "val_acc1", the top-1 accuracy (with
+        ``mode="max"``: AlexNet's "divide by 10 when the validation error stops
+        improving"); the training loss or accuracy without a validation set.
     label_smoothing / aux_weight: passed to ``compute_loss``.
+    clip_grad_norm: passed to ``train_one_epoch``.
     device: where batches are moved ("cpu" / "cuda"); the model must already be there.
     out_dir: folder for ``checkpoint.npz``, ``metrics.jsonl`` and ``curves.png``,
         rewritten after every epoch.  config: anything to store in the checkpoint.
     title: the title of the curves' plot.
     resume: a checkpoint written by ``fit``; training continues after its last epoch,
         with model, optimizer, scheduler and loaders built as in the first run.
+    A ``DistributedDataParallel`` model is saved and loaded as the model it wraps, and a
+    training loader whose sampler has ``set_epoch`` (``DistributedSampler``) is told the
+    epoch before each one.
     A loss, weight or validation loss that becomes NaN or infinite stops the run with
     ``TrainingDiverged`` (epoch, step, last finite loss) before that epoch saves
     anything: the checkpoint on disk stays the last good one.
     log: called with one summary line per epoch (None: silent).
     """
     loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+    _check_plateau_metric(scheduler, plateau_metric)
+    sampler = getattr(train_loader, "sampler", None)
     history, start = [], 0
     if resume is not None:
         ckpt = load_training_state(resume, model, optimizer, scheduler, loaders)
@@ -361,10 +426,13 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
         for epoch in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[-1]["lr"]          # the head's lr when fine-tuning
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)                    # the epoch's shuffle
             try:
                 train = train_one_epoch(model, train_loader, optimizer,
                                         label_smoothing=label_smoothing, aux_weight=aux_weight,
-                                        device=device, progress=progress,
+                                        clip_grad_norm=clip_grad_norm, device=device,
+                                        progress=progress,
                                         desc=f"epoch {epoch}/{epochs}", epoch=epoch)
                 val = (evaluate(model, val_loader, label_smoothing=label_smoothing, device=device)
                        if val_loader is not None else {})
@@ -375,7 +443,8 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
                 diverged.checkpoint = last_good
                 raise
             if isinstance(scheduler, ReduceLROnPlateau):
-                scheduler.step(val.get("loss", train["loss"]))
+                key = plateau_metric[len("val_"):]
+                scheduler.step(val.get(key, train[key]))
             elif scheduler is not None:
                 scheduler.step()
             record = {"epoch": epoch, "lr": lr,
@@ -396,6 +465,20 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
                 save_training_state(last_good, model, optimizer, scheduler, epoch, loaders,
                                     history, config)
     return history
+
+
+PLATEAU_METRICS = {"val_loss": "min", "val_acc1": "max"}   # metric: ReduceLROnPlateau's mode
+
+
+def _check_plateau_metric(scheduler, metric):
+    if metric not in PLATEAU_METRICS:
+        raise ValueError(f"minicnn: fit: plateau_metric must be one of "
+                         f"{', '.join(PLATEAU_METRICS)}, got {metric!r}")
+    mode = PLATEAU_METRICS[metric]
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler.mode != mode:
+        raise ValueError(f"minicnn: fit: plateau_metric {metric!r} needs "
+                         f"ReduceLROnPlateau(mode={mode!r}) (it improves as it "
+                         f"{'falls' if mode == 'min' else 'rises'}), got mode={scheduler.mode!r}")
 
 
 def _check_finite(model, val, epoch, train_loss):

@@ -1,6 +1,7 @@
 """The command line: `python -m minicnn ...` / the `minicnn` console script."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -151,9 +152,24 @@ def test_bench_runs(capsys):
     assert code == 0 and "conv2d" in out and "small_cnn training step" in out
 
 
-def test_demo_still_runs(capsys):
+def test_demo_walks_through_a_cnn(capsys):
     code, out = run_cli(capsys, "demo")
-    assert code == 0 and "tiny MLP" in out
+    assert code == 0 and out.rstrip().endswith("all checks passed")
+    sections = re.findall(r"^(\d)\. (.*)$", out, flags=re.M)
+    assert [n for n, _ in sections] == ["1", "2", "3", "4", "5"]
+    assert "test image 0, a 5" in sections[0][1]                 # the digit, printed 8x8 ...
+    assert re.search(r"^(\s+\d+){8}\n(\s+\d+){8}$", out, flags=re.M)
+    for layer in (r"conv \(Conv2d\) +4x8x8 +40 ", r"bn \(BatchNorm2d\) +4x8x8 +8 ",
+                  r"pool \(MaxPool2d\) +4x4x4 +0 ", r"fc \(Linear\) +10 +650 "):
+        assert re.search("^" + layer, out, flags=re.M), layer   # ... the layer table ...
+    assert "col is 9x64" in out and len(re.findall(r"^  tap \(\d,\d\)", out, flags=re.M)) == 36
+    assert re.search(r"Conv2d layer's output: \S+  ok", out)      # ... conv = W @ col + b ...
+    assert re.search(r"^softmax( +0\.\d{3}){10}$", out, flags=re.M)
+    assert re.search(r"loss (\S+) = -log softmax\[5\] = \1  ok", out)
+    assert "698 elements" in out                                 # ... every parameter checked
+    verdicts = re.findall(r"^(\w+\.\w+) .* (ok|FAIL)$", out, flags=re.M)
+    assert verdicts == [(name, "ok") for name in ("conv.weight", "conv.bias", "bn.weight",
+                                                  "bn.bias", "fc.weight", "fc.bias")]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -167,6 +183,17 @@ def test_demo_still_runs(capsys):
 def test_clear_errors(argv, message):
     with pytest.raises(SystemExit, match=message):
         main(argv)
+
+
+def test_train_help_lists_the_recipes_and_each_lecture_augmentation(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--recipe {alexnet,vgg,resnet,inception_v3}" in text
+    for option in ("--random-crop", "--random-resized-crop", "--flip", "--scale-jitter MIN MAX",
+                   "--lighting", "--subtract-mean", "--ten-crop", "--clip-grad-norm",
+                   "--plateau-metric", "--rmsprop-alpha", "--print-config", "--no-sync-bn"):
+        assert option in text, option
 
 
 def test_python_dash_m_and_the_console_script(tmp_path):

@@ -57,11 +57,25 @@ TRAINING_OPTIONS = {
     "--lr": not_positive, "--momentum": negative_float, "--weight-decay": negative_float,
     "--aux-weight": negative_float, "--label-smoothing": not_a_probability,
     "--val-split": not_a_fraction, "--optimizer": not_one_of("sgd", "adam", "adamw", "rmsprop"),
-    "--schedule": not_one_of("none", "step", "multistep", "plateau", "cosine"),
+    "--schedule": not_one_of("none", "step", "exponential", "multistep", "plateau", "cosine"),
+    "--recipe": not_one_of("alexnet", "vgg", "resnet", "inception_v3"),
+    "--plateau-metric": not_one_of("val_loss", "val_acc1"), "--plateau-patience": negative,
+    "--lr-gamma": not_a_fraction | st.just("0") | numbers_below(0.0, inclusive=True),
+    "--lr-step-epochs": below_one, "--rmsprop-alpha": not_a_fraction,
+    "--rmsprop-eps": not_positive, "--clip-grad-norm": not_positive,
+    "--lighting": negative_float, "--scale-jitter": below_one,
     "--device": not_one_of("cpu", "cuda"), "--normalize": not_one_of("none", "imagenet"),
     "--dataset": bad_dataset, "--model": not_one_of(*mc.models.__all__), "--resume": bad_path,
     "--out": st.just("{junk_file}"),
 }
+# `viz PICTURE`: the options of every picture, and a --layer name of small_cnn that gives
+# no feature maps (small_cnn's layers with feature maps are "features" and "avgpool", or
+# are named with dots, which `name` never spells)
+beyond_the_digits = st.integers(min_value=355).map(str)      # the test split has 355 images
+VIZ_OPTIONS = {"--model": not_one_of(*mc.models.__all__), "--weights": bad_path,
+               "--dataset": bad_dataset, "--out": bad_path | st.just("{out}/picture.txt")}
+not_a_map_layer = not_one_of("features", "avgpool")
+
 COMMANDS = {   # command: (arguments every run gets, {option: bad values})
     "train": (["--limit", "16", "--epochs", "1", "--out", "{out}", "--no-progress"],
               TRAINING_OPTIONS),
@@ -77,7 +91,23 @@ COMMANDS = {   # command: (arguments every run gets, {option: bad values})
                                                             "1,8,8,8", "", "1.5,8,8"]),
                                 "--depth": negative, "--num-classes": below_one}),
     "bench": ([], {"--batch": below_one, "--repeats": below_one}),
-    "demo": ([], {"--seed": negative}),
+    "demo": ([], {"--seed": negative, "--index": negative | beyond_the_digits,
+                  "--out": st.just("{junk_file}")}),
+    "viz graph": (["--out", "{out}/graph.dot"],
+                  {**VIZ_OPTIONS, "--image-size": below_one,
+                   "--index": negative | beyond_the_digits}),
+    "viz filters": (["--out", "{out}/filters.png"],
+                    {**VIZ_OPTIONS, "--layer": name, "--max-filters": below_one,
+                     "--channel": negative | st.integers(min_value=1).map(str),
+                     "--scale": not_one_of("filter", "layer")}),
+    "viz features": (["--layer", "features.0.2", "--out", "{out}/features.png"],
+                     {**VIZ_OPTIONS, "--layer": not_a_map_layer, "--image": bad_path,
+                      "--index": negative | beyond_the_digits, "--image-size": below_one,
+                      "--max-maps": below_one, "--scale": not_one_of("map", "layer")}),
+    "viz rf": (["--layer", "features.3.0", "--position", "1", "1", "--out", "{out}/rf.png"],
+               {**VIZ_OPTIONS, "--layer": not_a_map_layer, "--position": negative,
+                "--channel": negative | st.integers(min_value=64).map(str),
+                "--input-size": below_one}),
     "gradcheck": (["resnet18"], {"--size": below_one, "--batch": below_one,
                                  "--num-classes": below_one, "--tol": not_positive,
                                  "--show": negative, "--seed": negative}),
@@ -86,9 +116,10 @@ COMMANDS = {   # command: (arguments every run gets, {option: bad values})
 
 def command_line(command, option, value):
     base, _ = COMMANDS[command]
+    command = command.split()         # "viz graph": a command and its subcommand
     if option == "":                  # the positional argument: replaces the good one
-        return [command, value, *base[1:]]
-    return [command, *base, option, value]
+        return [*command, value, *base[1:]]
+    return [*command, *base, option, value]
 
 
 @pytest.fixture

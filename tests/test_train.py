@@ -159,6 +159,63 @@ def test_reduce_lr_on_plateau_is_given_the_validation_loss():
     assert Recording.seen == [r["val_loss"] for r in history]
 
 
+def test_reduce_lr_on_plateau_can_watch_the_validation_accuracy():
+    """AlexNet's "divide by 10 when the validation error stops improving": mode="max"."""
+    model, train_loader, val_loader, opt, _ = make_run()
+    seen = []
+    sched = lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0)
+    real_step = sched.step
+    sched.step = lambda metric: (seen.append(metric), real_step(metric))
+    history = fit(model, train_loader, val_loader, opt, 2, sched, plateau_metric="val_acc1",
+                  progress=False, log=None)
+    assert seen == [r["val_acc1"] for r in history]
+    with pytest.raises(ValueError, match=r"'val_acc1' needs ReduceLROnPlateau\(mode='max'\)"):
+        fit(model, train_loader, val_loader, opt, 1, lr_scheduler.ReduceLROnPlateau(opt),
+            plateau_metric="val_acc1", log=None)
+    with pytest.raises(ValueError, match="plateau_metric must be one of val_loss, val_acc1"):
+        fit(model, train_loader, val_loader, opt, 1, plateau_metric="acc", log=None)
+
+
+def test_fit_clips_the_gradient_norm_before_each_step():
+    """Plain SGD moves the parameters by lr * gradient: with clipping, by at most
+    lr * max_norm per step."""
+    mc.manual_seed(0)
+    model = mc.models.small_cnn(width=4, dropout=0.0)
+    loader = DataLoader(Subset(load_digits("train"), range(32)), batch_size=16)
+    opt = SGD(model.parameters(), lr=1.0)
+    for max_norm, moves in ((1e-3, lambda d: d <= 1e-3 * (1 + 1e-5)), (None, lambda d: d > 1e-2)):
+        steps = []
+        before = [p.numpy().copy() for p in model.parameters()]
+        real_step = opt.step
+
+        def step():
+            real_step()
+            now = [p.numpy().copy() for p in model.parameters()]
+            steps.append(np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(now, before))))
+            before[:] = now
+        opt.step = step
+        fit(model, loader, None, opt, 1, clip_grad_norm=max_norm, progress=False, log=None)
+        del opt.step
+        assert len(steps) == 2 and all(moves(d) for d in steps), (max_norm, steps)
+
+
+def test_evaluate_averages_the_softmax_over_ten_crops_like_torch():
+    """Batches (N, K, C, H, W): each image scored by its softmax averaged over K crops."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 5))
+    crops = rng.standard_normal((6, 10, 3, 2, 2)).astype(np.float32) * 30   # confident
+    targets = rng.integers(0, 5, 6)
+    result = evaluate(model, DataLoader(TensorDataset(crops, targets), batch_size=4))
+    w, b = (torch.from_numpy(p.numpy()) for p in (model[1].weight, model[1].bias))
+    logits = torch.from_numpy(crops).reshape(60, 12) @ w.T + b              # (N*K, classes)
+    p = torch.softmax(logits.double(), 1).reshape(6, 10, 5).mean(1)         # (N, classes)
+    t = torch.from_numpy(targets)
+    loss = torch.nn.functional.nll_loss(p.log(), t).item()
+    assert result["loss"] == pytest.approx(loss, rel=1e-4) and np.isfinite(result["loss"])
+    assert result["acc1"] == (p.argmax(1) == t).double().mean().item()
+    assert result["acc5"] == 1.0
+
+
 # ----- the loss and the metrics, against PyTorch ------------------------------------------
 def torch_ce(logits, target, eps):
     return torch.nn.functional.cross_entropy(logits, target, label_smoothing=eps)

@@ -203,6 +203,42 @@ def test_random_resized_crop_output_is_the_resized_region():
     np.testing.assert_array_equal(out, T.bilinear_resize(img[top:top + h, left:left + w], 9, 7))
 
 
+@pytest.mark.parametrize("hw", [(20, 30), (30, 20), (25, 25)])
+def test_random_shorter_side_draws_every_size_in_range_and_keeps_the_aspect(hw):
+    img = image(*hw)
+    t = T.RandomShorterSide(6, 9, seed=0)
+    replay = np.random.default_rng(0)
+    sizes = set()
+    for _ in range(60):
+        out = t(img)
+        s = int(replay.integers(6, 10))                   # the same draw: both ends included
+        np.testing.assert_array_equal(out, T.Resize(s)(img))
+        theirs = tvt.Resize(s, antialias=False)(chw(img))  # torchvision's shorter-side rule
+        assert out.shape[:2] == tuple(theirs.shape[1:]) and min(out.shape[:2]) == s
+        sizes.add(s)
+    assert sizes == {6, 7, 8, 9}
+
+
+def test_random_shorter_side_rejects_a_bad_range():
+    with pytest.raises(ValueError, match="RandomShorterSide: expected whole numbers 1 <= "
+                       "min_size <= max_size, got min_size=9, max_size=6"):
+        T.RandomShorterSide(9, 6)
+    with pytest.raises(ValueError, match="min_size=0"):
+        T.RandomShorterSide(0, 6)
+    with pytest.raises(TypeError, match="RandomShorterSide: expected an image array"):
+        T.RandomShorterSide(2, 3)(np.zeros((1, 3, 8, 8)))
+
+
+@pytest.mark.parametrize("padding", [2, (1, 3), (1, 2, 3, 0)])
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect"])
+def test_pad_matches_torchvision(padding, mode):
+    img = image(5, 6)
+    ours = T.Pad(padding, fill=7, padding_mode=mode)(img)
+    theirs = tvf.pad(chw(img), list(padding) if isinstance(padding, tuple) else padding,
+                     fill=7, padding_mode=mode).numpy().transpose(1, 2, 0)
+    np.testing.assert_array_equal(ours, theirs)
+
+
 def test_random_horizontal_flip():
     img = image()
     np.testing.assert_array_equal(T.RandomHorizontalFlip(p=1.0)(img), img[:, ::-1])

@@ -35,27 +35,106 @@ def parse_dataset(spec):
     return kind, os.path.expanduser(path) if path else None
 
 
-def make_transforms(cfg, kind, train, rgb):
-    """The transform pipeline of one split: augmentation (training only), resizing,
-    ToTensor, grey-to-colour for 3-channel models, normalisation."""
+class StackCrops:
+    """[crop, ...] (what TenCrop returns) -> (K, C, H, W): ``transform`` applied to each
+    crop, stacked; ``train.evaluate`` averages the model's softmax over the K crops."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, crops):
+        return np.stack([self.transform(c) for c in crops])
+
+    def __repr__(self):
+        return f"StackCrops({self.transform!r})"
+
+
+def eval_resize(size):
+    """The shorter side images of folder datasets are resized to before a central (or
+    random, or ten-crop) crop of ``size``: ImageNet's 256 for 224."""
+    return round(size * 256 / 224)
+
+
+def make_transforms(cfg, kind, train, rgb, ten_crop=False):
+    """The transform pipeline of one split: geometry (with augmentation, training only),
+    ToTensor, grey-to-colour for 3-channel models, colour noise (training), mean
+    subtraction and normalisation.  ``ten_crop`` (evaluation): each image becomes a stack
+    of ten crops instead of one central image.
+
+    Folder datasets (files of any size) are resized to ``eval_resize(size)`` and cut to
+    ``size`` in the middle, or at random (--random-crop, after --scale-jitter), or by a
+    random resized crop.  The small datasets (digits, MNIST, CIFAR) are used whole; their
+    random crops and ten crops are windows of the image padded by 1/8 of its size."""
     size, seed = cfg["image_size"] or NATIVE_IMAGE_SIZE[kind], cfg["seed"]
+    folder = kind == "folder"
+    augment = train and cfg["augment"]      # the dataset's usual augmentation, as flags:
+    random_crop = train and (cfg["random_crop"] or (augment and not folder))
+    resized_crop = train and not random_crop and (cfg["random_resized_crop"] or
+                                                  (augment and folder))
+    flip = train and (cfg["flip"] or (augment and (folder or kind.startswith("cifar"))))
+    padding = max(1, size // 8)
     steps = []
-    if kind == "folder":                    # files of any size: the ImageNet recipe
-        steps += ([T.RandomResizedCrop(size, seed=seed + 1), T.RandomHorizontalFlip(seed=seed + 2)]
-                  if train and cfg["augment"] else [T.Resize(size), T.CenterCrop(size)])
-    else:
-        if kind not in ("digits",) and size != NATIVE_IMAGE_SIZE[kind]:
-            steps.append(T.Resize((size, size)))     # digits are resized once, when loaded
-        if train and cfg["augment"]:
-            steps.append(T.RandomCrop(size, padding=max(1, size // 8), seed=seed + 1))
-            if kind.startswith("cifar"):    # mirrored digits are different symbols
-                steps.append(T.RandomHorizontalFlip(seed=seed + 2))
-    steps.append(T.ToTensor())
-    if rgb:
-        steps.append(GrayToRGB())
+    if not folder and kind != "digits" and size != NATIVE_IMAGE_SIZE[kind]:
+        steps.append(T.Resize((size, size)))     # digits are resized once, when loaded
+    if resized_crop:
+        steps.append(T.RandomResizedCrop(size, seed=seed + 1))
+    elif random_crop and cfg["scale_jitter"]:
+        steps += [T.RandomShorterSide(*cfg["scale_jitter"], seed=seed + 3),
+                  T.RandomCrop(size, seed=seed + 1)]
+    elif random_crop:
+        steps += ([T.Resize(eval_resize(size)), T.RandomCrop(size, seed=seed + 1)] if folder
+                  else [T.RandomCrop(size, padding=padding, seed=seed + 1)])
+    elif folder:
+        steps.append(T.Resize(eval_resize(size)))
+        if not ten_crop:
+            steps.append(T.CenterCrop(size))
+    elif ten_crop:
+        steps.append(T.Pad(padding))
+    if flip:
+        steps.append(T.RandomHorizontalFlip(seed=seed + 2))
+
+    per_image = [T.ToTensor()] + ([GrayToRGB()] if rgb else [])
+    if train and cfg["lighting"]:
+        per_image.append(T.Lighting(cfg["lighting"], seed=seed + 4))
+    if cfg["subtract_mean"] and cfg["channel_mean"] is not None:
+        per_image.append(T.SubtractMean(cfg["channel_mean"]))
     if cfg["normalize"] == "imagenet":      # what torchvision's pretrained weights expect
-        steps.append(T.Normalize(T.IMAGENET_MEAN, T.IMAGENET_STD))
-    return T.Compose(steps)
+        per_image.append(T.Normalize(T.IMAGENET_MEAN, T.IMAGENET_STD))
+    if ten_crop:
+        return T.Compose(steps + [T.TenCrop(size), StackCrops(T.Compose(per_image))])
+    return T.Compose(steps + per_image)
+
+
+def check_augmentation(cfg):
+    """Settings of the pipeline that cannot work together: refused before anything loads."""
+    kind, _ = parse_dataset(cfg["dataset"])
+    size = cfg["image_size"] or NATIVE_IMAGE_SIZE[kind]
+    if cfg["random_crop"] and cfg["random_resized_crop"]:
+        raise SystemExit("minicnn: --random-crop and --random-resized-crop are two ways to crop "
+                         "the training images; choose one")
+    if cfg["scale_jitter"]:
+        low, high = cfg["scale_jitter"]
+        if not (cfg["random_crop"] or (cfg["augment"] and kind != "folder")) or \
+                cfg["random_resized_crop"]:
+            raise SystemExit("minicnn: --scale-jitter resizes the images before a random crop "
+                             "of the image size: add --random-crop")
+        if not size <= low <= high:
+            raise SystemExit(f"minicnn: --scale-jitter {low} {high}: expected image size "
+                             f"({size}) <= MIN <= MAX, so that the crop fits in the image")
+    if cfg["subtract_mean"] and cfg["normalize"] == "imagenet":
+        raise SystemExit("minicnn: --subtract-mean and --normalize imagenet both centre the "
+                         "input; choose one")
+
+
+def measure_channel_mean(cfg, kind, path, rgb, limit=1000):
+    """The per-channel mean of up to ``limit`` training images (evenly spaced over those
+    the run trains on), as the network sees them without augmentation."""
+    plain = dict(cfg, subtract_mean=False, normalize="none")
+    images = load_split(plain, kind, path, "train", make_transforms(plain, kind, False, rgb))
+    used = split_indices(cfg, len(images))[0]
+    picked = np.unique(np.linspace(0, len(used) - 1, min(limit, len(used))).round().astype(int))
+    sums = sum(np.asarray(images[used[i]][0], dtype=np.float64).mean(axis=(1, 2)) for i in picked)
+    return [float(m) for m in sums / len(picked)]
 
 
 def load_split(cfg, kind, path, split, transform):
@@ -87,33 +166,57 @@ def num_classes_of(dataset):
     return len(dataset.classes)
 
 
+def split_indices(cfg, n):
+    """(training, validation) indices of a training split of ``n`` images: --val-split of
+    them held out for validation, drawn with the seed (validation None without it); each at
+    most --limit."""
+    if not cfg["val_split"]:
+        return list(range(n))[:cfg["limit"] or None], None
+    order = np.random.default_rng(cfg["seed"]).permutation(n)
+    n_val = int(round(cfg["val_split"] * n))
+    return (order[n_val:][:cfg["limit"] or None].tolist(),
+            order[:n_val][:cfg["limit"] or None].tolist())
+
+
 def make_datasets(cfg, rgb):
-    """(train, val, test) datasets; val is None when validating on the test split."""
+    """(train, val, test) datasets; val is None when validating on the test split.
+    With --subtract-mean, the training images' mean is measured first (once: it is kept
+    in ``cfg``, and so in the run's config)."""
     kind, path = parse_dataset(cfg["dataset"])
+    if cfg["subtract_mean"] and cfg["channel_mean"] is None:
+        cfg["channel_mean"] = measure_channel_mean(cfg, kind, path, rgb)
+    ten_crop = cfg["ten_crop"]
     train = load_split(cfg, kind, path, "train", make_transforms(cfg, kind, True, rgb))
-    test = load_split(cfg, kind, path, "test", make_transforms(cfg, kind, False, rgb))
+    test = load_split(cfg, kind, path, "test", make_transforms(cfg, kind, False, rgb, ten_crop))
+    train_idx, val_idx = split_indices(cfg, len(train))
     val = None
-    if cfg["val_split"]:
+    if val_idx is not None:
         # Hold out part of the training images, seen without augmentation.
-        plain = load_split(cfg, kind, path, "train", make_transforms(cfg, kind, False, rgb))
-        order = np.random.default_rng(cfg["seed"]).permutation(len(train))
-        n_val = int(round(cfg["val_split"] * len(train)))
-        train = data.Subset(train, order[n_val:].tolist())
-        val = data.Subset(plain, order[:n_val].tolist())
-    train, test = first_images(train, cfg["limit"]), first_images(test, cfg["limit"])
-    val = val if val is None else first_images(val, cfg["limit"])
-    if val is not None and (len(train) == 0 or len(val) == 0):
-        raise ValueError(f"minicnn: --val-split {cfg['val_split']} leaves "
-                         f"{len(train)} training and {0 if val is None else len(val)} "
-                         "validation images; both need at least one")
-    return train, val, test
+        val = data.Subset(load_split(cfg, kind, path, "train",
+                                     make_transforms(cfg, kind, False, rgb, ten_crop)), val_idx)
+        if len(train_idx) == 0 or len(val_idx) == 0:
+            raise ValueError(f"minicnn: --val-split {cfg['val_split']} leaves "
+                             f"{len(train_idx)} training and {len(val_idx)} "
+                             "validation images; both need at least one")
+    train = data.Subset(train, train_idx) if len(train_idx) < len(train) else train
+    return train, val, first_images(test, cfg["limit"])
 
 
-def make_loaders(cfg, train, val, test):
-    device = cfg["device"] if cfg["device"] != "cpu" else None
+def make_loaders(cfg, train, val, test, rank=0, world=1):
+    """The loaders of process ``rank`` of ``world`` (one process: rank 0 of 1).  Training:
+    this process's share of a new shuffle every epoch (``DistributedSampler``; with one
+    process, all of it), --batch-size images per step and process.  Validation and test:
+    every world-th image from the rank-th; ``train.evaluate`` adds up the shares."""
+    # Batches are moved to the GPU in the loader's thread, whose current GPU is the first:
+    # with several processes (a GPU each) the training loop moves them instead.
+    device = cfg["device"] if cfg["device"] != "cpu" and world == 1 else None
     common = dict(batch_size=cfg["batch_size"], prefetch=cfg["prefetch"], device=device)
+    sampler = data.DistributedSampler(train, world, rank, shuffle=True, seed=cfg["seed"])
     # drop_last: a batch of one or two images makes batch-norm statistics meaningless
-    train_loader = data.DataLoader(train, shuffle=True, drop_last=len(train) > cfg["batch_size"],
-                                   seed=cfg["seed"], **common)
-    return (train_loader, data.DataLoader(val, **common) if val is not None else None,
-            data.DataLoader(test, **common))
+    train_loader = data.DataLoader(train, sampler=sampler,
+                                   drop_last=len(sampler) > cfg["batch_size"], **common)
+
+    def share(split):
+        return split if world == 1 else data.Subset(split, range(rank, len(split), world))
+    return (train_loader, data.DataLoader(share(val), **common) if val is not None else None,
+            data.DataLoader(share(test), **common))

@@ -17,6 +17,8 @@ def add_parser(subparsers):
     p.add_argument("--limit", type=positive_int)
     p.add_argument("--normalize", choices=["none", "imagenet"])
     p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--ten-crop", action="store_true", default=None, help="score each image by "
+                   "the softmax averaged over ten crops (default: as the run was validated)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -33,7 +35,8 @@ def run(args):
     rgb = saved.get("rgb", cfg["model"] != "small_cnn")
     cfg["augment"], cfg["val_split"] = False, 0.0
     kind, path = parse_dataset(cfg["dataset"])
-    dataset = load_split(cfg, kind, path, args.split, make_transforms(cfg, kind, False, rgb))
+    dataset = load_split(cfg, kind, path, args.split,
+                         make_transforms(cfg, kind, False, rgb, cfg["ten_crop"]))
     dataset = first_images(dataset, cfg["limit"])
     model = build_model(cfg["model"], num_classes_in(state), saved.get("in_channels", 3),
                         weights=state)

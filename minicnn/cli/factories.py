@@ -4,10 +4,13 @@ import numpy as np
 from minicnn import models, optim, transfer
 from minicnn.io import load_checkpoint, load_pth
 from minicnn.optim import lr_scheduler as S
+from minicnn.train import PLATEAU_METRICS
 
 OPTIMIZERS = {  # name: (default lr, default momentum, default weight decay)
     "sgd": (0.05, 0.9, 5e-4), "rmsprop": (0.01, 0.0, 0.0), "adam": (1e-3, None, 0.0),
     "adamw": (1e-3, None, 1e-2)}
+RMSPROP_DEFAULTS = {"rmsprop_alpha": 0.99, "rmsprop_eps": 1e-8}     # PyTorch's alpha and eps
+SCHEDULES = ["none", "step", "exponential", "multistep", "plateau", "cosine"]
 
 
 # ----- models ---------------------------------------------------------------------------
@@ -71,22 +74,32 @@ def build_optimizer(cfg, params):
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=wd)
     if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=wd)
+        alpha, eps = (cfg[k] if cfg[k] is not None else RMSPROP_DEFAULTS[k]
+                      for k in ("rmsprop_alpha", "rmsprop_eps"))
+        return optim.RMSprop(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum,
+                             weight_decay=wd)
     return (optim.Adam if name == "adam" else optim.AdamW)(params, lr=lr, weight_decay=wd)
 
 
 def build_scheduler(cfg, optimizer):
-    """The per-epoch schedule, after ``warmup`` epochs of linear warm-up from lr/10."""
+    """The per-epoch schedule, after ``warmup`` epochs of linear warm-up from lr/10.
+    step and exponential decay are both ``StepLR`` (lr x gamma every k epochs), with
+    different defaults: x0.1 three times in the run, or x0.94 every epoch."""
     epochs, warmup, kind = cfg["epochs"], cfg["warmup"], cfg["schedule"]
     rest = max(1, epochs - warmup)
+    gamma = cfg["lr_gamma"] or (0.94 if kind == "exponential" else 0.1)
     if kind == "plateau":
         if warmup:
             raise SystemExit("minicnn: --warmup cannot be combined with --schedule plateau")
-        return S.ReduceLROnPlateau(optimizer, factor=0.1, patience=2)
+        return S.ReduceLROnPlateau(optimizer, mode=PLATEAU_METRICS[cfg["plateau_metric"]],
+                                   factor=gamma,
+                                   patience=cfg["plateau_patience"])
+    every = cfg["lr_step_epochs"] or (1 if kind == "exponential" else max(1, rest // 3))
     main = {"none": lambda: None,
-            "step": lambda: S.StepLR(optimizer, step_size=max(1, rest // 3), gamma=0.1),
-            "multistep": lambda: S.MultiStepLR(optimizer, [rest // 2, rest * 3 // 4], gamma=0.1),
-            "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest)}[kind]()
+            "step": lambda: S.StepLR(optimizer, step_size=every, gamma=gamma),
+            "multistep": lambda: S.MultiStepLR(optimizer, [rest // 2, rest * 3 // 4], gamma=gamma),
+            "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest)}[
+                "step" if kind == "exponential" else kind]()
     if not warmup:
         return main
     warm = S.LinearLR(optimizer, start_factor=0.1, total_iters=warmup)

@@ -1,20 +1,33 @@
 """`minicnn train`: train a model and report its test accuracy.  `minicnn finetune`
-(finetune.py) runs the same code, starting from pretrained weights."""
+(finetune.py) runs the same code, starting from pretrained weights.
+
+Under ``mpiexec -n N`` the N processes train one model data-parallel (docs/distributed.md):
+each builds the same run from the same settings (``prepare``: every check and every user
+error happens here, on every process alike), then (``execute``) the model is wrapped in
+DistributedDataParallel and trained on each process's share of the data; rank 0 alone
+prints and writes the run folder.  An error on some processes only would leave the others
+waiting forever in their next collective call, so: errors while preparing are gathered and
+reported by rank 0, every process exiting with the same status; an error while executing
+that may differ between processes ends the whole job (MPI_Abort).
+"""
 import itertools
 import json
 import os
 import sys
 import time
+import types
 
 import numpy as np
 
 import minicnn as mc
-from minicnn import backend, train as training
-from .datasets import make_datasets, make_loaders, num_classes_of, parse_dataset
-from .factories import (OPTIMIZERS, build_finetune_model, build_model, build_optimizer,
-                        build_scheduler, read_weights)
-from .options import (EPILOG, TRAIN_DEFAULTS, add_command, add_training_options,
-                      debug_requested, resolve)
+from minicnn import backend, distributed as dist, nn, train as training
+from minicnn.nn.parallel import DistributedDataParallel
+from .datasets import (check_augmentation, make_datasets, make_loaders, num_classes_of,
+                       parse_dataset)
+from .factories import (OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model, build_model,
+                        build_optimizer, build_scheduler, read_weights)
+from .options import (EPILOG, RECIPES, TRAIN_DEFAULTS, add_command, add_training_options,
+                      debug_requested, given_options, resolve)
 
 
 def add_parser(subparsers):
@@ -30,11 +43,91 @@ def plural(n, word):
 
 def run(args):
     """Train a model (by default a small CNN on the embedded digits) and report test accuracy."""
+    rank, world = join_processes()
+    if world == 1:
+        job = prepare(args, rank, world)
+        return 0 if job is None else execute(job)
+    job = prepare_together(args, rank, world)
+    if job is None:
+        return 0
+    try:
+        return execute(job)
+    except training.TrainingDiverged:       # found by every process at the same step
+        if rank == 0:
+            raise
+        return 1
+    except BaseException as error:         # (Ctrl-C included)
+        end_job(error, rank, debug_requested(args))
+
+
+# ----- several processes (mpiexec) ---------------------------------------------------------
+def join_processes():
+    """(rank, world size): the MPI job's when started by mpiexec, else (0, 1)."""
+    if not dist.launched_by_mpi():
+        return 0, 1
+    try:
+        dist.init_process_group("mpi")
+    except ImportError as error:             # the same on every process
+        raise SystemExit(str(error)) from None
+    return dist.get_rank(), dist.get_world_size()
+
+
+def prepare_together(args, rank, world):
+    """``prepare`` on every process; if it failed on any, rank 0 reports the first
+    failure (one line) and every process exits with its status."""
+    from minicnn.cli import USER_ERRORS, one_line      # (the package imports this module)
+    job, failure = None, None
+    try:
+        job = prepare(args, rank, world)
+    except SystemExit as error:                 # (a message, or a status)
+        code = error.code
+        failure = (1, code) if isinstance(code, str) else (code or 0, None)
+    except USER_ERRORS as error:
+        if debug_requested(args):
+            raise
+        failure = (1, one_line(error))
+    failures = [None] * world
+    dist.all_gather_object(failures, failure)   # the first collective call of the job
+    failed = [(r, f) for r, f in enumerate(failures) if f is not None]
+    if not failed:
+        return job
+    first_rank, (status, message) = failed[0]
+    if rank == 0 and message:
+        print(message + (f" (on rank {first_rank})" if first_rank != 0 else ""),
+              file=sys.stderr)
+    raise SystemExit(status)
+
+
+def end_job(error, rank, debug):
+    """An error while training that other processes may not share: report it and end
+    every process of the job, which would otherwise wait forever for this one."""
+    from minicnn.cli import one_line
+    from mpi4py import MPI
+    if isinstance(error, KeyboardInterrupt):
+        status = 130
+        if rank == 0:
+            print("minicnn: interrupted; ending every process of the job", file=sys.stderr)
+    else:
+        status = 1
+        if debug:
+            import traceback
+            traceback.print_exception(error)
+        print(f"{one_line(error)} (rank {rank}; ending every process of the job)",
+              file=sys.stderr, flush=True)
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(status)
+
+
+# ----- one run: prepare (the same on every process), execute --------------------------------
+def prepare(args, rank, world):
+    """Check the settings, then build data, model, optimizer, schedule and loaders: the
+    same on every process (no communication, no files written).  Returns None after
+    --print-config."""
     saved, done = None, 0
     if args.resume:
         ckpt = mc.io.load_checkpoint(args.resume)
         saved, done = ckpt.get("config"), int(ckpt.get("epoch") or 0)
-        check_resumed_optimizer(args, saved or {})
+        check_resumed_settings(args, saved or {})
     finetune = args.command == "finetune" or bool(saved and saved.get("weights"))
     cfg = resolve(args, TRAIN_DEFAULTS, saved)
     if finetune and not cfg["weights"]:
@@ -42,6 +135,11 @@ def run(args):
     if args.resume and cfg["epochs"] <= done:
         raise SystemExit(f"minicnn: {args.resume} has already trained {plural(done, 'epoch')}; "
                          f"give --epochs N with N > {done} to continue it")
+    check_augmentation(cfg)
+    if args.print_config:
+        if rank == 0:
+            print(json.dumps(cfg, indent=1, sort_keys=True))
+        return None
     if cfg["device"] == "cuda":
         backend.require_cupy()                     # no GPU: say so before loading anything
     out = args.out or (os.path.dirname(os.path.abspath(args.resume)) if args.resume else None)
@@ -60,47 +158,83 @@ def run(args):
     rgb = cfg["model"] != "small_cnn" or (base_cfg or {}).get("rgb", False)
     train_set, val_set, test_set = make_datasets(cfg, rgb)
     num_classes = num_classes_of(test_set)
-    in_channels = int(np.shape(test_set[0][0])[0])    # (the test split draws no random numbers)
+    # (the test split draws no random numbers; with --ten-crop an image is (10, C, H, W))
+    in_channels = int(np.shape(test_set[0][0])[-3])
+    if cfg["lighting"] and in_channels != 3:
+        raise SystemExit(f"minicnn: --lighting shifts RGB colours; these images have "
+                         f"{plural(in_channels, 'channel')} (a model for RGB input, e.g. "
+                         "--model resnet18, makes grey images RGB)")
     if finetune:
         model, params = build_finetune_model(cfg, state, num_classes, in_channels)
     else:
         model = build_model(cfg["model"], num_classes, in_channels)
         params = model.parameters()
+    if cfg["device"] == "cuda" and world > 1:      # one GPU per process on each machine
+        import cupy
+        cupy.cuda.Device(dist.get_node_local_rank() % cupy.cuda.runtime.getDeviceCount()).use()
     model.to(cfg["device"])
     optimizer = build_optimizer(cfg, params)
     scheduler = build_scheduler(cfg, optimizer)
-    loaders = make_loaders(cfg, train_set, val_set, test_set)
+    loaders = make_loaders(cfg, train_set, val_set, test_set, rank, world)
+    return types.SimpleNamespace(args=args, cfg=cfg, rank=rank, world=world, out=out, finetune=finetune,
+                                 rgb=rgb, model=model, optimizer=optimizer, scheduler=scheduler, loaders=loaders,
+                                 sizes=(len(train_set), None if val_set is None else len(val_set), len(test_set)),
+                                 num_classes=num_classes, in_channels=in_channels)
 
-    dataset_name = parse_dataset(cfg["dataset"])[0]
-    if out is None:
-        out = new_run_folder(os.path.join("runs", f"{cfg['model']}-{dataset_name}-"
-                                                  f"{time.strftime('%Y%m%d-%H%M%S')}"))
-    else:
-        prepare_output_folder(out, args)
-    n_params = sum(p.numel() for p in model.parameters())
-    validation = (f"{len(val_set)} validation" if val_set is not None else
-                  f"{len(test_set)} validation (= test)")
-    print(f"{'fine-tuning' if finetune else 'training'} {cfg['model']} ({n_params:,} parameters) "
-          f"on {cfg['dataset']}: {len(train_set)} training, {validation} images; "
-          f"{plural(cfg['epochs'], 'epoch')}, {cfg['optimizer']} lr "
-          f"{cfg['lr'] or OPTIMIZERS[cfg['optimizer']][0]}, {cfg['schedule']} schedule; "
-          f"device {cfg['device']}; writing to {out}")
-    config = {**cfg, "command": "finetune" if finetune else "train", "num_classes": num_classes,
-              "in_channels": in_channels, "rgb": bool(rgb)}
+
+def execute(job):
+    """Train as ``prepare`` set up; rank 0 prints and writes the run folder."""
+    args, cfg, rank, world, out = job.args, job.cfg, job.rank, job.world, job.out
+    model = job.model
+    if world > 1:
+        if cfg["sync_bn"]:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = DistributedDataParallel(model)        # rank 0's weights everywhere
+    talk = rank == 0
+    n_train, n_val, n_test = job.sizes
+    if talk:
+        if out is None:
+            out = new_run_folder(os.path.join(
+                "runs", f"{cfg['model']}-{parse_dataset(cfg['dataset'])[0]}-"
+                        f"{time.strftime('%Y%m%d-%H%M%S')}"))
+        else:
+            prepare_output_folder(out, args)
+        if cfg["recipe"]:
+            print(describe_recipe(cfg, given_options(args, TRAIN_DEFAULTS)))
+        n_params = sum(p.numel() for p in model.parameters())
+        validation = (f"{n_val} validation" if n_val is not None else
+                      f"{n_test} validation (= test)")
+        processes = (f"{world} processes x {cfg['batch_size']} images per step"
+                     f"{' (SyncBatchNorm)' if cfg['sync_bn'] else ''}; " if world > 1 else "")
+        if world > 1 and "OMP_NUM_THREADS" not in os.environ:
+            print(f"minicnn: note: OMP_NUM_THREADS is not set, so the {world} processes' "
+                  "math libraries each start a thread per core and fight over the cores "
+                  "(many times slower); run `mpiexec -n N env OMP_NUM_THREADS=<cores/N> "
+                  "NUMBA_NUM_THREADS=<cores/N> python -m minicnn ...`", file=sys.stderr)
+        print(f"{'fine-tuning' if job.finetune else 'training'} {cfg['model']} "
+              f"({n_params:,} parameters) on {cfg['dataset']}: {n_train} training, "
+              f"{validation} images; {plural(cfg['epochs'], 'epoch')}, {cfg['optimizer']} lr "
+              f"{cfg['lr'] or OPTIMIZERS[cfg['optimizer']][0]}, {cfg['schedule']} schedule; "
+              f"{processes}device {cfg['device']}; writing to {out}")
+    config = {**cfg, "command": "finetune" if job.finetune else "train",
+              "num_classes": job.num_classes, "in_channels": job.in_channels,
+              "rgb": bool(job.rgb)}
     start = time.perf_counter()
-    train_loader, val_loader, test_loader = loaders
-    checkpoint = os.path.join(out, training.CHECKPOINT)
+    train_loader, val_loader, test_loader = job.loaders
+    checkpoint = os.path.join(out, training.CHECKPOINT) if talk else None
     try:
         history = training.fit(model, train_loader,
                                val_loader if val_loader is not None else test_loader,
-                               optimizer, cfg["epochs"], scheduler,
+                               job.optimizer, cfg["epochs"], job.scheduler,
                                label_smoothing=cfg["label_smoothing"],
-                               aux_weight=cfg["aux_weight"], device=cfg["device"], out_dir=out,
-                               resume=args.resume, config=config,
+                               aux_weight=cfg["aux_weight"], clip_grad_norm=cfg["clip_grad_norm"],
+                               plateau_metric=cfg["plateau_metric"], device=cfg["device"],
+                               out_dir=out if talk else None, resume=args.resume, config=config,
                                title=f"{cfg['model']} on {cfg['dataset']}",
-                               progress=not args.no_progress)
+                               progress=talk and not args.no_progress,
+                               log=print if talk else None)
     except KeyboardInterrupt:
-        if debug_requested(args):
+        if debug_requested(args) or world > 1:
             raise
         last = (f"the last checkpoint is {checkpoint} (continue with --resume {checkpoint})"
                 if os.path.isfile(checkpoint) else "no checkpoint was written yet")
@@ -108,31 +242,56 @@ def run(args):
         return 130
     if val_loader is None and history:        # validated on the test split: already measured
         test = {key: history[-1][f"val_{key}"] for key in ("loss", "acc1", "acc5")}
-    else:
+    else:                                     # (every process takes part)
         test = training.evaluate(model, test_loader, device=cfg["device"])
+    if not talk:
+        return 0
     seconds = time.perf_counter() - start
     with open(os.path.join(out, TEST_RESULT), "w", encoding="utf-8") as f:
-        json.dump({**test, "images": len(test_set), "epochs": len(history)}, f)
+        json.dump({**test, "images": n_test, "epochs": len(history)}, f)
     print(f"test accuracy {test['acc1']:.2%} (top-5 {test['acc5']:.2%}, loss {test['loss']:.4f}) "
-          f"on {len(test_set)} images after {plural(len(history), 'epoch')}; time {seconds:.1f}s; "
+          f"on {n_test} images after {plural(len(history), 'epoch')}; time {seconds:.1f}s; "
           f"wrote {checkpoint}, {training.METRICS}, {training.CURVES}")
     return 0
 
 
+# ----- recipes --------------------------------------------------------------------------------
+def describe_recipe(cfg, given):
+    """The recipe's settings in full, one per line, marking those the command line changed."""
+    name = cfg["recipe"]
+    lines = [f"recipe {name} (settings; see docs/training.md for their sources):"]
+    for key, value in RECIPES[name].items():
+        option = "--" + key.replace("_", "-")
+        if key in given and given[key] != value:
+            lines.append(f"  {option:22s} {cfg[key]}   (given; the recipe says {value})")
+        else:
+            lines.append(f"  {option:22s} {value}")
+    return "\n".join(lines)
+
+
 # ----- resuming: the optimizer comes from the checkpoint ---------------------------------
-def check_resumed_optimizer(args, saved):
+RESUMED_OPTIMIZER_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "rmsprop_alpha",
+                              "rmsprop_eps")
+
+
+def check_resumed_settings(args, saved):
     """A resumed run continues with the optimizer settings and state in its checkpoint
-    (as ``Optimizer.load_state_dict`` restores them): an optimizer option on the command
-    line that says otherwise is an error, not silently ignored."""
+    (as ``Optimizer.load_state_dict`` restores them), and with its recipe's settings: an
+    option on the command line that says otherwise is an error, not silently ignored."""
     name = saved.get("optimizer", TRAIN_DEFAULTS["optimizer"])
-    defaults = dict(zip(("lr", "momentum", "weight_decay"), OPTIMIZERS.get(name, ())))
-    for key in ("optimizer", "lr", "momentum", "weight_decay"):
+    defaults = {"optimizer": name, **RMSPROP_DEFAULTS,
+                **dict(zip(("lr", "momentum", "weight_decay"), OPTIMIZERS.get(name, ())))}
+    for key in RESUMED_OPTIMIZER_SETTINGS:
         given = getattr(args, key, None)
-        kept = saved.get(key) if saved.get(key) is not None else defaults.get(key, name)
+        kept = saved.get(key) if saved.get(key) is not None else defaults.get(key)
         if given is not None and given != kept:
             raise SystemExit(f"minicnn: --{key.replace('_', '-')} {given} differs from the "
                              f"resumed run's {kept}: a resumed run continues with the "
                              "optimizer in its checkpoint; start a new run (--out) to change it")
+    if args.recipe is not None and args.recipe != saved.get("recipe"):
+        raise SystemExit(f"minicnn: --recipe {args.recipe} differs from the resumed run's "
+                         f"{saved.get('recipe') or 'settings (no recipe)'}: a resumed run keeps "
+                         "its settings; start a new run (--out) to use another recipe")
 
 
 # ----- the run folder --------------------------------------------------------------------

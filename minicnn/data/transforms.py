@@ -4,8 +4,8 @@ Two kinds of image flow through a pipeline, as in torchvision:
 
 * **before** ``ToTensor``: an image is a NumPy array ``(H, W, C)`` or ``(H, W)``,
   ``uint8`` in [0, 255] (as decoded from a file) or float.  The geometric
-  transforms (``Resize``, the crops, ``RandomHorizontalFlip``, ``TenCrop``)
-  work here.
+  transforms (``Resize``, ``RandomShorterSide``, ``Pad``, the crops,
+  ``RandomHorizontalFlip``, ``TenCrop``) work here.
 * **after** ``ToTensor``: a float32 array ``(C, H, W)``.  ``Normalize``,
   ``SubtractMean`` and ``Lighting`` work here.
 
@@ -122,6 +122,9 @@ class SubtractMean(Normalize):
     def __init__(self, mean):
         super().__init__(mean, np.ones(len(np.atleast_1d(mean))))
 
+    def __repr__(self):
+        return f"SubtractMean({[round(float(m), 4) for m in self.mean.ravel()]})"
+
 
 def bilinear_resize(img, height, width):
     """Resize the first two axes of ``img`` with bilinear interpolation.
@@ -179,11 +182,69 @@ class Resize:
         return f"Resize({self.size})"
 
 
+class RandomShorterSide:
+    """Resize so that the shorter side is a random whole number of pixels from
+    ``min_size`` to ``max_size`` (both included), keeping the aspect ratio: the "scale
+    jittering" of VGG (shorter side in [256, 512]) and ResNet ([256, 480]), applied before
+    a fixed-size ``RandomCrop``, so that the crop covers a varying share of the object.
+
+    (torchvision.transforms.v2.RandomResize draws from ``[min_size, max_size)``, the
+    largest size excluded; this transform includes it, as the papers state their ranges.)
+    """
+
+    def __init__(self, min_size, max_size, seed=None):
+        if not (isinstance(min_size, numbers.Integral) and isinstance(max_size, numbers.Integral)
+                and 1 <= min_size <= max_size):
+            raise ValueError(f"minicnn: RandomShorterSide: expected whole numbers 1 <= min_size "
+                             f"<= max_size, got min_size={min_size!r}, max_size={max_size!r}")
+        self.min_size, self.max_size = int(min_size), int(max_size)
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, img):
+        _check_hwc(img, "RandomShorterSide")
+        return Resize(int(self.rng.integers(self.min_size, self.max_size + 1)))(img)
+
+    def __repr__(self):
+        return f"RandomShorterSide({self.min_size}, {self.max_size})"
+
+
 def _pad(img, top, bottom, left, right, fill=0, mode="constant"):
     widths = [(top, bottom), (left, right)] + [(0, 0)] * (img.ndim - 2)
     if mode == "constant":
         return np.pad(img, widths, mode="constant", constant_values=fill)
     return np.pad(img, widths, mode=mode)
+
+
+def _padding_ltrb(padding):
+    """torchvision's padding argument -> (left, top, right, bottom): one number for every
+    side, (left/right, top/bottom), or all four."""
+    if isinstance(padding, numbers.Integral):
+        return (padding,) * 4
+    padding = tuple(padding)
+    if len(padding) not in (2, 4):
+        raise ValueError(f"minicnn: padding must be an int or a sequence of 2 or 4 ints, got "
+                         f"{padding}")
+    return padding * (4 // len(padding))
+
+
+class Pad:
+    """Pad the borders: ``padding`` pixels on every side, (left/right, top/bottom), or
+    (left, top, right, bottom), torchvision's order; ``padding_mode`` "constant" (with
+    ``fill``), "edge" or "reflect"."""
+
+    def __init__(self, padding, fill=0, padding_mode="constant"):
+        if padding_mode not in ("constant", "edge", "reflect"):
+            raise ValueError(f"minicnn: Pad: padding_mode must be 'constant', 'edge' or "
+                             f"'reflect', got {padding_mode!r}")
+        self.padding, self.fill, self.padding_mode = _padding_ltrb(padding), fill, padding_mode
+
+    def __call__(self, img):
+        _check_hwc(img, "Pad")
+        left, top, right, bottom = self.padding
+        return _pad(img, top, bottom, left, right, self.fill, self.padding_mode)
+
+    def __repr__(self):
+        return f"Pad({self.padding})"
 
 
 class CenterCrop:
@@ -223,16 +284,14 @@ class RandomCrop:
         if padding_mode not in ("constant", "edge", "reflect"):
             raise ValueError(f"minicnn: RandomCrop: padding_mode must be 'constant', 'edge' or "
                              f"'reflect', got {padding_mode!r}")
+        self.pad = Pad(padding, fill, padding_mode) if padding else None
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, img):
         _check_hwc(img, "RandomCrop")
         th, tw = self.size
-        if self.padding:
-            p = self.padding
-            p = (p, p, p, p) if isinstance(p, numbers.Integral) else tuple(p) * (4 // len(p))
-            left, top, right, bottom = p                    # torchvision's order (l, t, r, b)
-            img = _pad(img, top, bottom, left, right, self.fill, self.padding_mode)
+        if self.pad is not None:
+            img = self.pad(img)
         h, w = img.shape[:2]
         if self.pad_if_needed and (h < th or w < tw):
             ph, pw = max(th - h, 0), max(tw - w, 0)
@@ -363,6 +422,9 @@ class FiveCrop:
                              f"image {img.shape[:2]}")
         return [img[:th, :tw], img[:th, w - tw:], img[h - th:, :tw], img[h - th:, w - tw:],
                 CenterCrop(self.size)(img)]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.size})"
 
 
 class TenCrop(FiveCrop):

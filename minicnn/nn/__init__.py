@@ -12,9 +12,9 @@ from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .sync_batchnorm import SyncBatchNorm
 from .activation import ReLU
 from .dropout import Dropout
-from . import init, parallel
+from . import init, parallel, utils
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict",
            "Linear", "Flatten", "Identity", "Conv2d", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LocalResponseNorm",
-           "ReLU", "Dropout", "init", "parallel"]
+           "ReLU", "Dropout", "init", "parallel", "utils"]
