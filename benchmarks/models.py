@@ -148,15 +148,20 @@ def _status_mb(field):
 
 def peak_memory_child(lib, name, batch, threads):
     """Run in a fresh process: how far a training step lifts the resident memory above
-    what the model, its data and (after a first step) its optimizer state already hold, in
-    MB.  The peak counter is reset first (Linux: /proc/self/clear_refs) so that building
-    the models does not count."""
+    what the model, its data and (after a first step) its optimizer state and gradients
+    hold, in MB.  The peak counter is reset first (Linux: /proc/self/clear_refs) so that
+    building the models does not count.  Linux with glibc only."""
+    import ctypes
     import gc
     set_threads(threads)
     runner = make_runners(name, batch)[lib]
     gc.collect()
     runner.train()                                  # optimizer state, Numba, caches exist now
     gc.collect()
+    # Hand the heap's free memory back to the system, so the baseline is what is alive (the
+    # C allocator keeps freed blocks, and more of them after many mid-sized allocations
+    # than after a few huge ones: without this the same code measures differently).
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     before = _status_mb("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")                                # reset VmHWM to the current RSS

@@ -229,12 +229,21 @@ class Tensor:
                              f"output of shape {self.shape}")
 
         grads = {id(self): grad}     # gradient flowing into each tensor of the graph
+        # Arrays that something else may also hold: the caller's grad, an upstream gradient
+        # passed straight through, one array handed to two inputs, views.  A leaf keeps a
+        # copy of those (so an in-place change of one .grad cannot change another) and the
+        # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
+        shared = {id(grad)}
         for t in _reverse_topological_order(self):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._creator is None:   # a leaf: accumulate, as PyTorch does
-                t.grad = Tensor(g.copy()) if t.grad is None else Tensor(t.grad.data + g)
+                if t.grad is None:
+                    own = id(g) not in shared and g.base is None
+                    t.grad = Tensor(g if own else g.copy())
+                else:
+                    t.grad = Tensor(t.grad.data + g)
                 for hook in t._grad_hooks:
                     hook(t)
                 continue
@@ -245,11 +254,15 @@ class Tensor:
             in_grads = fn.backward(g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            handed_out = {id(g)}
             for inp, ig, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
                 if needed and ig is not None:
                     if ig.shape != inp.data.shape:
                         raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
                                            f"for an input of shape {inp.shape}")
+                    if id(ig) in handed_out:
+                        shared.add(id(ig))
+                    handed_out.add(id(ig))
                     key = id(inp)
                     grads[key] = ig if key not in grads else grads[key] + ig
             if not retain_graph:

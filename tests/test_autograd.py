@@ -162,3 +162,35 @@ def test_post_accumulate_grad_hook_sees_each_accumulated_gradient():
     assert seen == [[3.0, 3.0], [5.0, 7.0]]
     with pytest.raises(RuntimeError, match="only be registered on leaf tensors"):
         (x * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_leaf_gradients_never_share_an_array():
+    # one upstream array reaches a, b (an add) and c (through a view); the caller keeps g
+    a, b, c = (mc.tensor(np.ones((2, 3)), requires_grad=True) for _ in range(3))
+    g = np.full((2, 3), 2.0)
+    (a + b + c.reshape(3, 2).reshape(2, 3)).backward(g)
+    a.grad.data[...] = 7.0                        # in place, as clip_grad_norm_ does
+    assert b.grad.tolist() == c.grad.tolist() == [[2.0] * 3] * 2
+    assert g.tolist() == [[2.0] * 3] * 2
+    root = mc.tensor(np.zeros(2), requires_grad=True)
+    upstream = np.ones(2)
+    root.backward(upstream)
+    root.grad.data[...] = 5.0
+    assert upstream.tolist() == [1.0, 1.0]        # the caller's array is not the leaf's grad
+
+
+def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
+    from minicnn.functional.linalg import Linear
+    returned = {}
+    backward = Linear.backward
+
+    def spy(self, g):
+        grads = backward(self, g)
+        returned["weight"] = grads[1]
+        return grads
+
+    monkeypatch.setattr(Linear, "backward", spy)
+    x = mc.tensor(np.ones((4, 3)))
+    w = mc.tensor(np.ones((5, 3)), requires_grad=True)
+    F.linear(x, w).sum().backward()
+    assert w.grad.data is returned["weight"]      # 150 MB for AlexNet's fc6: not copied
