@@ -393,3 +393,17 @@ def test_optimizers_on_cupy_follow_the_numpy_trajectory(name, kw, tmp_path):
         assert_close(q, p, rtol=1e-12, atol=1e-14, name=f"param {i}")
     for value in opt_gpu.state[id(gpu[0])].values():
         assert not isinstance(value, np.ndarray)      # state stays on the GPU
+
+
+def test_sgd_updates_in_blocks_give_the_same_numbers_and_reach_views():
+    from minicnn.optim.sgd import _add_scaled
+    rng = np.random.default_rng(0)
+    y, x = rng.standard_normal((37, 29)).astype(np.float32), rng.standard_normal((37, 29)).astype(np.float32)
+    expected = y - np.float32(0.1) * x
+    _add_scaled(y, -0.1, x, block=100)                 # 11 blocks, the last one short
+    np.testing.assert_array_equal(y, expected)
+    base = rng.standard_normal((6, 4))
+    view, delta = base.T, rng.standard_normal((4, 6))  # not contiguous: updated in place too
+    expected = base.T + 2 * delta
+    _add_scaled(view, 2.0, delta, block=5)
+    np.testing.assert_array_equal(base.T, expected)
