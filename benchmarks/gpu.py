@@ -28,9 +28,9 @@ import importlib.util
 import json
 import os
 import platform
-import statistics
 import sys
-import time
+
+from minicnn.benchmarking import median_ms, wall_clock_ms   # imports neither torch nor CuPy
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JSON = os.path.join(HERE, "results", "gpu.json")
@@ -54,9 +54,7 @@ class Clock:
 
     def __call__(self, fn):
         if self.device == "cpu":
-            start = time.perf_counter()
-            fn()
-            return 1e3 * (time.perf_counter() - start)
+            return wall_clock_ms(fn)
         if self.lib == "torch":
             import torch
             torch.cuda.synchronize()
@@ -76,12 +74,6 @@ class Clock:
         return cupy.cuda.get_elapsed_time(start, end)
 
 
-def median_ms(clock, fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    return statistics.median(clock(fn) for _ in range(repeats))
-
-
 def free_memory(device):
     gc.collect()
     if device == "cuda":
@@ -92,41 +84,12 @@ def free_memory(device):
 
 
 # ----- ops ------------------------------------------------------------------------------------
-def op_tensors(lib, case, arrays, device):
-    """Tensors of ``lib`` on ``device``; data and weights require grad (as in training)."""
-    import minicnn as mc
-    import torch
-    grad = [s.kind in ("data", "weight") for s in case.inputs]
-    if lib == "torch":
-        return [torch.tensor(a, device=device).requires_grad_(g) for a, g in zip(arrays, grad)]
-    return [mc.tensor(a, requires_grad=g, device=device) for a, g in zip(arrays, grad)]
-
-
 def time_op(lib, case, arrays, args, seed):
-    """(forward ms, forward+backward ms) of one op in one library."""
-    import numpy as np
-    import minicnn as mc
-    import minicnn.functional as F
-    import torch
-    import torch.nn.functional as TF
-    functional = TF if lib == "torch" else F
-    tensors = op_tensors(lib, case, arrays, args.device)
-    leaves = [t for t in tensors if t.requires_grad]
-    out = case.call(functional, *tensors)
-    g = np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(np.float32)
-    g = torch.tensor(g, device=args.device) if lib == "torch" else mc.tensor(g, device=args.device)
-
-    def forward():
-        case.call(functional, *tensors)
-
-    def forward_backward():
-        for t in leaves:
-            t.grad = None
-        case.call(functional, *tensors).backward(g)
-
-    clock = Clock(lib, args.device)
-    return (median_ms(clock, forward, args.repeats, args.warmup),
-            median_ms(clock, forward_backward, args.repeats, args.warmup))
+    """(forward ms, forward+backward ms) of one op in one library, timed by ``Clock``."""
+    from minicnn.benchmarking import time_op as time_one
+    ms = time_one(lib, case, arrays, args.repeats, args.warmup, seed, device=args.device,
+                  clock=Clock(lib, args.device))
+    return ms["fwd"], ms["fwdbwd"]
 
 
 def run_op(case, make_arrays, args, seed):
@@ -185,11 +148,11 @@ def run_model(name, args, seed):
         mine.eval(), theirs.eval()
         # same weights, same input: the logits should agree (a check that both did the work)
         row["max_abs_diff_logits"] = float(np.abs(forward_m().numpy() - forward_t().cpu().numpy()).max())
-        row["minicnn_fwd_ms"] = median_ms(Clock("minicnn", args.device), forward_m, args.repeats, args.warmup)
-        row["torch_fwd_ms"] = median_ms(Clock("torch", args.device), forward_t, args.repeats, args.warmup)
+        row["minicnn_fwd_ms"] = median_ms(forward_m, args.repeats, args.warmup, Clock("minicnn", args.device))
+        row["torch_fwd_ms"] = median_ms(forward_t, args.repeats, args.warmup, Clock("torch", args.device))
         mine.train(), theirs.train()
-        row["minicnn_train_ms"] = median_ms(Clock("minicnn", args.device), train_m, args.repeats, args.warmup)
-        row["torch_train_ms"] = median_ms(Clock("torch", args.device), train_t, args.repeats, args.warmup)
+        row["minicnn_train_ms"] = median_ms(train_m, args.repeats, args.warmup, Clock("minicnn", args.device))
+        row["torch_train_ms"] = median_ms(train_t, args.repeats, args.warmup, Clock("torch", args.device))
     except Exception as e:
         row["error"] = f"{type(e).__name__}: {e}"
     free_memory(args.device)
@@ -219,7 +182,7 @@ def print_profile(name, args):
         opt.step()
 
     clock = Clock("minicnn", args.device)
-    eager = median_ms(clock, step, args.repeats, args.warmup)
+    eager = median_ms(step, args.repeats, args.warmup, clock)
     synchronize = mc.cuda.synchronize if args.device == "cuda" else None
     with profile(synchronize) as times:
         synced = sum(clock(step) for _ in range(args.repeats)) / args.repeats

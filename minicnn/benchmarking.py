@@ -73,43 +73,52 @@ def make_arrays(case, batch, rng):
     return arrays
 
 
-def to_tensors(lib, case, arrays):
-    """Tensors of ``lib`` ('minicnn' or 'torch'); data and weights require grad."""
+def to_tensors(lib, case, arrays, device="cpu"):
+    """Tensors of ``lib`` ('minicnn' or 'torch') on ``device``; data and weights require grad."""
     grad = [s.kind in ("data", "weight") for s in case.inputs]
     if lib == "torch":
         import torch
-        return [torch.from_numpy(a.copy()).requires_grad_(g) for a, g in zip(arrays, grad)]
-    return [Tensor(a.copy(), requires_grad=g) for a, g in zip(arrays, grad)]
+        return [torch.tensor(a, device=device).requires_grad_(g) for a, g in zip(arrays, grad)]
+    from .autograd import tensor
+    return [tensor(a, requires_grad=g, device=device) for a, g in zip(arrays, grad)]
 
 
-def median_ms(fn, repeats, warmup):
-    """The median wall-clock time of ``repeats`` calls of ``fn``, in milliseconds, after
+def wall_clock_ms(fn):
+    """The wall-clock time of one call of ``fn``, in milliseconds."""
+    start = time.perf_counter()
+    fn()
+    return 1e3 * (time.perf_counter() - start)
+
+
+def median_ms(fn, repeats, warmup, clock=wall_clock_ms):
+    """The median time of ``repeats`` calls of ``fn`` as ``clock`` measures one (ms), after
     ``warmup`` untimed calls (Numba compiles on the first)."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return statistics.median(clock(fn) for _ in range(repeats))
 
 
-def time_op(lib, case, arrays, repeats, warmup, seed, passes=PASSES):
+def time_op(lib, case, arrays, repeats, warmup, seed, passes=PASSES, device="cpu",
+            clock=wall_clock_ms):
     """{pass: median ms} of one op in one library, for each of ``passes``: 'fwd' is the
     forward with autograd recording (inputs and parameters require grad, as in training),
     'fwdbwd' the forward, then backward of a random upstream gradient into every input
-    (drawn from ``seed``: the same gradient for both libraries)."""
+    (drawn from ``seed``: the same gradient for both libraries).  On a GPU, ``clock``
+    times a call with CUDA events (benchmarks/gpu.py)."""
     if lib == "torch":
         import torch
         import torch.nn.functional as library
     else:
         library = functional
-    tensors = to_tensors(lib, case, arrays)
+    tensors = to_tensors(lib, case, arrays, device)
     leaves = [t for t in tensors if t.requires_grad]
     out = case.call(library, *tensors)
     g = np.random.default_rng(seed).standard_normal(tuple(out.shape)).astype(np.float32)
-    g = torch.from_numpy(g) if lib == "torch" else g
+    if lib == "torch":
+        g = torch.tensor(g, device=device)
+    else:
+        from .autograd import tensor
+        g = tensor(g, device=device)
 
     def forward():
         case.call(library, *tensors)
@@ -120,7 +129,7 @@ def time_op(lib, case, arrays, repeats, warmup, seed, passes=PASSES):
         case.call(library, *tensors).backward(g)
 
     runs = {"fwd": forward, "fwdbwd": forward_backward}
-    return {name: median_ms(runs[name], repeats, warmup) for name in passes}
+    return {name: median_ms(runs[name], repeats, warmup, clock) for name in passes}
 
 
 # ----- models ---------------------------------------------------------------------------
