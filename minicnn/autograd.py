@@ -1,8 +1,15 @@
 """The autograd core: ``Tensor``, ``Function``, ``no_grad``.
 
 A ``Tensor`` wraps one array (NumPy or CuPy).  When it was computed from tensors
-that require gradients, it also remembers the ``Function`` that made it; those
-links form a graph that ``Tensor.backward`` walks in reverse topological order.
+that require gradients, it also remembers the ``Function`` that made it.  Each
+Function in turn remembers where its inputs came from (``parents``): the Function
+that computed each one, or the leaf tensor itself.  Those links form the graph that
+``Tensor.backward`` walks in reverse topological order.
+
+The graph links Functions, not the intermediate Tensors: an activation that no
+backward needs (a batch norm's output, once the ReLU after it has run) is freed as
+soon as the model's code lets go of it.  Whatever backward needs, the op saved in
+``forward``; nothing else stays alive.  PyTorch's graph works the same way.
 
 A ``Function`` subclass implements ``forward`` and ``backward`` on *raw arrays*,
 saving on ``self`` whatever backward needs.  Ops never see Tensors, and this file
@@ -19,7 +26,7 @@ _grad_enabled = True
 # such as int / int) become.
 DEFAULT_FLOAT = np.dtype(np.float32)
 # What apply and backward keep on every Function instance: a setting must not overwrite them.
-_RESERVED = ("inputs", "needs_input_grad", "released")
+_RESERVED = ("parents", "input_shapes", "output_shape", "needs_input_grad", "released")
 
 
 class InvalidValueError(ValueError, RuntimeError):
@@ -97,7 +104,12 @@ class Function:
         out = fn.forward(*arrays)
         out, extras = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
         if _grad_enabled and any(fn.needs_input_grad):
-            fn.inputs = inputs
+            # per input: None (no gradient wanted), a leaf Tensor, or the Function that
+            # computed it -- never an intermediate Tensor, so its array can be freed
+            fn.parents = tuple(_node(t) if needed else None
+                               for t, needed in zip(inputs, fn.needs_input_grad))
+            fn.input_shapes = tuple(None if t is None else t.shape for t in inputs)
+            fn.output_shape = tuple(out.shape)
             result = Tensor(out, requires_grad=True, _creator=fn)
         else:
             result = Tensor(out)
@@ -105,7 +117,7 @@ class Function:
 
     def release(self):
         """Drop what forward saved; a second backward through here then fails clearly."""
-        keep = ("inputs", "needs_input_grad")
+        keep = ("parents", "input_shapes", "output_shape", "needs_input_grad")
         for name in [n for n in vars(self) if n not in keep]:
             delattr(self, name)
         self.released = True
@@ -228,26 +240,21 @@ class Tensor:
             raise ValueError(f"minicnn: backward() got a gradient of shape {grad.shape} for an "
                              f"output of shape {self.shape}")
 
-        grads = {id(self): grad}     # gradient flowing into each tensor of the graph
+        root = _node(self)
+        grads = {id(root): grad}     # gradient flowing into each node (Function or leaf)
         # Arrays that something else may also hold: the caller's grad, an upstream gradient
         # passed straight through, one array handed to two inputs, views.  A leaf keeps a
         # copy of those (so an in-place change of one .grad cannot change another) and the
         # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
         shared = {id(grad)}
-        for t in _reverse_topological_order(self):
-            g = grads.pop(id(t), None)
+        for node in _reverse_topological_order(root):
+            g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if t._creator is None:   # a leaf: accumulate, as PyTorch does
-                if t.grad is None:
-                    own = id(g) not in shared and g.base is None
-                    t.grad = Tensor(g if own else g.copy())
-                else:
-                    t.grad = Tensor(t.grad.data + g)
-                for hook in t._grad_hooks:
-                    hook(t)
+            if isinstance(node, Tensor):    # a leaf: accumulate, as PyTorch does
+                _accumulate(node, g, own=id(g) not in shared and g.base is None)
                 continue
-            fn = t._creator
+            fn = node
             if getattr(fn, "released", False):
                 raise RuntimeError("minicnn: trying to backward through the graph a second time; "
                                    "pass retain_graph=True to the first backward() to keep it")
@@ -255,39 +262,54 @@ class Tensor:
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             handed_out = {id(g)}
-            for inp, ig, needed in zip(fn.inputs, in_grads, fn.needs_input_grad):
-                if needed and ig is not None:
-                    if ig.shape != inp.data.shape:
+            for parent, ig, shape in zip(fn.parents, in_grads, fn.input_shapes):
+                if parent is not None and ig is not None:
+                    if ig.shape != shape:
                         raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
-                                           f"for an input of shape {inp.shape}")
+                                           f"for an input of shape {shape}")
                     if id(ig) in handed_out:
                         shared.add(id(ig))
                     handed_out.add(id(ig))
-                    key = id(inp)
+                    key = id(parent)
                     grads[key] = ig if key not in grads else grads[key] + ig
             if not retain_graph:
                 fn.release()
 
 
+def _node(t):
+    """The graph node of a tensor that requires grad: its Function, or itself if a leaf."""
+    return t if t._creator is None else t._creator
+
+
+def _accumulate(leaf, g, own):
+    """Add ``g`` into ``leaf.grad``; ``own``: nothing else holds ``g``, so no copy."""
+    if leaf.grad is None:
+        leaf.grad = Tensor(g if own else g.copy())
+    else:
+        leaf.grad = Tensor(leaf.grad.data + g)
+    for hook in leaf._grad_hooks:
+        hook(leaf)
+
+
 def _reverse_topological_order(root):
-    """Tensors reachable from ``root`` through creators, outputs before inputs.
+    """Graph nodes (Functions and leaf Tensors) reachable from ``root``, each before
+    the nodes that computed its inputs.
 
     Iterative depth-first search: deep networks would overflow Python's recursion limit.
     """
     order, visited, stack = [], set(), [(root, False)]
     while stack:
-        t, children_done = stack.pop()
+        node, children_done = stack.pop()
         if children_done:
-            order.append(t)
+            order.append(node)
             continue
-        if id(t) in visited:
+        if id(node) in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._creator is not None:
-            for inp in t._creator.inputs:
-                if inp is not None and inp.requires_grad and id(inp) not in visited:
-                    stack.append((inp, False))
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in () if isinstance(node, Tensor) else node.parents:
+            if parent is not None and id(parent) not in visited:
+                stack.append((parent, False))
     return reversed(order)
 
 

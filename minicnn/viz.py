@@ -45,23 +45,22 @@ def graph(tensor, params=None):
     if params is not None and not isinstance(params, dict):
         params = dict(params.named_parameters())
     names = {id(p): name for name, p in (params or {}).items()}
-    order = list(_reverse_topological_order(tensor))[::-1]      # inputs first
-    node = {id(t): f"n{i}" for i, t in enumerate(order)}
+    order = list(_reverse_topological_order(tensor.grad_fn))[::-1]     # inputs first
+    node = {id(n): f"n{i}" for i, n in enumerate(order)}
     lines = ["digraph autograd {", '  node [fontname="Helvetica", fontsize=10];']
-    for t in order:
-        shape = str(t.shape)
-        if t.grad_fn is None:                 # a leaf: a parameter or a tensor the user made
-            colour = "lightblue" if id(t) in names else "lightgrey"
-            label = f"{names.get(id(t), 'tensor')}\\n{shape}"
-            lines.append(f'  {node[id(t)]} [label="{_escape(label)}", shape=box, style=filled, '
+    for n in order:
+        if isinstance(n, Tensor):           # a leaf: a parameter or a tensor the user made
+            colour = "lightblue" if id(n) in names else "lightgrey"
+            label = f"{names.get(id(n), 'tensor')}\\n{n.shape}"
+            lines.append(f'  {node[id(n)]} [label="{_escape(label)}", shape=box, style=filled, '
                          f"fillcolor={colour}];")
             continue
-        colour = "darkolivegreen1" if t is tensor else "white"     # the output stands out
-        lines.append(f'  {node[id(t)]} [label="{t.grad_fn.name()}\\n{shape}", shape=box, '
+        colour = "darkolivegreen1" if n is tensor.grad_fn else "white"    # the output stands out
+        lines.append(f'  {node[id(n)]} [label="{n.name()}\\n{n.output_shape}", shape=box, '
                      f'style="rounded,filled", fillcolor={colour}];')
-        for inp in t.grad_fn.inputs:
-            if inp is not None and id(inp) in node:
-                lines.append(f"  {node[id(inp)]} -> {node[id(t)]};")
+        for parent in n.parents:
+            if parent is not None:
+                lines.append(f"  {node[id(parent)]} -> {node[id(n)]};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -329,43 +328,43 @@ def receptive_field_of(model, input_size, layer, position, channel=0, x=None):
 def _field_box(out, image, position):
     """((row0, row1), (col0, col1)) of ``image`` that ``out[..., *position]`` depends on."""
     r, c = position
-    boxes = {id(out): ((r, r), (c, c))}          # tensor -> box in its own plane; None = all
-    for t in _reverse_topological_order(out):
-        if t.grad_fn is None or id(t) not in boxes:
+    boxes = {id(out.grad_fn): ((r, r), (c, c))}   # graph node -> box in its output's plane
+    for node in _reverse_topological_order(out.grad_fn):
+        if isinstance(node, Tensor) or id(node) not in boxes:
             continue
-        box, fn = boxes.pop(id(t)), t.grad_fn
-        for inp, inp_box in _boxes_of_inputs(fn, t, box):
-            if inp is not None and inp.requires_grad:
-                boxes[id(inp)] = _merge(boxes.get(id(inp), ()), inp_box)
+        box = boxes.pop(id(node))
+        for parent, parent_box in _boxes_of_inputs(node, box):
+            if parent is not None:
+                boxes[id(parent)] = _merge(boxes.get(id(parent), ()), parent_box)
     box = boxes.get(id(image))
     return box if box is not None else ((0, image.shape[2] - 1), (0, image.shape[3] - 1))
 
 
-def _boxes_of_inputs(fn, out, box):
-    """(input, its box) for the inputs of op ``fn`` whose output box is ``box``."""
+def _boxes_of_inputs(fn, box):
+    """(parent node, its box) for the inputs of op ``fn`` whose output box is ``box``."""
     if isinstance(fn, (ConvOp, MaxPool, AvgPool)):       # the image-like input only
-        x = fn.inputs[0]
         if box is None:
-            return [(x, None)]
-        windows = _windows(fn, x)
-        return [(x, tuple((int(w.start[lo]), int(w.stop[hi]) - 1)
-                          for w, (lo, hi) in zip(windows, box)))]
+            return [(fn.parents[0], None)]
+        windows = _windows(fn, fn.input_shapes[0])
+        return [(fn.parents[0], tuple((int(w.start[lo]), int(w.stop[hi]) - 1)
+                                      for w, (lo, hi) in zip(windows, box)))]
     pairs = []
-    for inp in fn.inputs:
-        if inp is None or inp.ndim != 4 or out.ndim != 4:
-            pairs.append((inp, None))                  # not a feature map: no plane to track
-        elif box is not None and inp.shape[-2:] == out.shape[-2:]:
-            pairs.append((inp, box))                   # same plane: elementwise, concat, ...
+    for parent, shape in zip(fn.parents, fn.input_shapes):
+        if shape is None or len(shape) != 4 or len(fn.output_shape) != 4:
+            pairs.append((parent, None))               # not a feature map: no plane to track
+        elif box is not None and shape[-2:] == fn.output_shape[-2:]:
+            pairs.append((parent, box))                # same plane: elementwise, concat, ...
         else:
-            pairs.append((inp, ((0, inp.shape[2] - 1), (0, inp.shape[3] - 1))))
+            pairs.append((parent, ((0, shape[2] - 1), (0, shape[3] - 1))))
     return pairs
 
 
-def _windows(fn, x):
-    """The (rows, cols) window tables of a convolution or pooling op on input ``x``."""
+def _windows(fn, x_shape):
+    """The (rows, cols) window tables of a convolution or pooling op on an input of
+    shape ``x_shape``."""
     if isinstance(fn, ConvOp):
-        kernel = fn.inputs[1].shape[2:]
-        return tuple(sliding_windows(x.shape[2 + a], kernel[a], fn.stride[a], fn.padding[a],
+        kernel = fn.input_shapes[1][2:]
+        return tuple(sliding_windows(x_shape[2 + a], kernel[a], fn.stride[a], fn.padding[a],
                                      fn.dilation[a]) for a in (0, 1))
     return fn.rows, fn.cols
 

@@ -194,3 +194,31 @@ def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
     w = mc.tensor(np.ones((5, 3)), requires_grad=True)
     F.linear(x, w).sum().backward()
     assert w.grad.data is returned["weight"]      # 150 MB for AlexNet's fc6: not copied
+
+
+def test_graph_does_not_keep_activations_that_no_backward_needs():
+    # PyTorch's graph links Functions; an intermediate tensor lives only as long as the
+    # user's code holds it or an op saved it.  Here the sum and the ReLU save nothing of
+    # h (the ReLU keeps its own output), so once the code drops h, h's memory is freed.
+    import gc
+    import weakref
+    x = mc.tensor(np.random.default_rng(0).normal(size=(3, 4)), requires_grad=True)
+    h = x + 1.0                         # Add saves only shapes
+    y = F.relu(h)
+    h_array = weakref.ref(h.data)
+    del h
+    gc.collect()
+    assert h_array() is None, "the graph still holds an activation no backward needs"
+    y.sum().backward()
+    assert x.grad.tolist() == (x.data + 1.0 > 0).astype(float).tolist()
+
+
+def test_graph_nodes_are_functions_and_leaves():
+    x = mc.tensor(np.ones((2, 2)), requires_grad=True)
+    c = mc.tensor(np.ones((2, 2)))                  # needs no gradient: no edge
+    y = (x * c + x).sum()
+    add = y.grad_fn.parents[0]
+    assert type(y.grad_fn).__name__ == "Sum" and type(add).__name__ == "Add"
+    mul, leaf = add.parents
+    assert leaf is x and mul.parents == (x, None)
+    assert add.input_shapes == ((2, 2), (2, 2)) and y.grad_fn.output_shape == ()

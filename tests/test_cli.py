@@ -349,7 +349,9 @@ def test_ctrl_c_ends_with_one_line_naming_the_last_checkpoint(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "minicnn", "train", "--epochs", "100000", "--limit", "64",
          "--out", str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, cwd=tmp_path)
+        text=True, cwd=tmp_path,
+        # a shell's background job inherits SIGINT ignored, and so would the child: undo that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for _ in range(1200):                         # until the first checkpoint is written
             if (out / "checkpoint.npz").exists() or process.poll() is not None:

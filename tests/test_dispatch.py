@@ -118,8 +118,8 @@ def test_apply_rejects_unknown_and_missing_settings(settings, match):
         Scale.apply(mc.tensor([1.0]), **settings)
 
 
-@pytest.mark.parametrize("name", ["forward", "backward", "inputs", "needs_input_grad", "apply",
-                                  "release", "settings"])
+@pytest.mark.parametrize("name", ["forward", "backward", "parents", "input_shapes", "output_shape",
+                                  "needs_input_grad", "apply", "release", "settings"])
 def test_a_setting_may_not_overwrite_what_every_function_needs(name):
     with pytest.raises(TypeError, match=f"setting\\(s\\) \\['{name}'\\] would overwrite"):
         type("Clash", (Function,), {"settings": (name,)})

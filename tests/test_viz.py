@@ -32,11 +32,10 @@ def ops_behind(t):
     found = {}
 
     def visit(fn):
-        if fn is not None and id(fn) not in found:
+        if isinstance(fn, mc.Function) and id(fn) not in found:
             found[id(fn)] = fn
-            for inp in fn.inputs:
-                if inp is not None and inp.requires_grad:
-                    visit(inp.grad_fn)
+            for parent in fn.parents:       # None, a leaf Tensor or a Function
+                visit(parent)
     visit(t.grad_fn)
     return list(found.values())
 
