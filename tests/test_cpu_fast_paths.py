@@ -1,5 +1,5 @@
 """The CPU speed and memory work keeps the numbers: the convolution op built a few images
-at a time, and batch norm's recomputed xhat."""
+at a time, batch norm's recomputed xhat, and the Numba kernels of batch norm and ReLU."""
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -42,3 +42,90 @@ def test_batch_norm_keeps_no_normalised_copy_of_its_input():
            if isinstance(v, np.ndarray) and v.size == x.numel()]
     assert big == ["x"]
     assert vars(y.grad_fn)["x"] is x.data
+
+
+# ----- the Numba kernels of batch norm and ReLU equal their NumPy references ------------
+numba_kernels = pytest.importorskip("minicnn.cpu", reason="Numba is not installed")
+from minicnn import dispatch  # noqa: E402
+
+
+def both(name, *args):
+    """(numba result, numpy result) of kernel ``name``, each as a tuple of arrays."""
+    found = dispatch.implementations(name)
+    results = [found[kind](*args) for kind in ("numba", "numpy")]
+    return [r if isinstance(r, tuple) else (r,) for r in results]
+
+
+def assert_same(fast, reference, rtol, name):
+    for f, r in zip(fast, reference, strict=True):
+        assert f.dtype == r.dtype and f.shape == r.shape, name
+        np.testing.assert_allclose(f, r, rtol=rtol, atol=rtol, equal_nan=True, err_msg=name)
+
+
+SHAPES = [(4, 3, 5, 7), (2, 5), (1, 1, 1, 9), (3, 2, 2, 2, 2), (0, 3, 4, 4), (2, 0, 3, 3)]
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("affine", [True, False])
+def test_numba_batch_norm_kernels_equal_the_references(shape, dtype, rtol, affine):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    mean, invstd = rng.standard_normal(c).astype(dtype), rng.uniform(0.5, 2, c).astype(dtype)
+    weight, bias = ((rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype))
+                    if affine else (None, None))
+    fast, ref = both("batch_norm_forward", x, mean, invstd, weight, bias)
+    assert_same(fast, ref, rtol, "batch_norm_forward")
+    xhat = ref[0]
+    assert_same(*both("batch_norm_backward_sums", g, xhat), rtol * 10, "backward sums")
+    scale, mean_g, mean_gxhat = (rng.standard_normal(c).astype(dtype) for _ in range(3))
+    assert_same(*both("batch_norm_backward", g, xhat, scale, mean_g, mean_gxhat), rtol,
+                "batch_norm_backward")
+    assert_same(*both("batch_norm_backward", g, xhat, scale), rtol, "batch_norm_backward eval")
+    if x.size:
+        assert_same(*both("batch_norm_stats", x), rtol * 10, "batch_norm_stats")
+
+
+def test_numba_batch_norm_stats_are_exact_for_a_large_mean_and_pass_nan():
+    rng = np.random.default_rng(6)
+    x = (1e4 + rng.standard_normal((4, 3, 6, 6))).astype(np.float32)
+    (mean, var), (mean_ref, var_ref) = both("batch_norm_stats", x)
+    exact = x.astype(np.float64).var(axis=(0, 2, 3))
+    np.testing.assert_allclose(var, exact, rtol=1e-4)           # E[x^2]-E[x]^2 would be ~0 or <0
+    np.testing.assert_allclose(var_ref, exact, rtol=1e-4)
+    x[1, 2, 3, 4] = np.nan
+    x[0, 0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):          # the reference's inf - inf
+        (mean, var), _ = both("batch_norm_stats", x)
+    assert np.isnan(mean[2]) and np.isnan(var[2]) and np.isinf(mean[0]) and np.isfinite(mean[1])
+
+
+def test_numba_kernels_take_strided_inputs():
+    """A transposed or sliced input reaches the kernels as it is: same numbers as the reference."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 6, 5, 4)).astype(np.float32).transpose(0, 1, 3, 2)[:, ::2]
+    c = x.shape[1]
+    mean, invstd = np.zeros(c, np.float32), np.ones(c, np.float32)
+    assert_same(*both("batch_norm_stats", x), 2e-5, "stats")
+    assert_same(*both("batch_norm_forward", x, mean, invstd), 0, "forward")
+    assert_same(*both("relu_forward", x), 0, "relu")
+    assert_same(*both("relu_backward", x, x[::-1]), 0, "relu backward")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_relu_equals_the_reference_on_nan_inf_and_zeros(dtype):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    x.flat[::7] = 0.0
+    x.flat[3] = np.nan
+    x.flat[5] = -np.inf
+    x.flat[6] = np.inf
+    g = rng.standard_normal(x.shape).astype(dtype)
+    g.flat[::5] = np.inf
+    g.flat[4] = np.nan
+    (out,), (out_ref,) = both("relu_forward", x)
+    assert_same((out,), (out_ref,), 0, "relu forward")
+    assert_same(*both("relu_backward", g, out), 0, "relu backward")
+    assert_same(*both("relu_forward", x[:0]), 0, "empty")

@@ -5,4 +5,4 @@ give the same numbers (the tests check both).  Each registers itself with
 ``minicnn.dispatch``, which imports this package on first use, and only when
 ``backend.numba_enabled()``: minicnn also works without Numba.
 """
-from . import conv, pool  # noqa: F401  (importing them registers their kernels)
+from . import activation, conv, norm, pool  # noqa: F401  (importing them registers their kernels)

@@ -25,6 +25,25 @@ def _per_channel(v, ndim):
 # ----- batch norm ------------------------------------------------------------
 # The elementwise halves of batch norm; the per-channel statistics are xp reductions.
 # On the GPU each is one CUDA kernel (kernels/norm.cu) instead of several array passes.
+@dispatch.register("batch_norm_stats", "numpy")
+def batch_norm_stats_numpy(x):
+    """x: (N, C, ...) with N*H*W > 0 -> mean, var: (C,), var biased (1/M), in x's dtype.
+    Two passes (the mean first, then the squared deviations from it): exact even when
+    the mean is large next to the spread, where E[x^2] - E[x]^2 would cancel."""
+    axes = _channel_axes(x.ndim)
+    mean = x.mean(axis=axes)
+    xc = x - _per_channel(mean, x.ndim)
+    return mean, (xc * xc).mean(axis=axes)
+
+
+@dispatch.register("batch_norm_backward_sums", "numpy")
+def batch_norm_backward_sums_numpy(grad_out, xhat):
+    """grad_out, xhat: (N, C, ...) -> sum(grad_out), sum(grad_out * xhat) per channel: (C,).
+    The bias and weight gradients, and the two means batch norm's input gradient needs."""
+    axes = _channel_axes(grad_out.ndim)
+    return grad_out.sum(axis=axes), (grad_out * xhat).sum(axis=axes)
+
+
 @dispatch.register("batch_norm_forward", "numpy")
 def batch_norm_forward_numpy(x, mean, invstd, weight=None, bias=None):
     """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x."""
@@ -56,15 +75,12 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias):
         # x: (N, C, ...); weight, bias, running stats: (C,); M = values per channel
         xp = backend.get_array_module(x)
-        axes, ndim = _channel_axes(x.ndim), x.ndim
         self.count = x.shape[0] * int(np.prod(x.shape[2:]))   # not x.size // C: C may be 0
         if self.training and self.count == 0:
             # an empty batch has no statistics; PyTorch leaves the running ones alone too
             mean, var = xp.zeros(x.shape[1], x.dtype), xp.ones(x.shape[1], x.dtype)
         elif self.training:
-            mean = x.mean(axis=axes)
-            xc = x - _per_channel(mean, ndim)    # two passes: exact even for a large mean
-            var = (xc * xc).mean(axis=axes)
+            mean, var = dispatch.kernel("batch_norm_stats", x)(x)
             m = self.momentum
             if self.running_mean is not None:   # in place: the caller's buffers change
                 self.running_mean[...] = (1 - m) * self.running_mean + m * mean
@@ -85,11 +101,11 @@ class BatchNorm(Function):
         #   training: dL/dx = invstd * (g_hat - mean(g_hat) - xhat * mean(g_hat * xhat))
         #   (the two means are the paths through the batch mean and variance);
         #   eval:     dL/dx = invstd * g_hat (the statistics are constants).
-        axes, ndim = _channel_axes(g.ndim), g.ndim
         need_x, need_w, need_b = self.needs_input_grad
         xhat, _ = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
-        sum_g = g.sum(axis=axes) if (need_b or need_x and self.training) else None
-        sum_gx = (g * xhat).sum(axis=axes) if (need_w or need_x and self.training) else None
+        sums_needed = need_w or need_b or (need_x and self.training)   # eval's gx needs none
+        sum_g, sum_gx = (dispatch.kernel("batch_norm_backward_sums", g)(g, xhat)   # (C,) each
+                         if sums_needed else (None, None))
         gx = None
         if need_x:
             scale = self.invstd if self.weight is None else self.invstd * self.weight   # (C,)
