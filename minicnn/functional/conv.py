@@ -148,8 +148,11 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 # The column matrix is kh*kw times the size of the input (VGG's second layer at batch 4:
 # 462 MB).  The op builds it for a few images at a time, at most about this many bytes,
 # so the memory a convolution needs stays bounded; the GEMMs of such large columns are
-# long enough to run at full speed one image at a time.
-COLUMN_BUDGET_BYTES = 32 * 2**20
+# long enough to run at full speed one image at a time.  Small maps (7x7, 14x14) still
+# get several images per chunk, whose weight gradient is then one GEMM.  At 32 MB,
+# AlexNet's step needed 52 MB on top of its weights (PyTorch: 23 MB); at 8 MB, 28 MB,
+# at the same speed (benchmarks/models.py, batch 4).
+COLUMN_BUDGET_BYTES = 8 * 2**20
 
 
 def _image_chunks(x, column_elements_per_image):
