@@ -1,11 +1,99 @@
-// The elementwise halves of batch norm and local response norm.
+// Batch norm (its per-channel sums and its per-element maths) and local response norm.
 //
 // Inputs are viewed as (N, C, S) with S = H*W (S = 1 for an (N, C) input): the
 // channel of flat element i is (i / S) % C.  Batch norm's per-channel sums are
-// reductions, which CuPy does well; the kernels only do the per-element maths.
+// cooperative kernels: one block per channel, whose threads share the channel's
+// N*S values and add their partial sums in shared memory (block_sum).  The other
+// kernels are one thread per element.
 #include "common.h"
 
-// ----- batch norm ------------------------------------------------------------------------
+// ----- batch norm: per-channel sums ------------------------------------------------------
+// At most this many threads per block: the size of block_sum's shared array
+// (minicnn/cuda/launch.py's COOPERATIVE_THREADS).
+#define BLOCK_SUM_THREADS 256
+
+// The sum of every thread's v, returned to every thread of the block.  A tree in a fixed
+// order, so the result is the same in every run: at each level the first n - half threads
+// add partial[t + half] into partial[t] (an odd count leaves its middle element for the
+// next level), until partial[0] holds the sum.  Any blockDim.x <= BLOCK_SUM_THREADS works.
+// Sums are in double: a float32 channel of a million values would lose digits.
+__device__ double block_sum(double v)
+{
+    SHARED(double, partial, BLOCK_SUM_THREADS);
+    const unsigned t = threadIdx.x;
+    partial[t] = v;
+    __syncthreads();                      // every part is in before any is read
+    for (unsigned n = blockDim.x; n > 1;) {
+        unsigned half = (n + 1) / 2;
+        if (t < n - half) partial[t] += partial[t + half];
+        __syncthreads();                  // this level is done before the next reads it
+        n = half;
+    }
+    double total = partial[0];
+    __syncthreads();                      // all have read partial[0] before it is written again
+    return total;
+}
+
+// The flat index of value j of channel c in an (N, C, S) array, j in [0, N*S).
+__device__ __forceinline__ long long channel_element(long long j, long long c, long long C,
+                                                     long long S)
+{
+    return (j / S * C + c) * S + j % S;
+}
+
+// x: (N, C, S), N*S > 0 -> mean, var: (C,), var biased (1/(N*S)).
+// One block per channel, in two passes over its N*S values: the mean, then the squared
+// deviations from it.  (One pass, E[x^2] - E[x]^2, cancels when the mean is large next to
+// the spread: around 1e4 with spread 1, even a double keeps only about 8 of its 16 digits.)
+extern "C" __global__ void KERNEL(batch_norm_stats)(
+    const scalar_t* __restrict__ x, scalar_t* __restrict__ mean, scalar_t* __restrict__ var,
+    long long N, long long C, long long S)
+{
+    const long long M = N * S;            // values per channel; thread t takes t, t + T, ...
+    BLOCK_STRIDE_LOOP(c, C) {
+        double sum = 0;
+        for (long long j = threadIdx.x; j < M; j += blockDim.x)
+            sum += x[channel_element(j, c, C, S)];
+        const double mu = block_sum(sum) / M;
+        double squares = 0;
+        for (long long j = threadIdx.x; j < M; j += blockDim.x) {
+            double d = x[channel_element(j, c, C, S)] - mu;
+            squares += d * d;
+        }
+        const double sigma2 = block_sum(squares) / M;
+        if (threadIdx.x == 0) {
+            mean[c] = (scalar_t)mu;
+            var[c] = (scalar_t)sigma2;
+        }
+    }
+}
+
+// g, xhat: (N, C, S) -> sum_g, sum_gxhat: (C,), the sums of g and g * xhat over (N, S)
+// per channel (the bias and weight gradients).  One block per channel; N*S may be 0
+// (an empty batch): the sums are 0 then.
+extern "C" __global__ void KERNEL(batch_norm_backward_sums)(
+    const scalar_t* __restrict__ g, const scalar_t* __restrict__ xhat,
+    scalar_t* __restrict__ sum_g, scalar_t* __restrict__ sum_gxhat,
+    long long N, long long C, long long S)
+{
+    const long long M = N * S;
+    BLOCK_STRIDE_LOOP(c, C) {
+        double part_g = 0, part_gxhat = 0;
+        for (long long j = threadIdx.x; j < M; j += blockDim.x) {
+            long long i = channel_element(j, c, C, S);
+            part_g += g[i];
+            part_gxhat += (double)g[i] * xhat[i];
+        }
+        const double total_g = block_sum(part_g);
+        const double total_gxhat = block_sum(part_gxhat);
+        if (threadIdx.x == 0) {
+            sum_g[c] = (scalar_t)total_g;
+            sum_gxhat[c] = (scalar_t)total_gxhat;
+        }
+    }
+}
+
+// ----- batch norm: per-element maths -----------------------------------------------------
 // x: (N, C, S); mean, invstd, weight, bias: (C,) -> xhat, out: (N, C, S)
 //     xhat = (x - mean) * invstd        (saved for backward)
 //     out  = xhat * weight + bias

@@ -1,7 +1,8 @@
 """Which implementation of a hot array kernel runs: the one place that decides.
 
-Some array-level kernels (im2col, col2im, pooling, batch norm's elementwise part, LRN,
-ReLU, dropout's masking) have up to three implementations with the same signature:
+Some array-level kernels (im2col, col2im, pooling, batch norm's statistics, sums and
+elementwise parts, LRN, ReLU, dropout's masking) have up to three implementations with
+the same signature:
 
     "numpy"  the readable reference, next to its op in minicnn/functional/
     "numba"  a CPU fast path in minicnn/cpu/

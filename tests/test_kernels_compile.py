@@ -54,6 +54,8 @@ def test_nvcc_compiles_every_kernel_file(arch, tmp_path):
         entries = set(re.findall(r"\.entry\s+(\w+)\s*\(", ptx))
         assert entries == expected_entries(dtype)
         assert "warning" not in log.lower(), log
+        norm = (out / "norm.ptx").read_text()     # batch norm's block sums: SHARED became
+        assert ".shared" in norm and "bar.sync" in norm   # __shared__ memory, with barriers
 
 
 def _nvrtc():

@@ -28,7 +28,7 @@ from minicnn.cuda import emulation, loader
 from minicnn.cuda.emulation import EmulationLoader, PoisonedNumpy
 from minicnn.cuda.launch import KernelOps
 from minicnn import geometry
-from minicnn.functional import conv, pool
+from minicnn.functional import conv, norm, pool
 from minicnn.utils import assert_close
 
 pytestmark = pytest.mark.skipif(emulation.compiler() is None,
@@ -153,7 +153,7 @@ def case_adaptive_avg_pool(ops, dtype, rng, n=2, c=2, h=7, w=5, oh=4, ow=3):
 
 def case_batch_norm(ops, dtype, rng, shape=(3, 4, 2, 3), training=True, affine=True, eps=1e-5):
     x = randn(rng, shape, dtype)
-    c, axes = shape[1], (0,) + tuple(range(2, len(shape)))
+    c = shape[1]
     weight, bias = (randn(rng, c, dtype), randn(rng, c, dtype)) if affine else (None, None)
     running_mean, running_var = randn(rng, c, dtype), rng.uniform(0.5, 2, c).astype(dtype)
     g = randn(rng, shape, dtype)
@@ -162,20 +162,44 @@ def case_batch_norm(ops, dtype, rng, shape=(3, 4, 2, 3), training=True, affine=T
     out_ref = F.batch_norm(ts[0], mc.tensor(running_mean.copy()), mc.tensor(running_var.copy()),
                            *ts[1:], training=training, eps=eps)
     out_ref.backward(mc.tensor(g))
-    # the kernels, fed the per-channel reductions that CuPy computes on a GPU
-    if training:
-        mean, var = x.mean(axis=axes), x.var(axis=axes)
-    else:
-        mean, var = running_mean, running_var
+    # the kernels, in the order the op calls them on a GPU
+    mean, var = ops.batch_norm_stats(x) if training else (running_mean, running_var)
     invstd = (1 / np.sqrt(var + eps)).astype(dtype)
     xhat, out = ops.batch_norm_forward(x, mean, invstd, weight, bias)
+    sum_g, sum_gxhat = ops.batch_norm_backward_sums(g, xhat)
     scale = invstd if weight is None else invstd * weight
-    means = (g.mean(axis=axes), (g * xhat).mean(axis=axes)) if training else (None, None)
+    count = max(x.size // c, 1)          # values per channel (an empty batch: the op's 1)
+    means = (sum_g / count, sum_gxhat / count) if training else (None, None)
     gx = ops.batch_norm_backward(g, xhat, scale, *means)
-    return [("batch_norm forward", out, out_ref.numpy(), False),
-            ("batch_norm xhat", xhat, ((x - mean.reshape((1, c) + (1,) * (len(shape) - 2)))
-                                       * invstd.reshape((1, c) + (1,) * (len(shape) - 2))), False),
-            ("batch_norm backward", gx, ts[0].grad.numpy(), False)]
+    per_channel = (1, c) + (1,) * (len(shape) - 2)
+    results = [("batch_norm forward", out, out_ref.numpy(), False),
+               ("batch_norm xhat", xhat,
+                (x - mean.reshape(per_channel)) * invstd.reshape(per_channel), False),
+               ("batch_norm backward", gx, ts[0].grad.numpy(), False)]
+    if affine:       # the op's weight and bias gradients are the two sums
+        results += [("batch_norm sum_gxhat", sum_gxhat, ts[1].grad.numpy(), False),
+                    ("batch_norm sum_g", sum_g, ts[2].grad.numpy(), False)]
+    return results
+
+
+def case_batch_norm_reductions(ops, dtype, rng, shape=(3, 5, 9, 11), offset=1e4):
+    """Channels of 3*99 = 297 values: odd, and no multiple of any launch's block size, so
+    some threads take one value more than others.  x lies around ``offset`` with spread 1,
+    where a one-pass variance, E[x^2] - E[x]^2, cancels: float64 keeps only about 8 of its
+    16 digits, float32 none."""
+    x = (offset + rng.standard_normal(shape)).astype(dtype)
+    return batch_norm_reductions(ops, x, randn(rng, shape, dtype), randn(rng, shape, dtype))
+
+
+def batch_norm_reductions(ops, x, g, xhat):
+    """The per-channel reduction kernels against their NumPy references."""
+    runs = [("batch_norm_backward_sums", ("sum_g", "sum_gxhat"),
+             ops.batch_norm_backward_sums(g, xhat), norm.batch_norm_backward_sums_numpy(g, xhat))]
+    if x.size // x.shape[1] > 0:                   # an empty batch has no statistics
+        runs.append(("batch_norm_stats", ("mean", "var"), ops.batch_norm_stats(x),
+                     norm.batch_norm_stats_numpy(x)))
+    return [(f"{kernel} {name}", got, expected, False) for kernel, names, gots, expecteds in runs
+            for name, got, expected in zip(names, gots, expecteds)]
 
 
 def case_lrn(ops, dtype, rng, shape=(2, 7, 2, 3), size=4, alpha=1.0, beta=0.75, k=2.0):
@@ -209,7 +233,8 @@ def case_relu(ops, dtype, rng, shape=(3, 4, 5)):
 
 CASES = {"conv": case_im2col_col2im, "max_pool": case_max_pool, "avg_pool": case_avg_pool,
          "adaptive_avg_pool": case_adaptive_avg_pool, "batch_norm": case_batch_norm,
-         "lrn": case_lrn, "masked_scale": case_masked_scale, "relu": case_relu}
+         "batch_norm_reductions": case_batch_norm_reductions, "lrn": case_lrn,
+         "masked_scale": case_masked_scale, "relu": case_relu}
 
 
 def check(results):
@@ -399,6 +424,7 @@ def test_max_pool_adaptive_ties_like_torch():
 @pytest.mark.parametrize("case, kwargs", [
     ("conv", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
     ("adaptive_avg_pool", dict(n=0)), ("batch_norm", dict(shape=(0, 4, 2, 3), training=False)),
+    ("batch_norm_reductions", dict(shape=(0, 3, 5))),
     ("lrn", dict(shape=(0, 7, 2, 3))), ("lrn", dict(shape=(2, 0, 2, 3))),
     ("masked_scale", dict(shape=(0, 3, 4, 5), per_channel=True))], ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -406,6 +432,29 @@ def test_empty_batch_through_the_launch_layer(case, kwargs, dtype):
     """N=0: every kernel's launch wrapper returns empty arrays of the right shape (CUDA
     refuses an empty grid, so nothing is launched), equal to the NumPy backend's."""
     check(CASES[case](make_ops("default-checked"), dtype, np.random.default_rng(0), **kwargs))
+
+
+@pytest.mark.parametrize("shape", [(7, 1, 37), (1, 1, 1000), (2, 3)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batch_norm_reductions_one_channel_long_channels_and_2d_input(shape, dtype):
+    """C=1 (a grid of one block); one channel of 1000 values, each thread taking several;
+    an (N, C) input (S = 1)."""
+    check(case_batch_norm_reductions(make_ops("default-checked"), dtype,
+                                     np.random.default_rng(0), shape))
+
+
+def test_reductions_cap_their_blocks_at_the_shared_array_size():
+    """KernelOps(block=1024) still launches the reductions with at most COOPERATIVE_THREADS
+    threads per block: block_sum's SHARED array holds one value per thread."""
+    ops = KernelOps(PoisonedNumpy(), _LOADERS[True], block=1024)
+    check(case_batch_norm_reductions(ops, np.float64, np.random.default_rng(0), (2, 3, 300)))
+
+
+def test_reductions_sum_float32_in_double():
+    """One thread adds up a whole channel of 2^20 float32 values 0.1: a float32 running sum
+    would drift by about 1% (each addition rounds the same way); a double one stays exact."""
+    x = np.full((1, 1, 2**20), 0.1, np.float32)
+    check(batch_norm_reductions(make_ops("grid1-block1"), x, x, x))
 
 
 def test_max_pool_nan_wins_like_numpy_reference():

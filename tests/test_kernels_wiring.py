@@ -101,7 +101,9 @@ OPS = {   # name -> (function, input shapes, kernel ops it must call)
     "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (4, 3)), [(2, 3, 7, 6)],
                             {"avg_pool_forward", "avg_pool_backward"}),
     "batch_norm train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-                         [(3, 4, 2, 3), (4,), (4,)], {"batch_norm_forward", "batch_norm_backward"}),
+                         [(3, 4, 2, 3), (4,), (4,)],
+                         {"batch_norm_stats", "batch_norm_forward", "batch_norm_backward_sums",
+                          "batch_norm_backward"}),
     "batch_norm eval": (lambda x: F.batch_norm(
                             x, mc.tensor(np.arange(4.0), device=x.device),
                             mc.tensor(np.arange(1.0, 5.0), device=x.device), training=False),
@@ -120,8 +122,9 @@ OPS = {   # name -> (function, input shapes, kernel ops it must call)
     "avg_pool2d empty batch": (lambda x: F.avg_pool2d(x, 2), [(0, 3, 7, 6)],
                                {"avg_pool_forward", "avg_pool_backward"}),
     "batch_norm train empty batch": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-                                     [(0, 4, 2, 3), (4,), (4,)],
-                                     {"batch_norm_forward", "batch_norm_backward"}),
+                                     [(0, 4, 2, 3), (4,), (4,)],   # no statistics to take
+                                     {"batch_norm_forward", "batch_norm_backward_sums",
+                                      "batch_norm_backward"}),
     "local_response_norm empty batch": (lambda x: F.local_response_norm(x, 3, 1.0), [(0, 5, 3, 2)],
                                         {"lrn_forward", "lrn_backward"}),
 }

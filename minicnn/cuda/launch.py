@@ -13,7 +13,10 @@ scalars of the array's dtype), then launches.  Each method registers itself with
 Launch size: one thread per output element, ``block`` threads per block and enough
 blocks to cover them, but at most ``max_grid`` blocks; the kernels' grid-stride loops
 cover any remainder.  ``grid`` fixes the number of blocks instead (tests use odd
-sizes such as grid=3, block=7 to prove the grid-stride loops).
+sizes such as grid=3, block=7 to prove the grid-stride loops).  A cooperative kernel
+(a reduction: the threads of a block share one output's work) gets one block per
+output instead, of at most ``COOPERATIVE_THREADS`` threads, the size of its shared
+arrays; its block-stride loop covers outputs past ``max_grid`` (or ``grid``).
 """
 import numpy as np
 
@@ -21,10 +24,21 @@ from .. import dispatch
 from ..geometry import output_hw, pair
 from .loader import check_dtype
 
+# Threads per block of a cooperative kernel, at most: its SHARED arrays hold one value
+# per thread (kernels/norm.cu's BLOCK_SUM_THREADS).
+COOPERATIVE_THREADS = 256
+
 
 def _i64(*values):
     """Sizes and options as C long long (what every kernel takes)."""
     return [np.int64(v) for v in values]
+
+
+def _ncs(x):
+    """(N, C, S) of an (N, C, ...) array as C long longs: the norm kernels' view, S = H*W
+    (1 for (N, C)).  Not S = size // (N*C) alone: N or C may be 0."""
+    n, c = x.shape[:2]
+    return _i64(n, c, x.size // max(n * c, 1))
 
 
 def _check_no_dilation(rows, cols):
@@ -40,13 +54,15 @@ class KernelOps:
         self._table_cache = {}
 
     # ----- the launch itself ---------------------------------------------------------------
-    def _launch(self, file, name, threads, dtype, *args):
-        """Run kernels/<file>.cu's KERNEL(name) for ``dtype`` with one thread per output."""
-        if threads == 0:
+    def _launch(self, file, name, outputs, dtype, *args, per_block=False):
+        """Run kernels/<file>.cu's KERNEL(name) for ``dtype`` with one thread per output,
+        or, ``per_block``, one block per output (a cooperative kernel's reduction)."""
+        if outputs == 0:
             return                       # CUDA rejects an empty grid
-        grid = self.grid or min(-(-threads // self.block), self.max_grid)
+        block = min(self.block, COOPERATIVE_THREADS) if per_block else self.block
+        grid = self.grid or min(-(-outputs // (1 if per_block else block)), self.max_grid)
         kernel = self.loader(file, name, dtype)
-        kernel((int(grid),), (self.block,), tuple(args))
+        kernel((int(grid),), (block,), tuple(args))
 
     def _input(self, x, op):
         """A C-contiguous float32/float64 array (kernels see raw memory, not strides)."""
@@ -161,6 +177,26 @@ class KernelOps:
         return grad
 
     # ----- normalisation --------------------------------------------------------------------
+    @dispatch.register("batch_norm_stats", "cuda")
+    def batch_norm_stats(self, x):
+        # x: (N, C, ...) with N*H*W > 0 -> mean, var: (C,), var biased; one block per channel
+        x = self._input(x, "batch_norm")
+        mean, var = self.xp.empty(x.shape[1], x.dtype), self.xp.empty(x.shape[1], x.dtype)
+        self._launch("norm", "batch_norm_stats", x.shape[1], x.dtype, x, mean, var,
+                     *_ncs(x), per_block=True)
+        return mean, var
+
+    @dispatch.register("batch_norm_backward_sums", "cuda")
+    def batch_norm_backward_sums(self, grad_out, xhat):
+        # grad_out, xhat: (N, C, ...) -> sum(grad_out), sum(grad_out * xhat) per channel: (C,)
+        # (N may be 0: the sums are 0); one block per channel
+        g = self._input(grad_out, "batch_norm backward")
+        xhat = self._input(xhat, "batch_norm backward")
+        sum_g, sum_gxhat = self.xp.empty(g.shape[1], g.dtype), self.xp.empty(g.shape[1], g.dtype)
+        self._launch("norm", "batch_norm_backward_sums", g.shape[1], g.dtype, g, xhat,
+                     sum_g, sum_gxhat, *_ncs(g), per_block=True)
+        return sum_g, sum_gxhat
+
     @dispatch.register("batch_norm_forward", "cuda")
     def batch_norm_forward(self, x, mean, invstd, weight=None, bias=None):
         # x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x
@@ -171,7 +207,7 @@ class KernelOps:
         xhat, out = self.xp.empty(x.shape, x.dtype), self.xp.empty(x.shape, x.dtype)
         self._launch("norm", "batch_norm_forward", x.size, x.dtype, x, self._like(mean, x),
                      self._like(invstd, x), self._like(weight, x), self._like(bias, x),
-                     xhat, out, *_i64(x.shape[0], c, x.size // max(x.shape[0] * c, 1)))
+                     xhat, out, *_ncs(x))
         return xhat, out
 
     @dispatch.register("batch_norm_backward", "cuda")
@@ -187,18 +223,16 @@ class KernelOps:
         gx = self.xp.empty(g.shape, g.dtype)
         self._launch("norm", "batch_norm_backward", g.size, g.dtype, g, xhat,
                      self._like(scale, g), self._like(mean_g, g), self._like(mean_gxhat, g),
-                     gx, *_i64(g.shape[0], c, g.size // max(g.shape[0] * c, 1)))
+                     gx, *_ncs(g))
         return gx
 
     @dispatch.register("lrn_forward", "cuda")
     def lrn_forward(self, a, size, alpha=1e-4, beta=0.75, k=1.0):
         # a: (N, C, ...) -> out, s: like a; s = k + alpha/size * (window sum of a^2)
         a = self._input(a, "local_response_norm")
-        n, c = a.shape[:2]
         out, s = self.xp.empty(a.shape, a.dtype), self.xp.empty(a.shape, a.dtype)
         real = a.dtype.type
-        self._launch("norm", "lrn_forward", a.size, a.dtype, a, out, s,
-                     *_i64(n, c, a.size // max(n * c, 1), size),
+        self._launch("norm", "lrn_forward", a.size, a.dtype, a, out, s, *_ncs(a), *_i64(size),
                      real(alpha / size), real(beta), real(k))
         return out, s
 
@@ -207,11 +241,10 @@ class KernelOps:
         # grad_out, a, out, s (from lrn_forward): (N, C, ...) -> grad_a: like a
         g = self._input(grad_out, "local_response_norm backward")
         a, out, s = (self._input(v, "local_response_norm backward") for v in (a, out, s))
-        n, c = g.shape[:2]
         ga = self.xp.empty(g.shape, g.dtype)
         real = g.dtype.type
         self._launch("norm", "lrn_backward", g.size, g.dtype, g, a, out, s, ga,
-                     *_i64(n, c, g.size // max(n * c, 1), size),
+                     *_ncs(g), *_i64(size),
                      real(beta), real(2 * alpha * beta / size))
         return ga
 
