@@ -113,18 +113,22 @@ extern "C" __global__ void KERNEL(batch_norm_forward)(
 
 // g, xhat: (N, C, S); scale = invstd * weight, mean_g = mean(g), mean_gxhat = mean(g * xhat)
 // over (N, S) per channel: (C,) -> gx: (N, C, S)
-//     gx = (g - mean_g - xhat * mean_gxhat) * scale
+//     training:  gx = (g - mean_g - xhat * mean_gxhat) * scale
+//     eval:      gx = g * scale
 // The two means are the gradient's paths through the batch mean and variance; in
-// evaluation mode the statistics are constants and both are zero.
+// evaluation mode the statistics are constants and those paths do not exist (not
+// "are zero": a NaN in xhat times a zero mean would still be NaN).
 extern "C" __global__ void KERNEL(batch_norm_backward)(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ xhat,
     const scalar_t* __restrict__ scale, const scalar_t* __restrict__ mean_g,
     const scalar_t* __restrict__ mean_gxhat, scalar_t* __restrict__ gx,
-    long long N, long long C, long long S)
+    long long N, long long C, long long S, long long training)
 {
     GRID_STRIDE_LOOP(i, N * C * S) {
         long long c = (i / S) % C;
-        gx[i] = (g[i] - mean_g[c] - xhat[i] * mean_gxhat[c]) * scale[c];
+        scalar_t d = g[i];
+        if (training) d = d - mean_g[c] - xhat[i] * mean_gxhat[c];
+        gx[i] = d * scale[c];
     }
 }
 

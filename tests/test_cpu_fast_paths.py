@@ -129,3 +129,13 @@ def test_numba_relu_equals_the_reference_on_nan_inf_and_zeros(dtype):
     assert_same((out,), (out_ref,), 0, "relu forward")
     assert_same(*both("relu_backward", g, out), 0, "relu backward")
     assert_same(*both("relu_forward", x[:0]), 0, "empty")
+
+
+def test_numba_batch_norm_eval_backward_ignores_a_nan_xhat():
+    """Eval: grad_x = grad_out * scale; the statistics' paths are absent, not times zero."""
+    rng = np.random.default_rng(9)
+    g, xhat = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    xhat[1, 2, 3] = np.nan
+    (fast,), (ref,) = both("batch_norm_backward", g, xhat, rng.standard_normal(3))
+    assert np.isfinite(ref).all()
+    assert_same((fast,), (ref,), 0, "eval backward")

@@ -513,3 +513,18 @@ def test_launch_layer_errors():
 def test_empty_input_launches_nothing():
     out = make_ops().relu_forward(np.zeros((0, 3), np.float32))
     assert out.shape == (0, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_eval_backward_skips_the_statistics_paths(dtype):
+    """In eval mode the statistics are constants: grad_x = grad_out * scale, even where
+    xhat is NaN (a NaN input).  Multiplying the absent paths by zero would give NaN there."""
+    rng = np.random.default_rng(11)
+    g, xhat = randn(rng, (2, 3, 4), dtype), randn(rng, (2, 3, 4), dtype)
+    xhat[0, 1, 2] = np.nan
+    scale = randn(rng, 3, dtype)
+    from minicnn.functional.norm import batch_norm_backward_numpy
+    expected = batch_norm_backward_numpy(g, xhat, scale)
+    assert np.isfinite(expected).all()
+    assert_equal(make_ops("default-checked").batch_norm_backward(g, xhat, scale), expected,
+                 "eval backward")

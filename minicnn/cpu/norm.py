@@ -114,23 +114,30 @@ def batch_norm_forward(x, mean, invstd, weight=None, bias=None):
 
 
 @numba.njit(cache=True, parallel=True)
-def _backward(g, xhat, scale, mean_g, mean_gxhat, gx):
-    # g, xhat: (N, C, S); scale, mean_g, mean_gxhat: (C,) -> gx: (N, C, S)
+def _backward(g, xhat, scale, mean_g, mean_gxhat, training, gx):
+    # g, xhat: (N, C, S); scale, mean_g, mean_gxhat: (C,) -> gx: (N, C, S).  In eval the
+    # statistics' paths do not exist: skipped, not multiplied by 0 (NaN * 0 is NaN).
     N, C, S = g.shape
     for p in numba.prange(N * C):
         n, c = p // C, p % C
         for s in range(S):
-            gx[n, c, s] = (g[n, c, s] - mean_g[c] - xhat[n, c, s] * mean_gxhat[c]) * scale[c]
+            d = g[n, c, s]
+            if training:
+                d = d - mean_g[c] - xhat[n, c, s] * mean_gxhat[c]
+            gx[n, c, s] = d * scale[c]
 
 
 @dispatch.register("batch_norm_backward", "numba")
 def batch_norm_backward(grad_out, xhat, scale, mean_g=None, mean_gxhat=None):
     """grad_out, xhat: (N, C, ...); scale, mean_g, mean_gxhat: (C,)
-    -> (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: the means are None = 0)."""
-    zeros = np.zeros(grad_out.shape[1], grad_out.dtype)
+    -> (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: the means are None and
+    the result is grad_out * scale)."""
+    dtype = grad_out.dtype
+    training = mean_g is not None
+    unused = np.zeros(grad_out.shape[1], dtype)
     planes = _planes(grad_out)
-    gx = np.empty(planes.shape, grad_out.dtype)
-    _backward(planes, _planes(xhat), scale.astype(grad_out.dtype, copy=False),
-              zeros if mean_g is None else mean_g.astype(grad_out.dtype, copy=False),
-              zeros if mean_gxhat is None else mean_gxhat.astype(grad_out.dtype, copy=False), gx)
+    gx = np.empty(planes.shape, dtype)
+    _backward(planes, _planes(xhat), scale.astype(dtype, copy=False),
+              mean_g.astype(dtype, copy=False) if training else unused,
+              mean_gxhat.astype(dtype, copy=False) if training else unused, training, gx)
     return gx.reshape(grad_out.shape)

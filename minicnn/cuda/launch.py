@@ -213,17 +213,18 @@ class KernelOps:
     @dispatch.register("batch_norm_backward", "cuda")
     def batch_norm_backward(self, grad_out, xhat, scale, mean_g=None, mean_gxhat=None):
         # grad_out, xhat: (N, C, ...); scale = invstd * weight, mean_g, mean_gxhat: (C,)
-        # -> grad_x = (grad_out - mean_g - xhat * mean_gxhat) * scale   (eval: means None = 0)
+        # -> grad_x = (grad_out - mean_g - xhat * mean_gxhat) * scale
+        #    (eval: the means are None, and grad_x = grad_out * scale)
         g = self._input(grad_out, "batch_norm backward")
         xhat = self._input(xhat, "batch_norm backward")
-        c = g.shape[1]
-        zeros = self.xp.zeros(c, g.dtype)
-        mean_g = zeros if mean_g is None else mean_g
-        mean_gxhat = zeros if mean_gxhat is None else mean_gxhat
+        training = mean_g is not None
+        unused = self.xp.zeros(g.shape[1], g.dtype)      # eval: the kernel reads no mean
+        mean_g = mean_g if training else unused
+        mean_gxhat = mean_gxhat if training else unused
         gx = self.xp.empty(g.shape, g.dtype)
         self._launch("norm", "batch_norm_backward", g.size, g.dtype, g, xhat,
                      self._like(scale, g), self._like(mean_g, g), self._like(mean_gxhat, g),
-                     gx, *_ncs(g))
+                     gx, *_ncs(g), *_i64(training))
         return gx
 
     @dispatch.register("lrn_forward", "cuda")
