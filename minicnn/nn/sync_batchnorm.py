@@ -6,9 +6,13 @@ train like N separate batches of B.  SyncBatchNorm all-reduces the per-channel s
 they train exactly like one process with batch N*B -- running statistics included.
 
 Forward (M = values per channel over all processes, a sum over processes written sum_p):
-    M = sum_p M_p,   mean = sum_p sum(x) / M,   var = sum_p sum((x - mean)^2) / M
-The variance sums squared deviations from the *global* mean (a second pass after the mean
-is known), not sum(x^2) - M*mean^2, which loses every digit when the mean is large.
+each process computes its own mean_p and var_p over its M_p values with the same kernel
+as BatchNorm (``batch_norm_stats``), and the processes combine them:
+    M = sum_p M_p,   mean = sum_p M_p mean_p / M,
+    var = sum_p M_p (var_p + (mean_p - mean)^2) / M
+(each process's squared deviations from its own mean, moved to the global mean: Chan,
+Golub and LeVeque's pairwise update).  Never sum(x^2) - M*mean^2, which loses every
+digit when the mean is large.  With one process this is BatchNorm's arithmetic exactly.
 
 Backward: dL/dx = invstd * (g_hat - mean(g_hat) - xhat * mean(g_hat * xhat)), g_hat = g*weight,
 where the two means run over all processes: x on one process moves the mean and variance
@@ -23,7 +27,6 @@ import numpy as np
 from .. import backend, dispatch
 from .. import distributed as dist
 from ..autograd import Function
-from ..functional.norm import _channel_axes, _per_channel
 from .module import named_errors
 from .normalization import _BatchNorm
 
@@ -31,28 +34,33 @@ from .normalization import _BatchNorm
 class SyncBatchNormFunction(Function):
     """Training-mode batch norm over the union of every process's batch.
 
-    The arithmetic is functional/norm.py's BatchNorm with each per-channel sum all-reduced,
-    in the same order: with one process the results are identical, bit for bit.
+    The arithmetic is functional/norm.py's BatchNorm (the same kernels), with each
+    process's statistics and sums combined over all processes: with one process the
+    results are identical, bit for bit.
     """
     settings = ("momentum", "eps", "running_mean", "running_var")
 
     def forward(self, x, weight, bias):
         # x: (N, C, ...); weight, bias, running stats: (C,)
         xp = backend.get_array_module(x)
-        axes, ndim, c = _channel_axes(x.ndim), x.ndim, x.shape[1]
-        # sums and count in one message; float64 holds any count exactly
-        totals = xp.concatenate([x.sum(axis=axes).astype(np.float64),
-                                 xp.asarray([x.size // c], dtype=np.float64)])   # (C+1,)
+        c = x.shape[1]
+        m = x.size // c if c else 0                      # this process's values per channel
+        if m:
+            mean_p, var_p = (v.astype(np.float64) for v in
+                             dispatch.kernel("batch_norm_stats", x)(x))         # (C,) each
+        else:                                            # an empty batch on this process
+            mean_p = var_p = xp.zeros(c, np.float64)
+        # this process's sums and count in one message; float64 holds any count exactly
+        totals = xp.concatenate([mean_p * m, xp.asarray([m], dtype=np.float64)])   # (C+1,)
         dist.all_reduce(totals)
         self.count = int(totals[c])
         if self.count <= 1:
             raise ValueError("minicnn: sync_batch_norm: expected more than 1 value per channel "
                              f"over all processes when training, got {self.count}")
-        mean = totals[:c].astype(x.dtype) / self.count
-        xc = x - _per_channel(mean, ndim)
-        var = (xc * xc).sum(axis=axes)                    # (C,): squared deviations, this process
-        dist.all_reduce(var)
-        var /= self.count
+        mean = totals[:c] / self.count
+        squares = m * (var_p + (mean_p - mean) ** 2)     # (C,): squared deviations from mean
+        dist.all_reduce(squares)
+        mean, var = mean.astype(x.dtype), (squares / self.count).astype(x.dtype)
         # running statistics, in place (the caller's buffers): unbiased var of the global count
         _move_towards(self.running_mean, mean, self.momentum)
         _move_towards(self.running_var, var * (self.count / (self.count - 1)), self.momentum)
@@ -66,9 +74,9 @@ class SyncBatchNormFunction(Function):
         # g: (N, C, ...).  sum(g), sum(g * xhat): this process's (for weight and bias), then
         # all processes' (for x: the paths through the shared mean and variance).
         xp = backend.get_array_module(g)
-        axes, c = _channel_axes(g.ndim), g.shape[1]
+        c = g.shape[1]
         need_x, need_w, need_b = self.needs_input_grad
-        sum_g, sum_gx = g.sum(axis=axes), (g * self.xhat).sum(axis=axes)      # (C,) each
+        sum_g, sum_gx = dispatch.kernel("batch_norm_backward_sums", g)(g, self.xhat)  # (C,) each
         gx = None
         if need_x:
             totals = xp.concatenate([sum_g, sum_gx])                          # (2C,)
