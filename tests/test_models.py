@@ -201,10 +201,15 @@ def assert_float32_as_good_as_torchs(case_name, results32, results64):
             if exact is None:
                 continue
             err_mc, err_torch = norm_rel_error(mine[key], exact), norm_rel_error(expected, exact)
-            # a max-pool window whose two largest inputs are within float32 rounding of each
-            # other sends its gradient to another input than in float64: a whole gradient
-            # entry moves, differently in each framework
-            allowance = 1e-2 if "grad" in key else 1e-5
+            # A max-pool window whose two largest inputs are within float32 rounding of each
+            # other sends its gradient to another input than in float64, and a ReLU input
+            # within rounding of 0 switches its unit off or on: a whole gradient entry moves
+            # or vanishes, differently in each framework, and every gradient below it
+            # changes.  Measured on resnet50 (48x48, eval): minicnn's and PyTorch's float32
+            # activations are equally far from float64 at every layer (2.6e-5 vs 2.5e-5 at
+            # layer4.2.bn2), but one of minicnn's 4096 ReLU inputs there has the other sign:
+            # a norm error of 1.9e-2 in the input gradient.  A wrong backward is off by O(1).
+            allowance = 5e-2 if "grad" in key else 1e-5
             assert err_mc <= 10 * err_torch + allowance, (
                 f"{case_name} float32 {mode}: {key}: error {err_mc:.2e} vs PyTorch's own "
                 f"float32 error {err_torch:.2e}")
