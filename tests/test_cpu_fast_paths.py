@@ -139,3 +139,31 @@ def test_numba_batch_norm_eval_backward_ignores_a_nan_xhat():
     (fast,), (ref,) = both("batch_norm_backward", g, xhat, rng.standard_normal(3))
     assert np.isfinite(ref).all()
     assert_same((fast,), (ref,), 0, "eval backward")
+
+
+def _thread_settings(before):
+    """Run ``before``, then load minicnn's Numba kernels and run one, in a fresh process
+    without OMP_WAIT_POLICY; return (the policy then, Numba's threading layer)."""
+    import os
+    import subprocess
+    import sys
+    code = before + (
+        "; import os, numpy as np, minicnn.cpu, numba"
+        "; from minicnn.cpu.activation import relu_forward; relu_forward(np.zeros(3, np.float32))"
+        "; print(os.environ.get('OMP_WAIT_POLICY'), numba.threading_layer())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("before, expected", [
+    ("pass", ("PASSIVE", "omp")),                      # minicnn alone: OpenMP, threads passive
+    ("import torch", ("PASSIVE", "workqueue")),        # torch's OpenMP already started
+    ("import os; os.environ['OMP_WAIT_POLICY'] = 'ACTIVE'", ("ACTIVE", "omp")),   # the user's
+], ids=["alone", "torch-first", "user-policy"])
+def test_numba_threads_do_not_spin_against_blas(before, expected):
+    """Spinning OpenMP threads after each Numba kernel took the cores from the next BLAS call
+    (resnet18's step 2.4x slower): loading the kernels makes them passive, or gives Numba
+    its own pool when PyTorch's OpenMP started first; a policy the user chose is kept."""
+    assert _thread_settings(before) == expected
