@@ -1,8 +1,8 @@
 // im2col / col2im: turn a convolution into one matrix product (done by cuBLAS).
 //
-// Column layout, the same as minicnn/functional/conv.py on the CPU:
-//     x: (N, C, H, W)  <->  col: (N, C*KH*KW, OH*OW)
-// col[n, (c*KH + ki)*KW + kj, oh*OW + ow] = x[n, c, oh*SH - PH + ki*DH, ow*SW - PW + kj*DW]
+// Column layout, the same as minicnn/functional/conv.py on the CPU, the images side by side:
+//     x: (N, C, H, W)  <->  col: (C*KH*KW, N*OH*OW)
+// col[(c*KH + ki)*KW + kj, (n*OH + oh)*OW + ow] = x[n, c, oh*SH - PH + ki*DH, ow*SW - PW + kj*DW]
 // (zero where that position falls in the padding).
 #include "common.h"
 
@@ -14,13 +14,13 @@ extern "C" __global__ void KERNEL(im2col)(
     long long SH, long long SW, long long PH, long long PW, long long DH, long long DW)
 {
     GRID_STRIDE_LOOP(i, N * C * KH * KW * OH * OW) {
-        // i = ((((n*C + c)*KH + ki)*KW + kj)*OH + oh)*OW + ow
-        long long ow = i % OW, oh = (i / OW) % OH;
-        long long kj = (i / (OW * OH)) % KW, ki = (i / (OW * OH * KW)) % KH;
-        long long nc = i / (OW * OH * KW * KH);                    // n*C + c
+        // i = (((((c*KH + ki)*KW + kj)*N + n)*OH + oh)*OW + ow
+        long long ow = i % OW, oh = (i / OW) % OH, n = (i / (OW * OH)) % N;
+        long long tap = i / (OW * OH * N);                         // (c*KH + ki)*KW + kj
+        long long kj = tap % KW, ki = (tap / KW) % KH, c = tap / (KW * KH);
         long long h = oh * SH - PH + ki * DH, w = ow * SW - PW + kj * DW;
         bool inside = 0 <= h && h < H && 0 <= w && w < W;
-        col[i] = inside ? x[(nc * H + h) * W + w] : scalar_t(0);
+        col[i] = inside ? x[((n * C + c) * H + h) * W + w] : scalar_t(0);
     }
 }
 
@@ -36,7 +36,7 @@ extern "C" __global__ void KERNEL(col2im)(
     long long SH, long long SW, long long PH, long long PW, long long DH, long long DW)
 {
     GRID_STRIDE_LOOP(i, N * C * H * W) {
-        long long w = i % W, h = (i / W) % H, nc = i / (W * H);
+        long long w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
         scalar_t sum = 0;
         for (long long ki = 0; ki < KH; ++ki) {
             long long th = h + PH - ki * DH;                        // = oh * SH if oh exists
@@ -46,7 +46,7 @@ extern "C" __global__ void KERNEL(col2im)(
                 long long tw = w + PW - kj * DW;
                 if (tw < 0 || tw % SW != 0 || tw / SW >= OW) continue;
                 long long ow = tw / SW;
-                sum += col[((nc * KH + ki) * KW + kj) * OH * OW + oh * OW + ow];
+                sum += col[((((c * KH + ki) * KW + kj) * N + n) * OH + oh) * OW + ow];
             }
         }
         x[i] = sum;

@@ -76,6 +76,14 @@ class Windows(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
+def winograd_tiles(input_hw, padding):
+    """Winograd F(2x2, 3x3) of an input (..., H, W) with ``padding`` (a pair):
+    (OH, OW) of the 3x3 stride-1 output, and (TH, TW), the 2x2 output tiles covering it
+    (the last row and column of tiles may stick out by one)."""
+    OH, OW = output_hw(input_hw, (3, 3), (1, 1), padding, (1, 1))
+    return (OH, OW), ((OH + 1) // 2, (OW + 1) // 2)
+
+
 def sliding_windows(size, kernel, stride, padding, dilation=1, ceil_mode=False):
     """The windows of max_pool2d / avg_pool2d along one axis of length ``size``."""
     out = output_size(size, kernel, stride, padding, dilation, ceil_mode)

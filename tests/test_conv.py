@@ -269,15 +269,19 @@ def test_im2col_col2im_match_torch_unfold_fold(n, c, h, w, kernel, stride, paddi
 @given(**window_settings)
 def test_im2col_col2im_adjoint_and_numba_equals_numpy(n, c, h, w, kernel, stride, padding, dilation,
                                                       seed):
-    """<im2col(x), c> == <x, col2im(c)>; and the Numba col2im gives the NumPy reference's numbers."""
+    """<im2col(x), c> == <x, col2im(c)> for the kernels' side-by-side layout (C*kh*kw, N*OH*OW);
+    and the Numba im2col and col2im give the NumPy references' numbers."""
     assume(_fits(h, w, kernel, stride, padding, dilation))
     from minicnn.cpu import conv as cpu_conv
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w))
     pairs = (kernel, stride, padding, dilation)
     col = conv_module.im2col_numpy(x, *pairs)
+    assert col.shape == (c * kernel[0] * kernel[1], n * np.prod(geometry.output_hw(x.shape, *pairs)))
     c_rand = rng.standard_normal(col.shape)
     for dtype in (np.float64, np.float32):
+        x_d = x.astype(dtype)
+        np.testing.assert_array_equal(cpu_conv.im2col_numba(x_d, *pairs), conv_module.im2col_numpy(x_d, *pairs))
         reference = conv_module.col2im_numpy(c_rand.astype(dtype), x.shape, *pairs)
         fast = cpu_conv.col2im_numba(c_rand.astype(dtype), x.shape, *pairs)
         assert fast.dtype == reference.dtype == dtype

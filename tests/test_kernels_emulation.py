@@ -28,7 +28,7 @@ from minicnn.cuda import emulation, loader
 from minicnn.cuda.emulation import EmulationLoader, PoisonedNumpy
 from minicnn.cuda.launch import KernelOps
 from minicnn import geometry
-from minicnn.functional import conv, norm, pool
+from minicnn.functional import conv, norm, pool, winograd
 from minicnn.utils import assert_close
 
 pytestmark = pytest.mark.skipif(emulation.compiler() is None,
@@ -83,6 +83,24 @@ def case_im2col_col2im(ops, dtype, rng, n=2, c=3, h=7, w=6, k=(3, 2), s=(2, 1), 
     return [("im2col", ops.im2col(x, k, s, p, d), col_ref, True),
             ("col2im", ops.col2im(dcol, x.shape, k, s, p, d),
              conv.col2im_numpy(dcol, x.shape, k, s, p, d), False)]
+
+
+def case_winograd(ops, dtype, rng, n=2, c=3, o=2, h=7, w=6, padding=(1, 2)):
+    """The four transforms against their NumPy references: odd sizes (the last tiles stick
+    out), uneven padding, and the backward ones fed random gradients."""
+    x = randn(rng, (n, c, h, w), dtype)
+    V_ref = winograd.winograd_input_numpy(x, padding)
+    (oh, ow), _ = geometry.winograd_tiles((h, w), padding)
+    M = randn(rng, (16, o, V_ref.shape[2]), dtype)
+    g = randn(rng, (n, o, oh, ow), dtype)
+    dV = randn(rng, V_ref.shape, dtype)
+    return [("winograd_input", ops.winograd_input(x, padding), V_ref, False),
+            ("winograd_output", ops.winograd_output(M, g.shape),
+             winograd.winograd_output_numpy(M, g.shape), False),
+            ("winograd_output_adjoint", ops.winograd_output_adjoint(g),
+             winograd.winograd_output_adjoint_numpy(g), False),
+            ("winograd_input_adjoint", ops.winograd_input_adjoint(dV, x.shape, padding),
+             winograd.winograd_input_adjoint_numpy(dV, x.shape, padding), False)]
 
 
 def _zero_no_taps(rows, cols, *arrays):
@@ -234,7 +252,7 @@ def case_relu(ops, dtype, rng, shape=(3, 4, 5)):
 CASES = {"conv": case_im2col_col2im, "max_pool": case_max_pool, "avg_pool": case_avg_pool,
          "adaptive_avg_pool": case_adaptive_avg_pool, "batch_norm": case_batch_norm,
          "batch_norm_reductions": case_batch_norm_reductions, "lrn": case_lrn,
-         "masked_scale": case_masked_scale, "relu": case_relu}
+         "masked_scale": case_masked_scale, "relu": case_relu, "winograd": case_winograd}
 
 
 def check(results):
@@ -504,8 +522,8 @@ def test_launch_layer_errors():
     ops = make_ops()
     with pytest.raises(TypeError, match="float32 or float64.*int64"):
         ops.im2col(np.zeros((1, 1, 3, 3), np.int64), 2)
-    with pytest.raises(ValueError, match=r"cuda col2im: expected col of shape \(1, 4, 4\)"):
-        ops.col2im(np.zeros((1, 4, 5)), (1, 1, 3, 3), 2)
+    with pytest.raises(ValueError, match=r"cuda col2im: expected col of shape \(4, 8\)"):
+        ops.col2im(np.zeros((2, 4, 4)), (2, 1, 3, 3), 2)      # (N, K, L): not the kernels' layout
     with pytest.raises(ValueError, match="cuda dropout: mask of shape"):
         ops.masked_scale(np.zeros((2, 3, 4)), np.zeros((2, 1, 4)))
 

@@ -25,4 +25,4 @@ if "OMP_WAIT_POLICY" not in os.environ:
         numba.config.THREADING_LAYER = "workqueue"
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from . import activation, conv, norm, pool  # noqa: F401  (importing them registers their kernels)
+from . import activation, conv, norm, pool, winograd  # noqa: F401  (importing them registers their kernels)

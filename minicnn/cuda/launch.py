@@ -21,7 +21,7 @@ arrays; its block-stride loop covers outputs past ``max_grid`` (or ``grid``).
 import numpy as np
 
 from .. import dispatch
-from ..geometry import output_hw, pair
+from ..geometry import output_hw, pair, winograd_tiles
 from .loader import check_dtype
 
 # Threads per block of a cooperative kernel, at most: its SHARED arrays hold one value
@@ -76,31 +76,82 @@ class KernelOps:
     # ----- convolution: im2col / col2im ---------------------------------------------------
     @dispatch.register("im2col", "cuda")
     def im2col(self, x, kernel_size, stride=1, padding=0, dilation=1):
-        # x: (N, C, H, W) -> col: (N, C*kh*kw, OH*OW)
+        # x: (N, C, H, W) -> col: (C*kh*kw, N*OH*OW), the images side by side
         k, s, p, d = map(pair, (kernel_size, stride, padding, dilation))
         x = self._input(x, "im2col")
         n, c, h, w = x.shape
         oh, ow = output_hw((h, w), k, s, p, d)
-        col = self.xp.empty((n, c * k[0] * k[1], oh * ow), x.dtype)
+        col = self.xp.empty((c * k[0] * k[1], n * oh * ow), x.dtype)
         self._launch("conv", "im2col", col.size, x.dtype, x, col,
                      *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
         return col
 
     @dispatch.register("col2im", "cuda")
     def col2im(self, col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
-        # col: (N, C*kh*kw, OH*OW) -> x: input_shape = (N, C, H, W), overlaps summed
+        # col: (C*kh*kw, N*OH*OW) -> x: input_shape = (N, C, H, W), overlaps summed
         k, s, p, d = map(pair, (kernel_size, stride, padding, dilation))
         col = self._input(col, "col2im")
         n, c, h, w = input_shape
         oh, ow = output_hw((h, w), k, s, p, d)
-        if col.shape != (n, c * k[0] * k[1], oh * ow):
+        if col.shape != (c * k[0] * k[1], n * oh * ow):
             raise ValueError(f"minicnn: cuda col2im: expected col of shape "
-                             f"{(n, c * k[0] * k[1], oh * ow)} for input {tuple(input_shape)}, "
+                             f"{(c * k[0] * k[1], n * oh * ow)} for input {tuple(input_shape)}, "
                              f"got {col.shape}")
         x = self.xp.empty((n, c, h, w), col.dtype)
         self._launch("conv", "col2im", x.size, col.dtype, col, x,
                      *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
         return x
+
+    # ----- Winograd F(2x2, 3x3) transforms (minicnn/functional/winograd.py) ------------------
+    @dispatch.register("winograd_input", "cuda")
+    def winograd_input(self, x, padding):
+        # x: (N, C, H, W) -> V: (16, C, N*TH*TW)
+        x = self._input(x, "winograd_input")
+        n, c, h, w = x.shape
+        _, (th, tw) = winograd_tiles((h, w), padding)
+        V = self.xp.empty((16, c, n * th * tw), x.dtype)
+        self._launch("winograd", "winograd_input", V.size, x.dtype, x, V,
+                     *_i64(n, c, h, w, *padding, th, tw))
+        return V
+
+    @dispatch.register("winograd_input_adjoint", "cuda")
+    def winograd_input_adjoint(self, dV, input_shape, padding):
+        # dV: (16, C, N*TH*TW) -> dx: input_shape = (N, C, H, W)
+        dV = self._input(dV, "winograd_input_adjoint")
+        n, c, h, w = input_shape
+        _, (th, tw) = winograd_tiles((h, w), padding)
+        if dV.shape != (16, c, n * th * tw):
+            raise ValueError(f"minicnn: cuda winograd_input_adjoint: expected dV of shape "
+                             f"{(16, c, n * th * tw)} for input {tuple(input_shape)}, got {dV.shape}")
+        dx = self.xp.empty((n, c, h, w), dV.dtype)
+        self._launch("winograd", "winograd_input_adjoint", dx.size, dV.dtype, dV, dx,
+                     *_i64(n, c, h, w, *padding, th, tw))
+        return dx
+
+    @dispatch.register("winograd_output", "cuda")
+    def winograd_output(self, M, output_shape):
+        # M: (16, O, N*TH*TW) -> y: output_shape = (N, O, OH, OW)
+        M = self._input(M, "winograd_output")
+        n, o, oh, ow = output_shape
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        if M.shape != (16, o, n * th * tw):
+            raise ValueError(f"minicnn: cuda winograd_output: expected M of shape "
+                             f"{(16, o, n * th * tw)} for output {tuple(output_shape)}, got {M.shape}")
+        y = self.xp.empty((n, o, oh, ow), M.dtype)
+        self._launch("winograd", "winograd_output", y.size, M.dtype, M, y,
+                     *_i64(n, o, oh, ow, th, tw))
+        return y
+
+    @dispatch.register("winograd_output_adjoint", "cuda")
+    def winograd_output_adjoint(self, g):
+        # g: (N, O, OH, OW) -> dM: (16, O, N*TH*TW)
+        g = self._input(g, "winograd_output_adjoint")
+        n, o, oh, ow = g.shape
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        dM = self.xp.empty((16, o, n * th * tw), g.dtype)
+        self._launch("winograd", "winograd_output_adjoint", dM.size, g.dtype, g, dM,
+                     *_i64(n, o, oh, ow, th, tw))
+        return dM
 
     # ----- pooling ---------------------------------------------------------------------------
     # The pooling kernels take the CPU code's window tables (minicnn/geometry.py,

@@ -5,23 +5,29 @@ product with each filter.  ``im2col`` copies every window into one column of a
 matrix; then a single matrix product (GEMM) with the filters, flattened to rows,
 computes every output at once, and BLAS does the heavy lifting:
 
-    weight (C_out, C*kh*kw)  @  col (C*kh*kw, OH*OW)  =  y (C_out, OH*OW)   per image
+    weight (C_out, C*kh*kw)  @  col (C*kh*kw, N*OH*OW)  =  y (C_out, N*OH*OW)
 
 Backward is two more GEMMs: ``g @ col.T`` for the weight gradient and
 ``weight.T @ g`` for the gradient of the columns, which ``col2im`` folds back onto
 the input, adding up where windows overlap.
 
+The kernels lay the images' columns side by side, (C*kh*kw, N*OH*OW), so that each of
+the three products is ONE GEMM for the whole batch (or chunk of it): on small maps
+(7x7, 49 columns per image) a product per image keeps BLAS far below its speed.  The
+public ``im2col`` / ``col2im`` speak PyTorch's ``unfold`` / ``fold`` layout,
+(N, C*kh*kw, OH*OW), a transposed view of the same numbers.
+
 Kernels: ``im2col_numpy`` / ``col2im_numpy`` are the readable references (written
 against ``xp``, so they also run on CuPy).  ``dispatch.kernel`` picks the implementation
-for an array: minicnn/cpu/conv.py holds the Numba fast path of col2im (for im2col, the
-NumPy strided copy measured faster than a Numba loop), minicnn/cuda/launch.py the CUDA
-kernels of both.  The output-size arithmetic lives in minicnn/geometry.py.
+for an array: minicnn/cpu/conv.py holds the Numba fast paths, minicnn/cuda/launch.py the
+CUDA kernels.  The output-size arithmetic lives in minicnn/geometry.py.
 """
 import numpy as np
 
 from .. import backend, dispatch
 from ..autograd import Function
-from ..geometry import output_hw, pair
+from ..geometry import output_hw, pair, winograd_tiles
+from . import winograd
 from .elementwise import check_dtype
 
 
@@ -46,7 +52,8 @@ def _check_fits(input_shape, k, s, p, d, op):
 # ----- the NumPy references (also run on CuPy) --------------------------------
 @dispatch.register("im2col", "numpy")
 def im2col_numpy(x, kernel_size, stride, padding, dilation):
-    """im2col by a strided view of the zero-padded input and one reshape (settings are pairs)."""
+    """x (N, C, H, W) -> col (C*kh*kw, N*OH*OW), the images side by side: a strided view of
+    the zero-padded input and one reshape (settings are pairs)."""
     xp = backend.get_array_module(x)
     N, C, H, W = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -57,24 +64,24 @@ def im2col_numpy(x, kernel_size, stride, padding, dilation):
     else:
         padded = x       # any strides (transposed, sliced) are fine: the view below uses them
     sN, sC, sH, sW = padded.strides
-    # windows[n, c, i, j, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]: no copy yet,
+    # windows[c, i, j, n, oh, ow] = padded[n, c, oh*sh + i*dh, ow*sw + j*dw]: no copy yet,
     # just a 6-D way of reading the same memory (one step of i moves dh rows, of oh sh rows).
     windows = xp.lib.stride_tricks.as_strided(
-        padded, shape=(N, C, kh, kw, OH, OW),
-        strides=(sN, sC, dh * sH, dw * sW, sh * sH, sw * sW))
-    # The one copy (skipped for a 1x1 kernel over a contiguous input, where it is a view):
-    # rows are ordered (c, i, j), columns (oh, ow), exactly like torch.nn.functional.unfold.
-    return windows.reshape(N, C * kh * kw, OH * OW)
+        padded, shape=(C, kh, kw, N, OH, OW),
+        strides=(sC, dh * sH, dw * sW, sN, sh * sH, sw * sW))
+    # The one copy: rows are ordered (c, i, j), columns (n, oh, ow).
+    return windows.reshape(C * kh * kw, N * OH * OW)
 
 
 @dispatch.register("col2im", "numpy")
 def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
-    """col2im as kh*kw strided slice-adds into a zero-padded buffer (settings are pairs)."""
+    """col (C*kh*kw, N*OH*OW), images side by side -> (N, C, H, W): kh*kw strided slice-adds
+    into a zero-padded buffer (settings are pairs)."""
     xp = backend.get_array_module(col)
     N, C, H, W = input_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     OH, OW = output_hw(input_shape, kernel_size, stride, padding, dilation)
-    cols = col.reshape(N, C, kh, kw, OH, OW)
+    cols = col.reshape(C, kh, kw, N, OH, OW)
     padded = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
     for i in range(kh):
         for j in range(kw):
@@ -82,7 +89,7 @@ def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
             # columns.  Within one tap no two windows hit the same pixel, so a slice-add
             # is safe; overlaps between taps add up across iterations.
             padded[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
-                         j * dw:j * dw + sw * (OW - 1) + 1:sw] += cols[:, :, i, j]
+                         j * dw:j * dw + sw * (OW - 1) + 1:sw] += cols[:, i, j].transpose(1, 0, 2, 3)
     return padded[:, :, ph:ph + H, pw:pw + W]   # gradient that fell on the padding is dropped
 
 
@@ -101,8 +108,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
                                 ^ window 0 = [a b / d e], one column per output pixel
 
     With this layout a convolution is ``weight.reshape(C_out, -1) @ col``, giving
-    (N, C_out, OH*OW) -- already the (N, C_out, OH, OW) memory order, so no
-    transpose is needed after the GEMM.  Same layout as ``torch.nn.functional.unfold``.
+    (N, C_out, OH*OW) -- already the (N, C_out, OH, OW) memory order.  Same layout as
+    ``torch.nn.functional.unfold``.  (The op itself multiplies a whole batch at once: the
+    kernels put the images side by side, (C*kh*kw, N*OH*OW), and this is a view of that.)
 
     ``kernel_size``, ``stride``, ``padding`` (zeros) and ``dilation`` (gap between taps)
     are ints or (height, width) pairs.  Works on NumPy and CuPy arrays.
@@ -110,10 +118,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     if x.ndim != 4:
         raise ValueError(f"minicnn: im2col: expected a 4-D array (N, C, H, W), got shape {tuple(x.shape)}")
     k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "im2col")
-    _check_fits(x.shape, k, s, p, d, "im2col")
-    if k == (1, 1) and s == (1, 1) and p == (0, 0):   # windows are single pixels: no copy
-        return x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3])   # (a view if x allows)
-    return dispatch.kernel("im2col", x)(x, k, s, p, d)
+    N, K, L = x.shape[0], x.shape[1] * k[0] * k[1], int(np.prod(_check_fits(x.shape, k, s, p, d, "im2col")))
+    return _columns(x, (k, s, p, d)).reshape(K, N, L).transpose(1, 0, 2)
 
 
 def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
@@ -139,9 +145,28 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
     if tuple(col.shape) != (N, C * k[0] * k[1], OH * OW):
         raise ValueError(f"minicnn: col2im: expected col of shape {(N, C * k[0] * k[1], OH * OW)} "
                          f"for input_shape {input_shape}, got {tuple(col.shape)}")
-    if k == (1, 1) and s == (1, 1) and p == (0, 0):
-        return col.reshape(input_shape)   # windows are single pixels, no overlaps or gaps
-    return dispatch.kernel("col2im", col)(col, input_shape, k, s, p, d)
+    return _fold(col.transpose(1, 0, 2).reshape(col.shape[1], N * OH * OW), input_shape, (k, s, p, d))
+
+
+def _single_pixels(window):
+    """A 1x1 kernel with stride 1 and no padding: every window is one pixel, col is x itself."""
+    return tuple(window[0]) == (1, 1) and tuple(window[1]) == (1, 1) and tuple(window[2]) == (0, 0)
+
+
+def _columns(x, window):
+    """x (n, C, H, W) -> col (C*kh*kw, n*L), images side by side; window = (k, s, p, d) pairs."""
+    if _single_pixels(window):       # no window copies; a transposed copy of x (a view if n == 1)
+        n, C, H, W = x.shape
+        return x.reshape(n, C, H * W).transpose(1, 0, 2).reshape(C, n * H * W)
+    return dispatch.kernel("im2col", x)(x, *window)
+
+
+def _fold(col, input_shape, window):
+    """The adjoint of ``_columns``: col (C*kh*kw, n*L) -> (n, C, H, W), overlaps summed."""
+    if _single_pixels(window):       # no overlaps or gaps
+        n, C, H, W = input_shape
+        return col.reshape(C, n, H * W).transpose(1, 0, 2).reshape(input_shape)
+    return dispatch.kernel("col2im", col)(col, input_shape, *window)
 
 
 # ----- the op ----------------------------------------------------------------------
@@ -149,7 +174,7 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 # 462 MB).  The op builds it for a few images at a time, at most about this many bytes,
 # so the memory a convolution needs stays bounded; the GEMMs of such large columns are
 # long enough to run at full speed one image at a time.  Small maps (7x7, 14x14) still
-# get several images per chunk, whose weight gradient is then one GEMM.  At 32 MB,
+# get several images per chunk, side by side in one GEMM.  At 32 MB,
 # AlexNet's step needed 52 MB on top of its weights (PyTorch: 23 MB); at 8 MB, 28 MB,
 # at the same speed (benchmarks/models.py, batch 4).
 COLUMN_BUDGET_BYTES = 8 * 2**20
@@ -163,9 +188,8 @@ def _image_chunks(x, column_elements_per_image):
     return [slice(start, start + step) for start in range(0, max(x.shape[0], 1), step)]
 
 
-def _batch_columns(a):
-    """(n, G, R, L) -> (G, R, n*L): the n images side by side, so one GEMM covers them all
-    (a view for n == 1, else a copy)."""
+def _side_by_side(a):
+    """(n, G, R, L) -> (G, R, n*L), the layout of the columns (a view for n == 1, else a copy)."""
     n, G, R, L = a.shape
     return a.transpose(1, 2, 0, 3).reshape(G, R, n * L)
 
@@ -182,13 +206,15 @@ class Conv2d(Function):
         N, O, G = x.shape[0], w.shape[0], self.groups
         K = w.shape[1] * w.shape[2] * w.shape[3]
         OH, OW = output_hw(x.shape, w.shape[2:], self.stride, self.padding, self.dilation)
+        L, window = OH * OW, (w.shape[2:], self.stride, self.padding, self.dilation)
         w_mat = w.reshape(G, O // G, K)
-        y = xp.empty((N, G, O // G, OH * OW), dtype=x.dtype)
-        for part in _image_chunks(x, K * G * OH * OW):
+        y = xp.empty((N, G, O // G, L), dtype=x.dtype)
+        for part in _image_chunks(x, K * G * L):
             # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
-            col = im2col(x[part], w.shape[2:], self.stride, self.padding, self.dilation)
-            col = col.reshape(col.shape[0], G, K, OH * OW)
-            xp.matmul(w_mat, col, out=y[part])     # (G, O/G, K) @ (n, G, K, L) -> (n, G, O/G, L)
+            n = y[part].shape[0]
+            col = _columns(x[part], window).reshape(G, K, n * L)
+            y_part = xp.matmul(w_mat, col)         # (G, O/G, K) @ (G, K, n*L) -> (G, O/G, n*L)
+            y[part] = y_part.reshape(G, O // G, n, L).transpose(2, 0, 1, 3)
         y = y.reshape(N, O, OH, OW)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
@@ -207,15 +233,77 @@ class Conv2d(Function):
         gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
         gw = xp.zeros((G, O // G, K), dtype=w.dtype) if self.needs_input_grad[1] else None
         for part in _image_chunks(x, K * G * L):
+            g_part = _side_by_side(g[part])                            # (G, O/G, n*L)
             n = g[part].shape[0]
-            if gx is not None:   # (G, K, O/G) @ (n, G, O/G, L) -> columns (n, G, K, L), folded
-                gx[part] = col2im(xp.matmul(w_mat.transpose(0, 2, 1), g[part]).reshape(n, G * K, L),
-                                  (n,) + x.shape[1:], *window)
-            if gw is not None:   # (G, O/G, n*L) @ (G, n*L, K): one GEMM for the chunk's images
-                col = im2col(x[part], *window).reshape(n, G, K, L)
-                gw += xp.matmul(_batch_columns(g[part]), _batch_columns(col).transpose(0, 2, 1))
+            if gx is not None:   # (G, K, O/G) @ (G, O/G, n*L) -> columns (G, K, n*L), folded
+                col = xp.matmul(w_mat.transpose(0, 2, 1), g_part)
+                gx[part] = _fold(col.reshape(G * K, n * L), x[part].shape, window)
+            if gw is not None:   # (G, O/G, n*L) @ (G, n*L, K)
+                col = _columns(x[part], window).reshape(G, K, n * L)
+                gw += xp.matmul(g_part, col.transpose(0, 2, 1))
         gb = g.sum(axis=(0, 3)).reshape(O) if self.needs_input_grad[2] else None
         return gx, (None if gw is None else gw.reshape(w.shape)), gb
+
+
+class WinogradConv2d(Function):
+    """x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, OH, OW), stride 1, by
+    Winograd's F(2x2, 3x3) (minicnn/functional/winograd.py).  Setting: padding (a pair).
+    V, M: (16, C or O, n*T) for the n images of a chunk, T = TH*TW tiles per image."""
+    settings = ("padding",)
+
+    def forward(self, x, w, b):
+        xp = backend.get_array_module(x)
+        (N, C, H, W), O = x.shape, w.shape[0]
+        (OH, OW), (TH, TW) = winograd_tiles((H, W), self.padding)
+        T = TH * TW
+        U = winograd.weight_transform(w)                                # (16, O, C)
+        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
+        for part in _image_chunks(x, 16 * (C + O) * T):
+            V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
+            M = xp.matmul(U, V)                          # (16, O, C) @ (16, C, n*T): 16 GEMMs
+            y[part] = dispatch.kernel("winograd_output", M)(M, y[part].shape)
+        if b is not None:
+            y += b.reshape(1, O, 1, 1)
+        self.x, self.U = x, U
+        return y
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        x, U = self.x, self.U
+        O, C = U.shape[1:]
+        _, (TH, TW) = winograd_tiles(x.shape[2:], self.padding)
+        T = TH * TW
+        gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
+        dU = xp.zeros(U.shape, dtype=U.dtype) if self.needs_input_grad[1] else None
+        for part in _image_chunks(x, 16 * (C + O) * T):
+            dM = dispatch.kernel("winograd_output_adjoint", g)(g[part])        # (16, O, n*T)
+            if gx is not None:   # (16, C, O) @ (16, O, n*T), then back onto the overlapping tiles
+                dV = xp.matmul(U.transpose(0, 2, 1), dM)
+                gx[part] = dispatch.kernel("winograd_input_adjoint", dV)(dV, x[part].shape, self.padding)
+            if dU is not None:   # (16, O, n*T) @ (16, n*T, C)
+                V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
+                dU += xp.matmul(dM, V.transpose(0, 2, 1))
+        gw = None if dU is None else winograd.weight_transform_adjoint(dU)
+        gb = g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+# How conv2d computes the layers Winograd can take (3x3 kernel, stride 1, no dilation,
+# no groups, floating point): "im2col" or "winograd".  Measured on the 2-core CPU,
+# Winograd's 16 smaller GEMMs and its four passes over arrays 4x the activations' size cost
+# more than its 2.25x fewer multiplications save, from 64 to 512 channels, 7x7 to 112x112
+# maps (docs/benchmarks.md): im2col is the default.  Set it to compare the algorithms.
+CONV_ALGORITHM = "im2col"
+
+
+def conv_algorithm(weight_shape, stride, dilation, groups, dtype):
+    """'winograd' where CONV_ALGORITHM asks for it and the layer allows it, else 'im2col'."""
+    can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+           and groups == 1 and np.dtype(dtype).kind == "f")
+    if CONV_ALGORITHM not in ("im2col", "winograd"):
+        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'im2col' or 'winograd', "
+                         f"got {CONV_ALGORITHM!r}")
+    return "winograd" if can and CONV_ALGORITHM == "winograd" else "im2col"
 
 
 def _same_padding(kernel, dilation):
@@ -291,6 +379,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             padding, crop = _same_padding(kernel, pair(dilation, "dilation", op, minimum=1))
     _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
     _check_fits(input.shape, kernel, stride, padding, dilation, op)
-    y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
-                     dilation=dilation, groups=int(groups))
+    if conv_algorithm(weight.shape, stride, dilation, groups, input.dtype) == "winograd":
+        y = WinogradConv2d.apply(input, weight, bias, padding=padding)
+    else:
+        y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
+                         dilation=dilation, groups=int(groups))
     return y[:, :, crop[0]:, crop[1]:] if any(crop) else y

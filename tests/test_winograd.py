@@ -1,0 +1,145 @@
+"""Winograd F(2x2, 3x3), conv2d's second algorithm: equal to PyTorch's convolution (forward and
+every gradient, random upstream gradient), finite differences in float64, the Numba transforms
+equal to their NumPy references, and the weight transform equal to its definition G w G^T."""
+import numpy as np
+import pytest
+import torch.nn.functional as TF
+
+import minicnn as mc
+import minicnn.functional as F
+from minicnn import geometry
+from minicnn.cpu import winograd as fast
+from minicnn.functional import conv as conv_module, winograd
+from minicnn.gradcheck import gradcheck
+from minicnn.utils import assert_close, compare_with_torch
+
+
+@pytest.fixture
+def use_winograd(monkeypatch):
+    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "winograd")
+
+
+def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkeypatch):
+    choose = conv_module.conv_algorithm
+    assert choose((8, 4, 3, 3), (1, 1), (1, 1), 1, np.float32) == "winograd"
+    for weight, stride, dilation, groups, dtype in [((8, 4, 5, 5), (1, 1), (1, 1), 1, np.float32),
+                                                     ((8, 4, 3, 3), (2, 2), (1, 1), 1, np.float32),
+                                                     ((8, 4, 3, 3), (1, 1), (2, 2), 1, np.float32),
+                                                     ((8, 2, 3, 3), (1, 1), (1, 1), 2, np.float32),
+                                                     ((8, 4, 3, 3), (1, 1), (1, 1), 1, np.int64)]:
+        assert choose(weight, stride, dilation, groups, dtype) == "im2col"
+    x = mc.tensor(np.ones((1, 4, 5, 5)), requires_grad=True)
+    assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "WinogradConv2d"
+    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "im2col")
+    assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "Conv2d"
+    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "fft")
+    with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'im2col' or 'winograd', got 'fft'"):
+        F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape, padding", [((2, 3, 7, 6), 1), ((1, 2, 5, 8), 0), ((3, 4, 4, 3), 2),
+                                            ((2, 3, 6, 9), (0, 1)), ((2, 2, 1, 1), 1),
+                                            ((3, 5, 10, 10), "same")], ids=str)
+def test_winograd_conv2d_matches_torch(use_winograd, shape, padding, dtype):
+    """Odd sizes (the last tiles stick out of the output), even ones, uneven padding, a 1x1
+    input, with and without bias: output, input, weight and bias gradients."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((4, shape[1], 3, 3))
+    for b in (rng.standard_normal(4), None):
+        out, _ = compare_with_torch(lambda *t: F.conv2d(*t, padding=padding),
+                                    lambda *t: TF.conv2d(*t, padding=padding), x, w, b, dtype=dtype)
+        assert type(out.grad_fn).__name__ == "WinogradConv2d"
+
+
+def test_winograd_conv2d_finite_differences(use_winograd):
+    rng = np.random.default_rng(1)
+    x = mc.tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
+    w = mc.tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
+    b = mc.tensor(rng.standard_normal(2), requires_grad=True)
+    for padding in (1, (0, 2)):
+        assert gradcheck(lambda *t: F.conv2d(*t, padding=padding), x, w, b)
+
+
+def test_winograd_equals_im2col_on_a_large_mean_in_float32(monkeypatch):
+    """B^T's differences of neighbouring pixels cancel a large mean: float32 stays as close to
+    the float64 result as im2col's (relative to the output's size)."""
+    rng = np.random.default_rng(2)
+    x = (1000 + rng.standard_normal((2, 8, 9, 9))).astype(np.float32)
+    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    exact = TF.conv2d(*(mc.utils.to_torch(a.astype(np.float64)) for a in (x, w)), padding=1).numpy()
+    errors = {}
+    for algorithm in ("im2col", "winograd"):
+        monkeypatch.setattr(conv_module, "CONV_ALGORITHM", algorithm)
+        y = F.conv2d(mc.tensor(x), mc.tensor(w), padding=1).numpy()
+        errors[algorithm] = np.abs(y - exact).max() / np.abs(exact).max()
+    assert errors["winograd"] < 1e-6 and errors["im2col"] < 1e-6, errors
+
+
+def test_winograd_empty_batch(use_winograd):
+    x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
+    w = mc.tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 2, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 5, 5) and np.all(w.grad.numpy() == 0)
+
+
+# ----- the pieces -------------------------------------------------------------------------------
+def test_weight_transform_is_g_w_g_transposed_and_its_adjoint():
+    rng = np.random.default_rng(3)
+    w, dU = rng.standard_normal((5, 4, 3, 3)), rng.standard_normal((16, 5, 4))
+    U = winograd.weight_transform(w)
+    for o, c in [(0, 0), (4, 3), (2, 1)]:
+        assert_close(U[:, o, c].reshape(4, 4), winograd.G @ w[o, c] @ winograd.G.T)
+    assert np.isclose(np.vdot(U, dU), np.vdot(w, winograd.weight_transform_adjoint(dU)), rtol=1e-12)
+
+
+def test_one_tile_by_the_definition():
+    """y = A^T [(G w G^T) * (B^T d B)] A on a single 4x4 input is the 2x2 valid convolution."""
+    rng = np.random.default_rng(4)
+    d, w = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+    y = winograd.A_T @ ((winograd.G @ w @ winograd.G.T) * (winograd.B_T @ d @ winograd.B_T.T)) @ winograd.A_T.T
+    direct = np.array([[np.sum(d[i:i + 3, j:j + 3] * w) for j in range(2)] for i in range(2)])
+    assert_close(y, direct)
+    V = winograd.winograd_input_numpy(d.reshape(1, 1, 4, 4), (0, 0))
+    assert_close(V.reshape(4, 4), winograd.B_T @ d @ winograd.B_T.T)
+
+
+def _transform_cases(rng, dtype, n, c, o, h, w, padding):
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    (oh, ow), (th, tw) = geometry.winograd_tiles((h, w), padding)
+    return (x, rng.standard_normal((16, o, n * th * tw)).astype(dtype),
+            rng.standard_normal((n, o, oh, ow)).astype(dtype),
+            rng.standard_normal((16, c, n * th * tw)).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, c, o, h, w, padding", [(2, 3, 4, 7, 6, (1, 1)), (1, 2, 3, 5, 8, (0, 2)),
+                                                    (3, 4, 5, 4, 3, (2, 0)), (2, 3, 2, 1, 1, (1, 1)),
+                                                    (2, 5, 3, 12, 12, (1, 1))], ids=str)
+def test_numba_transforms_equal_the_references(dtype, n, c, o, h, w, padding):
+    x, M, g, dV = _transform_cases(np.random.default_rng(h * w), dtype, n, c, o, h, w, padding)
+    pairs = [(fast.winograd_input(x, padding), winograd.winograd_input_numpy(x, padding)),
+             (fast.winograd_output(M, g.shape), winograd.winograd_output_numpy(M, g.shape)),
+             (fast.winograd_output_adjoint(g), winograd.winograd_output_adjoint_numpy(g)),
+             (fast.winograd_input_adjoint(dV, x.shape, padding),
+              winograd.winograd_input_adjoint_numpy(dV, x.shape, padding))]
+    for got, expected in pairs:
+        assert got.dtype == expected.dtype == dtype
+        assert_close(got, expected)
+
+
+@pytest.mark.parametrize("n, c, o, h, w, padding", [(2, 3, 4, 7, 6, (1, 1)), (1, 2, 3, 5, 8, (0, 2))])
+def test_transforms_and_their_adjoints_are_transposes(n, c, o, h, w, padding):
+    """<input(x), dV> = <x, input_adjoint(dV)> and <output(M), g> = <M, output_adjoint(g)>."""
+    x, M, g, dV = _transform_cases(np.random.default_rng(5), np.float64, n, c, o, h, w, padding)
+    for module in (winograd, fast):
+        suffix = "_numpy" if module is winograd else ""
+        run = {name: getattr(module, name + suffix) for name in
+               ("winograd_input", "winograd_input_adjoint", "winograd_output", "winograd_output_adjoint")}
+        assert np.isclose(np.vdot(run["winograd_input"](x, padding), dV),
+                          np.vdot(x, run["winograd_input_adjoint"](dV, x.shape, padding)), rtol=1e-12)
+        assert np.isclose(np.vdot(run["winograd_output"](M, g.shape), g),
+                          np.vdot(M, run["winograd_output_adjoint"](g)), rtol=1e-12)
