@@ -77,3 +77,23 @@ def test_models_benchmark_quick_writes_json(tmp_path):
         assert row[what]["ratio_median"] > 0 and row[what]["minicnn"]["min_ms"] > 0
     assert (tmp_path / "ratios.png").stat().st_size > 0
     assert result["results"] == [row]
+
+
+def test_conv_algorithms_benchmark_quick_writes_json(tmp_path, capsys):
+    """Both of minicnn's algorithms and PyTorch are timed on the same layer; the choice is
+    restored afterwards."""
+    from minicnn.functional import conv as conv_module
+    out = tmp_path / "conv.json"
+    threads = torch.get_num_threads()
+    try:
+        load_module("conv_algorithms").main(["--quick", "--threads", "1", "--json", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    result = json.loads(out.read_text())
+    (row,) = result["results"]
+    for way in ("im2col", "winograd", "torch"):
+        for p in ("fwd", "fwdbwd"):
+            assert row[f"{way}_{p}_median_ms"] > 0 and row[f"{way}_{p}_min_ms"] > 0
+    assert row["winograd_over_im2col_fwdbwd"] > 0
+    assert conv_module.CONV_ALGORITHM == "im2col"
+    assert "quick" in capsys.readouterr().out

@@ -237,6 +237,15 @@ def test_model_parity(case_name):
         assert_float32_as_good_as_torchs(case_name, results32, results64)
 
 
+@pytest.mark.parametrize("case_name", ["resnet18", "vgg11_bn"])
+def test_model_parity_with_winograd_convolutions(case_name, monkeypatch):
+    """conv2d's second algorithm on every 3x3 stride-1 layer (Winograd F(2x2, 3x3)) keeps the
+    model equal to PyTorch's: logits and every parameter's gradient, float64."""
+    from minicnn.functional import conv as conv_module
+    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "winograd")
+    test_model_parity(case_name)
+
+
 # ----- outputs, loading weights, errors ----------------------------------------------------
 def test_training_outputs_are_named_tuples_in_torchvision_order():
     mc.manual_seed(0)
