@@ -11,8 +11,9 @@ thing; the logits are compared as a check) it times
   * eval  : the forward in eval mode without autograd,
 alternating minicnn and PyTorch run by run (so drifting machine load hits both alike),
 and reports the median and the minimum of --repeats runs and their ratio minicnn /
-PyTorch (> 1: minicnn is slower).  "spread" is (max - min) / median of the repeats: the
-noise of this machine.  Peak memory of a training step is measured in a child process
+PyTorch (> 1: minicnn is slower), and "paired": the median of the ratios of the two
+back-to-back runs of each repeat, which a slow phase of the machine hits alike.  "spread"
+is (max - min) / median of the repeats: the noise of this machine.  Peak memory of a training step is measured in a child process
 per library: how far the step lifts the resident memory above what the model, its data
 and its optimizer state already hold (activations, saved tensors, gradients, workspace).
 
@@ -133,6 +134,9 @@ def summarise(times):
                     "spread": (max(ts) - min(ts)) / median}
     row["ratio_median"] = row["minicnn"]["median_ms"] / row["torch"]["median_ms"]
     row["ratio_min"] = row["minicnn"]["min_ms"] / row["torch"]["min_ms"]
+    # Each repeat ran the two libraries back to back, in the same phase of the machine's
+    # load: the median of those per-repeat ratios cancels slow drifts the others do not.
+    row["ratio_paired"] = statistics.median(m / t for m, t in zip(times["minicnn"], times["torch"]))
     return row
 
 
@@ -198,7 +202,7 @@ def format_row(row):
     for what in ("train", "eval"):
         r = row[what]
         cells.append(f"{r['minicnn']['median_ms']:>9.0f} {r['torch']['median_ms']:>9.0f} "
-                     f"{r['ratio_median']:>6.2f} {r['ratio_min']:>6.2f} "
+                     f"{r['ratio_median']:>6.2f} {r['ratio_min']:>6.2f} {r['ratio_paired']:>6.2f} "
                      f"{max(r['minicnn']['spread'], r['torch']['spread']):>6.0%}")
     if "memory" in row:
         m = row["memory"]
@@ -207,7 +211,8 @@ def format_row(row):
 
 
 HEADER = (f"{'model':<13} {'b':>3} {'train mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
-          f"{'spread':>6} {'eval mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} {'spread':>6} "
+          f"{'paired':>6} {'spread':>6} {'eval mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
+          f"{'paired':>6} {'spread':>6} "
           f"{'mem mc':>7} {'torch':>7} {'ratio':>6}")
 
 
@@ -267,7 +272,8 @@ def main(argv=None):
         return None
     print(f"minicnn {mc.__version__} vs torch {torch.__version__}, CPU, {args.threads} threads, "
           f"float32, batch {args.batch}: median and min of {args.repeats} alternating runs "
-          f"(ms); ratio = minicnn / torch")
+          f"(ms); ratio = minicnn / torch of the medians, min r of the mins, paired = median "
+          f"of the ratios of back-to-back runs")
     print(HEADER, flush=True)
     rows = []
     for name in args.models:

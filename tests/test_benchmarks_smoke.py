@@ -79,6 +79,14 @@ def test_models_benchmark_quick_writes_json(tmp_path):
     assert result["results"] == [row]
 
 
+def test_paired_ratio_is_the_median_of_back_to_back_ratios():
+    """A slow phase that hits one repeat of both libraries moves the medians' ratio, not the
+    paired one: here minicnn is twice as slow in every pair but one."""
+    row = load_module("models").summarise({"minicnn": [1.0, 10.0, 2.0], "torch": [2.0, 5.0, 1.0]})
+    assert row["ratio_median"] == 1.0 and row["ratio_min"] == 1.0
+    assert row["ratio_paired"] == 2.0
+
+
 def test_conv_algorithms_benchmark_quick_writes_json(tmp_path, capsys):
     """Both of minicnn's algorithms and PyTorch are timed on the same layer; the choice is
     restored afterwards."""
