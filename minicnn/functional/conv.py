@@ -149,7 +149,7 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 
 
 def _single_pixels(window):
-    """A 1x1 kernel with stride 1 and no padding: every window is one pixel, col is x itself."""
+    """A 1x1 kernel with stride 1 and no padding: every window is one pixel, the columns are x's."""
     return tuple(window[0]) == (1, 1) and tuple(window[1]) == (1, 1) and tuple(window[2]) == (0, 0)
 
 
