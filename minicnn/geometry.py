@@ -76,12 +76,17 @@ class Windows(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
-def winograd_tiles(input_hw, padding):
-    """Winograd F(2x2, 3x3) of an input (..., H, W) with ``padding`` (a pair):
-    (OH, OW) of the 3x3 stride-1 output, and (TH, TW), the 2x2 output tiles covering it
+def output_tiles(output_hw):
+    """(OH, OW) -> (TH, TW): the 2x2 tiles of Winograd F(2x2, 3x3) covering that output
     (the last row and column of tiles may stick out by one)."""
+    return (output_hw[0] + 1) // 2, (output_hw[1] + 1) // 2
+
+
+def winograd_tiles(input_hw, padding):
+    """Winograd F(2x2, 3x3) of an input (..., H, W) with ``padding`` (a pair): (OH, OW) of
+    the 3x3 stride-1 output, and its ``output_tiles`` (TH, TW)."""
     OH, OW = output_hw(input_hw, (3, 3), (1, 1), padding, (1, 1))
-    return (OH, OW), ((OH + 1) // 2, (OW + 1) // 2)
+    return (OH, OW), output_tiles((OH, OW))
 
 
 def sliding_windows(size, kernel, stride, padding, dilation=1, ceil_mode=False):

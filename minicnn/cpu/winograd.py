@@ -10,7 +10,7 @@ import numba
 import numpy as np
 
 from .. import dispatch
-from ..geometry import winograd_tiles
+from ..geometry import output_tiles, winograd_tiles
 
 
 @numba.njit(inline="always")
@@ -173,7 +173,7 @@ def winograd_output(M, output_shape):
     """Same arguments and result as ``winograd_output_numpy``."""
     N, O, OH, OW = output_shape
     y = np.empty(output_shape, M.dtype)
-    _output(np.ascontiguousarray(M), N, OH, OW, (OH + 1) // 2, (OW + 1) // 2, y)
+    _output(np.ascontiguousarray(M), N, OH, OW, *output_tiles((OH, OW)), y)
     return y
 
 
@@ -181,7 +181,7 @@ def winograd_output(M, output_shape):
 def winograd_output_adjoint(g):
     """Same arguments and result as ``winograd_output_adjoint_numpy``."""
     N, O, OH, OW = g.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    TH, TW = output_tiles((OH, OW))
     dM = np.empty((16, O, N * TH * TW), g.dtype)
     _output_adjoint(g, TH, TW, dM)
     return dM

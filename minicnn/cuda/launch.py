@@ -21,7 +21,7 @@ arrays; its block-stride loop covers outputs past ``max_grid`` (or ``grid``).
 import numpy as np
 
 from .. import dispatch
-from ..geometry import output_hw, pair, winograd_tiles
+from ..geometry import output_hw, output_tiles, pair, winograd_tiles
 from .loader import check_dtype
 
 # Threads per block of a cooperative kernel, at most: its SHARED arrays hold one value
@@ -133,7 +133,7 @@ class KernelOps:
         # M: (16, O, N*TH*TW) -> y: output_shape = (N, O, OH, OW)
         M = self._input(M, "winograd_output")
         n, o, oh, ow = output_shape
-        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        th, tw = output_tiles((oh, ow))
         if M.shape != (16, o, n * th * tw):
             raise ValueError(f"minicnn: cuda winograd_output: expected M of shape "
                              f"{(16, o, n * th * tw)} for output {tuple(output_shape)}, got {M.shape}")
@@ -147,7 +147,7 @@ class KernelOps:
         # g: (N, O, OH, OW) -> dM: (16, O, N*TH*TW)
         g = self._input(g, "winograd_output_adjoint")
         n, o, oh, ow = g.shape
-        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        th, tw = output_tiles((oh, ow))
         dM = self.xp.empty((16, o, n * th * tw), g.dtype)
         self._launch("winograd", "winograd_output_adjoint", dM.size, g.dtype, g, dM,
                      *_i64(n, o, oh, ow, th, tw))

@@ -33,7 +33,7 @@ in kernels/winograd.cu.  Layout: tile t = (n*TH + ty)*TW + tx covers output rows
 import numpy as np
 
 from .. import backend, dispatch
-from ..geometry import winograd_tiles
+from ..geometry import output_tiles, winograd_tiles
 
 B_T = np.array([[1, 0, -1, 0],
                 [0, 1, 1, 0],
@@ -115,7 +115,7 @@ def winograd_output_numpy(M, output_shape):
     """M (16, O, N*TH*TW) -> y (N, O, OH, OW) = output_shape: A^T m A of every tile, cropped."""
     xp = backend.get_array_module(M)
     N, O, OH, OW = output_shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    TH, TW = output_tiles((OH, OW))
     a_t = xp.asarray(A_T, dtype=M.dtype)
     y = xp.einsum("ia,abontw,jb->notiwj", a_t, M.reshape(4, 4, O, N, TH, TW), a_t)
     return y.reshape(N, O, 2 * TH, 2 * TW)[:, :, :OH, :OW]
@@ -126,7 +126,7 @@ def winograd_output_adjoint_numpy(g):
     """g (N, O, OH, OW) -> dM (16, O, N*TH*TW): A g A^T of every 2x2 tile of g (zeros past it)."""
     xp = backend.get_array_module(g)
     N, O, OH, OW = g.shape
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    TH, TW = output_tiles((OH, OW))
     padded = xp.zeros((N, O, 2 * TH, 2 * TW), dtype=g.dtype)
     padded[:, :, :OH, :OW] = g
     a_t = xp.asarray(A_T, dtype=g.dtype)
