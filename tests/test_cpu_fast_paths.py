@@ -1,5 +1,7 @@
 """The CPU speed and memory work keeps the numbers: the convolution op built a few images
 at a time, batch norm's recomputed xhat, and the Numba kernels of batch norm and ReLU."""
+import sys
+
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -167,3 +169,41 @@ def test_numba_threads_do_not_spin_against_blas(before, expected):
     (resnet18's step 2.4x slower): loading the kernels makes them passive, or gives Numba
     its own pool when PyTorch's OpenMP started first; a policy the user chose is kept."""
     assert _thread_settings(before) == expected
+
+
+def _idle_blas_cpu_seconds(user_timeout):
+    """In a fresh process: a matrix product, minicnn's kernels loaded, another product, then
+    0.3 s of sleep; return the CPU time the process used while it slept (OpenBLAS's idle
+    threads spinning) and the timeout OpenBLAS holds."""
+    import os
+    import subprocess
+    import sys
+    code = ("import time, ctypes, numpy as np; a = np.ones((600, 600), np.float32); a @ a"
+            "; import minicnn.cpu; a @ a; start = time.process_time(); time.sleep(0.3)"
+            "; idle = time.process_time() - start"
+            "; print(idle, *[ctypes.CDLL(p).openblas_thread_timeout() "
+            "for p in minicnn.cpu._loaded_openblas()])")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS",
+                                                          "OPENBLAS_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS"] = "2"        # a second thread, even on a one-core machine
+    if user_timeout is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = str(user_timeout)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return float(out[0]), [int(t) for t in out[1:]]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds OpenBLAS in /proc/self/maps (Linux)")
+def test_blas_threads_do_not_spin_against_numba():
+    """After each product OpenBLAS's threads spun for 2**28 ticks (~0.1 s) on the core the
+    next Numba kernel needed (resnet18's im2col + col2im 510 -> 370 ms per step without it):
+    loading the kernels restarts them with the shortest timeout; a timeout the user set is
+    kept (and then they do spin: 2**30 ticks is most of the 0.3 s)."""
+    idle, timeouts = _idle_blas_cpu_seconds(None)
+    if not timeouts:
+        pytest.skip("NumPy does not use OpenBLAS here")
+    assert timeouts and all(t == 4 for t in timeouts), timeouts
+    assert idle < 0.03, f"OpenBLAS threads used {idle:.3f} s of CPU while the process slept"
+    idle, timeouts = _idle_blas_cpu_seconds(30)
+    assert all(t == 30 for t in timeouts), timeouts
+    assert idle > 0.06, f"with the user's long timeout the threads should spin; used {idle:.3f} s"
