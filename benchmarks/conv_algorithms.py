@@ -39,6 +39,7 @@ LAYERS = [   # (where, C_in, H = W, C_out): 3x3, stride 1, padding 1
     ("resnet layer1", 64, 56, 64), ("resnet layer2", 128, 28, 128),
     ("resnet layer3", 256, 14, 256), ("resnet layer4", 512, 7, 512),
     ("vgg16 conv2_2", 128, 112, 128), ("vgg16 conv3_2", 256, 56, 256),
+    ("vgg16 conv4_2", 512, 28, 512), ("vgg16 conv5_2", 512, 14, 512),
     ("googlenet 3b 3x3", 128, 28, 192),
 ]
 WAYS = ("im2col", "winograd", "torch")
@@ -81,6 +82,7 @@ def measure(batch, layer, repeats, warmup, seed):
     where, c_in, size, c_out = layer
     runs = layer_runs(batch, c_in, size, c_out, seed)
     times = {(way, p): [] for way in WAYS for p in ("fwd", "fwdbwd")}
+    chosen = conv_module.CONV_ALGORITHM
     try:
         for _ in range(warmup):
             for way in WAYS:
@@ -91,7 +93,7 @@ def measure(batch, layer, repeats, warmup, seed):
                 times[(way, "fwd")].append(wall_clock_ms(runs[way][0]))
                 times[(way, "fwdbwd")].append(wall_clock_ms(runs[way][1]))
     finally:
-        conv_module.CONV_ALGORITHM = "im2col"
+        conv_module.CONV_ALGORITHM = chosen
     row = {"layer": where, "shape": [batch, c_in, size, size], "out_channels": c_out}
     for (way, p), ts in times.items():
         row[f"{way}_{p}_median_ms"] = statistics.median(ts)

@@ -187,9 +187,11 @@ def _window_span_and_stride(windows):
 def _sliding_window(fn_cls, inputs, settings):
     """((span_h, stride_h), (span_w, stride_w)) of an op that slides a window over its
     input, or None for an op that does not (it keeps the field of its inputs)."""
-    if fn_cls is conv.Conv2d:
-        (kh, kw), (dh, dw) = inputs[1].shape[2:], settings["dilation"]
-        return (dh * (kh - 1) + 1, settings["stride"][0]), (dw * (kw - 1) + 1, settings["stride"][1])
+    if fn_cls in conv.CONVOLUTIONS:
+        (kh, kw) = inputs[1].shape[2:]
+        settings = {"stride": (1, 1), "dilation": (1, 1), **settings}   # Winograd's: not settings
+        (sh, sw), (dh, dw) = settings["stride"], settings["dilation"]
+        return (dh * (kh - 1) + 1, sh), (dw * (kw - 1) + 1, sw)
     if fn_cls in (pool.MaxPool, pool.AvgPool):
         return _window_span_and_stride(settings["rows"]), _window_span_and_stride(settings["cols"])
     if fn_cls is pool.GlobalAvgPool:
@@ -208,7 +210,7 @@ def _grow(field_in, window):
 def _macs(fn_cls, inputs, out):
     """Multiply-adds of one op (the batch is 1): each output value of a convolution sums
     C/groups * kh * kw products, each of a linear layer in_features products."""
-    if fn_cls is conv.Conv2d:
+    if fn_cls in conv.CONVOLUTIONS:      # counted as direct convolution, whichever algorithm ran
         w = inputs[1]
         return out.data.size * w.shape[1] * w.shape[2] * w.shape[3]
     if fn_cls is linalg.Linear:

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, _reverse_topological_order, no_grad
-from .functional.conv import Conv2d as ConvOp
+from .functional.conv import CONVOLUTIONS
 from .functional.pool import AvgPool, MaxPool
 from .geometry import sliding_windows
 from .summary import summary
@@ -342,7 +342,7 @@ def _field_box(out, image, position):
 
 def _boxes_of_inputs(fn, box):
     """(parent node, its box) for the inputs of op ``fn`` whose output box is ``box``."""
-    if isinstance(fn, (ConvOp, MaxPool, AvgPool)):       # the image-like input only
+    if isinstance(fn, CONVOLUTIONS + (MaxPool, AvgPool)):     # the image-like input only
         if box is None:
             return [(fn.parents[0], None)]
         windows = _windows(fn, fn.input_shapes[0])
@@ -362,7 +362,7 @@ def _boxes_of_inputs(fn, box):
 def _windows(fn, x_shape):
     """The (rows, cols) window tables of a convolution or pooling op on an input of
     shape ``x_shape``."""
-    if isinstance(fn, ConvOp):
+    if isinstance(fn, CONVOLUTIONS):
         kernel = fn.input_shapes[1][2:]
         return tuple(sliding_windows(x_shape[2 + a], kernel[a], fn.stride[a], fn.padding[a],
                                      fn.dilation[a]) for a in (0, 1))

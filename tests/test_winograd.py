@@ -20,8 +20,10 @@ def use_winograd(monkeypatch):
 
 
 def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkeypatch):
-    choose = conv_module.conv_algorithm
-    assert choose((8, 4, 3, 3), (1, 1), (1, 1), 1, np.float32) == "winograd"
+    def choose(weight, stride=(1, 1), dilation=(1, 1), groups=1, dtype=np.float32, input_hw=(5, 5)):
+        return conv_module.conv_algorithm((1, weight[1] * groups) + input_hw, weight, stride, (1, 1),
+                                          dilation, groups, dtype)
+    assert choose((8, 4, 3, 3)) == "winograd"
     for weight, stride, dilation, groups, dtype in [((8, 4, 5, 5), (1, 1), (1, 1), 1, np.float32),
                                                      ((8, 4, 3, 3), (2, 2), (1, 1), 1, np.float32),
                                                      ((8, 4, 3, 3), (1, 1), (2, 2), 1, np.float32),
@@ -32,9 +34,34 @@ def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkey
     assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "WinogradConv2d"
     monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "im2col")
     assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "Conv2d"
+    assert choose((512, 512, 3, 3), input_hw=(28, 28)) == "im2col"
     monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "fft")
-    with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'im2col' or 'winograd', got 'fft'"):
+    with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', got 'fft'"):
         F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))))
+
+
+def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypatch):
+    """The default, "auto": Winograd where it measured faster (VGG's 256-512 channel layers),
+    im2col elsewhere; only on the CPU, where it was measured."""
+    assert conv_module.CONV_ALGORITHM == "auto"
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 8)     # small arrays, same rule
+    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_OUTPUT", 6)
+
+    def choose(c_in, c_out, hw, on_cpu=True, stride=(1, 1)):
+        return conv_module.conv_algorithm((2, c_in, hw, hw), (c_out, c_in, 3, 3), stride, (1, 1),
+                                          (1, 1), 1, np.float32, on_cpu)
+    assert choose(8, 8, 6) == "winograd"
+    assert choose(16, 8, 9) == "winograd"
+    assert choose(7, 8, 6) == choose(8, 7, 6) == "im2col"      # too few channels, in or out
+    assert choose(8, 8, 5) == "im2col"                          # too small a map (5x5 out)
+    assert choose(8, 8, 6, on_cpu=False) == "im2col"            # not measured on the GPU
+    assert choose(8, 8, 12, stride=(2, 2)) == "im2col"          # Winograd cannot
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 8, 6, 6)), requires_grad=True)
+    w = mc.tensor(np.random.default_rng(1).standard_normal((8, 8, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert type(y.grad_fn).__name__ == "WinogradConv2d"
+    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "im2col")
+    np.testing.assert_allclose(y.data, F.conv2d(x, w, padding=1).data, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -250,6 +250,7 @@ class WinogradConv2d(Function):
     Winograd's F(2x2, 3x3) (minicnn/functional/winograd.py).  Setting: padding (a pair).
     V, M: (16, C or O, n*T) for the n images of a chunk, T = TH*TW tiles per image."""
     settings = ("padding",)
+    stride = dilation = (1, 1)   # fixed: read like Conv2d's settings by summary and viz
 
     def forward(self, x, w, b):
         xp = backend.get_array_module(x)
@@ -288,22 +289,39 @@ class WinogradConv2d(Function):
         return gx, gw, gb
 
 
+# The autograd Functions that compute conv2d: summary and viz treat them alike.
+CONVOLUTIONS = (Conv2d, WinogradConv2d)
+
+
 # How conv2d computes the layers Winograd can take (3x3 kernel, stride 1, no dilation,
-# no groups, floating point): "im2col" or "winograd".  Measured on the 2-core CPU,
-# Winograd's 16 smaller GEMMs and its four passes over arrays 4x the activations' size cost
-# more than its 2.25x fewer multiplications save, from 64 to 512 channels, 7x7 to 112x112
-# maps (docs/benchmarks.md): im2col is the default.  Set it to compare the algorithms.
-CONV_ALGORITHM = "im2col"
+# no groups, floating point): "im2col", "winograd", or "auto", which picks by layer shape
+# as cuDNN picks its algorithms.  Winograd does 2.25x fewer multiplications, but in 16
+# smaller GEMMs (K = C instead of 9C) and with four passes over arrays 4x the size of the
+# activations.  Measured on the 2-core CPU (benchmarks/conv_algorithms.py and whole models,
+# docs/benchmarks.md round 4): it wins on VGG's layers of 256 and 512 channels (vgg16's
+# step at batch 4 13% faster); on 64-128 channels, and on 7x7 maps, where the 2x2 tiles
+# compute 64 outputs for 49, neither algorithm wins by more than the machine's noise.
+CONV_ALGORITHM = "auto"
+WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels
+WINOGRAD_MIN_OUTPUT = 14        # and an output at least this high and wide
 
 
-def conv_algorithm(weight_shape, stride, dilation, groups, dtype):
-    """'winograd' where CONV_ALGORITHM asks for it and the layer allows it, else 'im2col'."""
+def conv_algorithm(input_shape, weight_shape, stride, padding, dilation, groups, dtype, on_cpu=True):
+    """'winograd' where CONV_ALGORITHM asks for it, or "auto" measured it faster (on the CPU),
+    and the layer allows it; else 'im2col'.  Settings are pairs."""
+    if CONV_ALGORITHM not in ("auto", "im2col", "winograd"):
+        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', "
+                         f"got {CONV_ALGORITHM!r}")
     can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
            and groups == 1 and np.dtype(dtype).kind == "f")
-    if CONV_ALGORITHM not in ("im2col", "winograd"):
-        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'im2col' or 'winograd', "
-                         f"got {CONV_ALGORITHM!r}")
-    return "winograd" if can and CONV_ALGORITHM == "winograd" else "im2col"
+    if not can or CONV_ALGORITHM == "im2col":
+        return "im2col"
+    if CONV_ALGORITHM == "winograd":
+        return "winograd"
+    OH, OW = output_hw(input_shape, (3, 3), stride, padding, dilation)
+    wide = min(weight_shape[0], weight_shape[1]) >= WINOGRAD_MIN_CHANNELS
+    large = min(OH, OW) >= WINOGRAD_MIN_OUTPUT
+    return "winograd" if on_cpu and wide and large else "im2col"
 
 
 def _same_padding(kernel, dilation):
@@ -379,7 +397,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             padding, crop = _same_padding(kernel, pair(dilation, "dilation", op, minimum=1))
     _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
     _check_fits(input.shape, kernel, stride, padding, dilation, op)
-    if conv_algorithm(weight.shape, stride, dilation, groups, input.dtype) == "winograd":
+    on_cpu = backend.get_array_module(input.data) is np
+    if conv_algorithm(input.shape, weight.shape, stride, padding, dilation, groups, input.dtype,
+                      on_cpu) == "winograd":
         y = WinogradConv2d.apply(input, weight, bias, padding=padding)
     else:
         y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,

@@ -1,6 +1,7 @@
 """Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015): a second algorithm for
-3x3 stride-1 convolutions, ``conv2d``'s when ``minicnn.functional.conv.CONV_ALGORITHM`` is
-"winograd" (im2col is the default: on the 2-core CPU, Winograd measured slower; see
+3x3 stride-1 convolutions.  ``conv2d`` takes it when ``minicnn.functional.conv.CONV_ALGORITHM``
+is "winograd", and by default ("auto") on the layers where it measured faster on the CPU:
+256 or more channels in and out, outputs of 14x14 or more (see ``conv_algorithm`` and
 docs/benchmarks.md).
 
 A 2x2 block of outputs of a 3x3 filter w reads a 4x4 tile d of the input.  Directly that
