@@ -114,8 +114,7 @@ def end_job(error, rank, debug):
             traceback.print_exception(error)
         print(f"{one_line(error)} (rank {rank}; ending every process of the job)",
               file=sys.stderr, flush=True)
-    sys.stderr.flush()
-    MPI.COMM_WORLD.Abort(status)
+    dist.abort_job(MPI.COMM_WORLD, status)
 
 
 # ----- one run: prepare (the same on every process), execute --------------------------------
