@@ -207,3 +207,119 @@ def test_blas_threads_do_not_spin_against_numba():
     idle, timeouts = _idle_blas_cpu_seconds(30)
     assert all(t == 30 for t in timeouts), timeouts
     assert idle > 0.06, f"with the user's long timeout the threads should spin; used {idle:.3f} s"
+
+
+# ----- image-parallel convolution: one thread per core, single-threaded BLAS -----------------
+from minicnn.cpu import threads as conv_threads  # noqa: E402
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """The image-parallel path whatever this machine has (it needs 2+ cores to be taken)."""
+    monkeypatch.setattr(conv_threads, "cores", lambda: 2)
+    if not conv_threads._blas_thread_setters():
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS whose thread count minicnn can set")
+
+
+def _conv_step(x, w, b, g, **settings):
+    xt, wt, bt = (mc.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, **settings)
+    y.backward(mc.tensor(g))
+    return y.data, xt.grad.data, wt.grad.data, bt.grad.data
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, weight, settings", [
+    ((6, 4, 9, 9), (5, 4, 3, 3), dict(padding=1)),
+    ((5, 6, 8, 7), (4, 3, 3, 2), dict(stride=2, padding=(1, 0), groups=2)),
+    ((7, 3, 6, 6), (8, 3, 1, 1), dict()),                                   # 1x1: no columns
+], ids=["3x3", "grouped-strided", "1x1"])
+def test_image_parallel_conv_equals_the_serial_loop_and_torch(two_cores, monkeypatch, shape, weight,
+                                                              settings, dtype):
+    """Chunks of images run on two threads (forced small chunks: one image each); the results
+    equal the one-thread loop's, and the weight gradient, summed in chunk order, is the same
+    every run (no dependence on which thread finished first)."""
+    rng = np.random.default_rng(11)
+    x, w = rng.standard_normal(shape).astype(dtype), rng.standard_normal(weight).astype(dtype)
+    b = rng.standard_normal(weight[0]).astype(dtype)
+    y_shape = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape
+    g = rng.standard_normal(y_shape).astype(dtype)
+    per_image = weight[1] * weight[2] * weight[3] * (shape[1] // weight[1]) * y_shape[2] * y_shape[3]
+    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image * x.itemsize)   # 1 image/chunk
+    ran_on = []
+    original = conv_threads.map_chunks
+
+    def watched(work, parts):
+        ran_on.append(len(parts))
+        return original(lambda part: (ran_on.append(conv_threads.in_worker()), work(part))[1], parts)
+    monkeypatch.setattr(conv_threads, "map_chunks", watched)
+    threaded = _conv_step(x, w, b, g, **settings)
+    again = _conv_step(x, w, b, g, **settings)
+    assert ran_on[0] == shape[0] and ran_on.count(True) == 4 * shape[0]     # fwd + bwd, twice
+    monkeypatch.setattr(conv_threads, "map_chunks", lambda work, parts: None)
+    serial = _conv_step(x, w, b, g, **settings)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for name, a, s, r in zip(("y", "gx", "gw", "gb"), threaded, serial, again):
+        np.testing.assert_array_equal(a, r, err_msg=name)
+        np.testing.assert_allclose(a, s, rtol=tol, atol=tol, err_msg=name)
+    compare_with_torch(lambda x_, w_, b_: F.conv2d(x_, w_, b_, **settings),
+                       lambda x_, w_, b_: TF.conv2d(x_, w_, b_, **settings), x, w, b, seed=3)
+
+
+def test_image_parallel_conv_puts_blas_threads_back_even_after_an_error(two_cores):
+    get = conv_threads._blas_thread_setters()[0][0]
+    before = get()
+
+    def fails(part):
+        if part == 1:
+            raise RuntimeError("planted")
+        return part
+    with pytest.raises(RuntimeError, match="planted"):
+        conv_threads.map_chunks(fails, [0, 1, 2])
+    assert get() == before
+    assert conv_threads.map_chunks(lambda part: (part, get()), [0, 1]) == [(0, 1), (1, 1)]
+    assert get() == before
+
+
+def test_image_parallel_conv_is_not_taken_where_it_cannot_help(two_cores, monkeypatch):
+    assert conv_threads.map_chunks(lambda p: p, [0]) is None                 # fewer parts than cores
+    assert conv_threads.map_chunks(lambda p: conv_threads.map_chunks(lambda q: q, [0, 1]),
+                                   [0, 1]) == [None, None]                   # no nesting
+    monkeypatch.setattr(conv_threads, "cores", lambda: 1)
+    assert conv_threads.map_chunks(lambda p: p, [0, 1]) is None              # one core
+
+
+def test_serial_twins_of_im2col_and_col2im_equal_the_parallel_kernels():
+    from minicnn.cpu import conv as cpu_conv
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 4, 7, 6)).astype(np.float32)
+    cols = [np.empty((4, 3, 2, 3, 4, 3), np.float32) for _ in range(2)]
+    cpu_conv._im2col_kernel(x, cols[0], 2, 2, 1, 0, 1, 2)
+    cpu_conv._im2col_serial(x, cols[1], 2, 2, 1, 0, 1, 2)
+    np.testing.assert_array_equal(cols[0], cols[1])
+    folded = [k(cols[0], 7, 6, 2, 2, 1, 0, 1, 2) for k in (cpu_conv._col2im_kernel, cpu_conv._col2im_serial)]
+    np.testing.assert_array_equal(*folded)
+
+
+def test_image_parallel_conv_after_importing_torch_in_a_fresh_process():
+    """PyTorch imported first gives Numba its "workqueue" pool, which aborts the process if
+    two threads enter a parallel kernel at once: the workers must run the serial twins, also
+    when Numba's on-disk cache already holds the parallel kernels (a shared name once made
+    the cache hand the twin the parallel code).  A one-chunk convolution runs the parallel
+    kernels on the main thread first; then eight chunks run on two threads."""
+    import os
+    import subprocess
+    code = ("import torch, numpy as np, minicnn as mc, minicnn.functional as F"
+            "; from minicnn.functional import conv; from minicnn.cpu import threads"
+            "; threads.cores = lambda: 2; conv.COLUMN_BUDGET_BYTES = 4 * 9 * 64 * 4"
+            "; one = mc.tensor(np.ones((1, 4, 8, 8), np.float32), requires_grad=True)"   # 1 chunk:
+            "; F.conv2d(one, mc.tensor(np.ones((3, 4, 3, 3), np.float32)), padding=1).sum().backward()"
+            "; x = mc.tensor(np.ones((8, 4, 8, 8), np.float32), requires_grad=True)"
+            "; F.conv2d(x, mc.tensor(np.ones((3, 4, 3, 3), np.float32)), padding=1).sum().backward()"
+            "; import numba; print(numba.config.THREADING_LAYER, float(x.grad.data.sum()))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    for _ in range(2):               # the second process finds the first one's cache
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+    layer, total = out.stdout.split()
+    assert layer == "workqueue" and float(total) == 8 * 4 * (6 * 6 * 9 + 4 * 6 * 6 + 4 * 4) * 3

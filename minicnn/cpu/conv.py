@@ -8,11 +8,14 @@ NumPy reference makes kh*kw passes over the whole image, each a strided
 read-modify-write; the loop below makes one pass per image channel, keeping its rows in
 cache, channels in parallel -- several times faster for 3x3 and larger kernels.
 """
+import types
+
 import numba
 import numpy as np
 
 from .. import dispatch
 from ..geometry import output_hw
+from .threads import in_worker
 
 
 @numba.njit(cache=True, parallel=True)
@@ -56,13 +59,28 @@ def _col2im_kernel(cols, H, W, sh, sw, ph, pw, dh, dw):
     return x
 
 
+def _serial_twin(kernel):
+    """The same loops on the calling thread only (compiled without parallel=True, a prange is
+    a plain range), for the image-parallel convolution's workers (minicnn/cpu/threads.py):
+    each core already has its own chunk of images.  It needs a name of its own: Numba's
+    on-disk cache would otherwise hand it the parallel version's machine code."""
+    loops = kernel.py_func
+    twin = types.FunctionType(loops.__code__, loops.__globals__, loops.__name__ + "_serial")
+    twin.__qualname__ = loops.__qualname__ + "_serial"
+    return numba.njit(cache=True, nogil=True)(twin)
+
+
+_im2col_serial = _serial_twin(_im2col_kernel)
+_col2im_serial = _serial_twin(_col2im_kernel)
+
+
 @dispatch.register("im2col", "numba")
 def im2col_numba(x, kernel_size, stride, padding, dilation):
     """Same arguments and result as ``im2col_numpy`` (settings are pairs)."""
     N, C = x.shape[:2]
     OH, OW = output_hw(x.shape, kernel_size, stride, padding, dilation)
     cols = np.empty((C, kernel_size[0], kernel_size[1], N, OH, OW), x.dtype)
-    _im2col_kernel(x, cols, *stride, *padding, *dilation)
+    (_im2col_serial if in_worker() else _im2col_kernel)(x, cols, *stride, *padding, *dilation)
     return cols.reshape(C * kernel_size[0] * kernel_size[1], N * OH * OW)
 
 
@@ -72,4 +90,4 @@ def col2im_numba(col, input_shape, kernel_size, stride, padding, dilation):
     N, C, H, W = input_shape
     OH, OW = output_hw(input_shape, kernel_size, stride, padding, dilation)
     cols = np.ascontiguousarray(col).reshape(C, kernel_size[0], kernel_size[1], N, OH, OW)
-    return _col2im_kernel(cols, H, W, *stride, *padding, *dilation)
+    return (_col2im_serial if in_worker() else _col2im_kernel)(cols, H, W, *stride, *padding, *dilation)

@@ -188,6 +188,26 @@ def _image_chunks(x, column_elements_per_image):
     return [slice(start, start + step) for start in range(0, max(x.shape[0], 1), step)]
 
 
+def _for_each_chunk(work, x, column_elements_per_image):
+    """[work(part) for part in the budget's chunks of x's images].  On the CPU with Numba,
+    each core takes whole chunks, with single-threaded BLAS and kernels, when there are
+    enough (minicnn/cpu/threads.py: faster on the small products of early layers than both
+    libraries splitting each call).  Not when one image's columns exceed the budget: a
+    chunk per core in flight would multiply the memory, and such products are large
+    enough for BLAS to split well."""
+    parts = _image_chunks(x, column_elements_per_image)
+    fits = column_elements_per_image * x.dtype.itemsize <= COLUMN_BUDGET_BYTES
+    if fits and len(parts) > 1 and backend.get_array_module(x) is np and backend.numba_enabled():
+        try:
+            from ..cpu import threads
+        except ImportError:          # no Numba: the loop below
+            threads = None
+        results = threads.map_chunks(work, parts) if threads is not None else None
+        if results is not None:
+            return results
+    return [work(part) for part in parts]
+
+
 def _side_by_side(a):
     """(n, G, R, L) -> (G, R, n*L), the layout of the columns (a view for n == 1, else a copy)."""
     n, G, R, L = a.shape
@@ -209,12 +229,15 @@ class Conv2d(Function):
         L, window = OH * OW, (w.shape[2:], self.stride, self.padding, self.dilation)
         w_mat = w.reshape(G, O // G, K)
         y = xp.empty((N, G, O // G, L), dtype=x.dtype)
-        for part in _image_chunks(x, K * G * L):
+
+        def forward_chunk(part):
             # Rows of col are ordered (c, i, j) with c outermost, so group g owns rows g*K..(g+1)*K.
             n = y[part].shape[0]
             col = _columns(x[part], window).reshape(G, K, n * L)
             y_part = xp.matmul(w_mat, col)         # (G, O/G, K) @ (G, K, n*L) -> (G, O/G, n*L)
             y[part] = y_part.reshape(G, O // G, n, L).transpose(2, 0, 1, 3)
+
+        _for_each_chunk(forward_chunk, x, K * G * L)
         y = y.reshape(N, O, OH, OW)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
@@ -231,18 +254,28 @@ class Conv2d(Function):
         g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
         w_mat = w.reshape(G, O // G, K)
         gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
-        gw = xp.zeros((G, O // G, K), dtype=w.dtype) if self.needs_input_grad[1] else None
-        for part in _image_chunks(x, K * G * L):
+        want_gw = self.needs_input_grad[1]
+
+        def backward_chunk(part):
             g_part = _side_by_side(g[part])                            # (G, O/G, n*L)
             n = g[part].shape[0]
             if gx is not None:   # (G, K, O/G) @ (G, O/G, n*L) -> columns (G, K, n*L), folded
                 col = xp.matmul(w_mat.transpose(0, 2, 1), g_part)
                 gx[part] = _fold(col.reshape(G * K, n * L), x[part].shape, window)
-            if gw is not None:   # (G, O/G, n*L) @ (G, n*L, K)
+            if want_gw:          # (G, O/G, n*L) @ (G, n*L, K): this chunk's share of gw
                 col = _columns(x[part], window).reshape(G, K, n * L)
-                gw += xp.matmul(g_part, col.transpose(0, 2, 1))
+                return xp.matmul(g_part, col.transpose(0, 2, 1))
+            return None
+
+        shares = _for_each_chunk(backward_chunk, x, K * G * L)
+        gw = None
+        if want_gw:              # summed in chunk order: the same numbers however they ran
+            gw = shares[0]
+            for share in shares[1:]:
+                gw += share
+            gw = gw.reshape(w.shape)
         gb = g.sum(axis=(0, 3)).reshape(O) if self.needs_input_grad[2] else None
-        return gx, (None if gw is None else gw.reshape(w.shape)), gb
+        return gx, gw, gb
 
 
 class WinogradConv2d(Function):

@@ -1,0 +1,75 @@
+"""Image-parallel convolution on the CPU: one thread per core, each with single-threaded BLAS.
+
+Left to themselves, NumPy's BLAS and Numba each split every call across the cores: one
+im2col, then one matrix product, of one chunk of images at a time.  On the small products
+of early layers (64-128 output rows) two BLAS threads reach about 120 GFLOP/s where one
+reaches 85, and every call wakes the other core's sleeping thread.  Giving each core whole
+chunks of images instead -- its own im2col, its own single-threaded product -- keeps both
+cores busy with no hand-offs: resnet's 64-channel 3x3 layer at batch 16, forward, 52 -> 38 ms
+(median; benchmarks in docs/benchmarks.md, round 4).
+
+``map_chunks(work, parts)`` runs ``work(part)`` for every part on the pool and returns the
+results in order; inside a worker, ``in_worker()`` is true and the Numba im2col/col2im run
+their serial twins (minicnn/cpu/conv.py).  It returns None where it cannot help: one core,
+fewer parts than cores, no OpenBLAS whose threads it can set, or already inside a worker.
+"""
+import ctypes
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from . import _loaded_openblas
+
+_local = threading.local()
+_pool = None
+_pool_lock = threading.Lock()
+_blas = []       # (get_num_threads, set_num_threads) of each OpenBLAS this process has loaded
+
+
+def in_worker():
+    """True on a thread of the pool (whose kernels must stay single-threaded)."""
+    return getattr(_local, "worker", False)
+
+
+def _mark_worker():
+    _local.worker = True
+
+
+def _blas_thread_setters():
+    """(get, set) pairs for OpenBLAS's thread count; names differ between builds (NumPy's
+    wheels prefix them with scipy_ and suffix 64_)."""
+    if not _blas:
+        for path in _loaded_openblas():
+            library = ctypes.CDLL(path)
+            for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
+                              ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
+                if hasattr(library, get) and hasattr(library, set_):
+                    _blas.append((getattr(library, get), getattr(library, set_)))
+                    break
+        _blas.append(None)          # looked: do not look again
+    return [pair for pair in _blas if pair is not None]
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def map_chunks(work, parts):
+    """[work(part) for part in parts], computed on one thread per core with BLAS single-threaded;
+    None if that cannot be done here (the caller then runs the loop itself)."""
+    global _pool
+    workers = cores()
+    setters = _blas_thread_setters()
+    if workers < 2 or len(parts) < workers or not setters or in_worker():
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="minicnn-conv", initializer=_mark_worker)
+    before = [get() for get, _ in setters]
+    for _, set_ in setters:
+        set_(1)
+    try:
+        return list(_pool.map(work, parts))
+    finally:
+        for (_, set_), n in zip(setters, before):
+            set_(n)
