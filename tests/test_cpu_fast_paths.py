@@ -323,3 +323,20 @@ def test_image_parallel_conv_after_importing_torch_in_a_fresh_process():
         assert out.returncode == 0, out.stderr[-2000:]
     layer, total = out.stdout.split()
     assert layer == "workqueue" and float(total) == 8 * 4 * (6 * 6 * 9 + 4 * 6 * 6 + 4 * 4) * 3
+
+
+def test_image_parallel_conv_is_not_taken_when_one_image_overflows_the_budget(two_cores, monkeypatch):
+    """A chunk per core in flight would multiply the column memory (VGG's 224x224 layers:
+    115 MB per image): such layers keep the one-chunk-at-a-time loop."""
+    calls = []
+    monkeypatch.setattr(conv_threads, "map_chunks", lambda work, parts: calls.append(len(parts)))
+    x = mc.tensor(np.ones((4, 2, 6, 6), np.float32), requires_grad=True)
+    w = mc.tensor(np.ones((3, 2, 3, 3), np.float32))
+    per_image = 2 * 9 * 36 * 4                                   # bytes of one image's columns
+    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert calls == [4, 4]                                       # fits: forward and backward ask
+    calls.clear()
+    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image - 1)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert calls == []

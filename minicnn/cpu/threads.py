@@ -5,8 +5,8 @@ im2col, then one matrix product, of one chunk of images at a time.  On the small
 of early layers (64-128 output rows) two BLAS threads reach about 120 GFLOP/s where one
 reaches 85, and every call wakes the other core's sleeping thread.  Giving each core whole
 chunks of images instead -- its own im2col, its own single-threaded product -- keeps both
-cores busy with no hand-offs: resnet's 64-channel 3x3 layer at batch 16, forward, 52 -> 38 ms
-(median; benchmarks in docs/benchmarks.md, round 4).
+cores busy with no hand-offs: resnet18's training step at batch 16, alternating with the
+old loop in one process, min 1831 -> 1631 ms (docs/benchmarks.md, round 4).
 
 ``map_chunks(work, parts)`` runs ``work(part)`` for every part on the pool and returns the
 results in order; inside a worker, ``in_worker()`` is true and the Numba im2col/col2im run
@@ -14,6 +14,7 @@ their serial twins (minicnn/cpu/conv.py).  It returns None where it cannot help:
 fewer parts than cores, no OpenBLAS whose threads it can set, or already inside a worker.
 """
 import ctypes
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,6 @@ from . import _loaded_openblas
 _local = threading.local()
 _pool = None
 _pool_lock = threading.Lock()
-_blas = []       # (get_num_threads, set_num_threads) of each OpenBLAS this process has loaded
 
 
 def in_worker():
@@ -35,19 +35,19 @@ def _mark_worker():
     _local.worker = True
 
 
+@functools.lru_cache(maxsize=None)
 def _blas_thread_setters():
-    """(get, set) pairs for OpenBLAS's thread count; names differ between builds (NumPy's
-    wheels prefix them with scipy_ and suffix 64_)."""
-    if not _blas:
-        for path in _loaded_openblas():
-            library = ctypes.CDLL(path)
-            for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
-                              ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
-                if hasattr(library, get) and hasattr(library, set_):
-                    _blas.append((getattr(library, get), getattr(library, set_)))
-                    break
-        _blas.append(None)          # looked: do not look again
-    return [pair for pair in _blas if pair is not None]
+    """(get, set) of the thread count of each OpenBLAS this process has loaded; the names
+    differ between builds (NumPy's wheels prefix them with scipy_ and suffix 64_)."""
+    setters = []
+    for path in _loaded_openblas():
+        library = ctypes.CDLL(path)
+        for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
+                          ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
+            if hasattr(library, get) and hasattr(library, set_):
+                setters.append((getattr(library, get), getattr(library, set_)))
+                break
+    return tuple(setters)
 
 
 def cores():
