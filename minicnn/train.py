@@ -31,9 +31,12 @@ stops on divergence, the same numbers), and the checkpoint holds the wrapped mod
 weights, without the wrapper's ``module.`` prefix, so it resumes on any number of
 processes.
 """
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 import types
 
@@ -195,6 +198,46 @@ def _progress(loader, desc, enabled):
                 dynamic_ncols=True, unit="batch")
 
 
+# ----- Ctrl-C: honoured between steps -------------------------------------------------
+_ctrl_c_pressed = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps():
+    """While training, Ctrl-C only marks the run as interrupted, and the next step (or
+    evaluation batch) raises KeyboardInterrupt.  Python raises it wherever the main thread
+    happens to be, and one raised inside a weakref callback or a ``__del__`` -- the loader's
+    prefetch thread is cleaned up through both -- is printed as "Exception ignored" and
+    lost: training went on as if nothing was pressed.  A second Ctrl-C interrupts at once.
+    Left alone where a program installed its own handler, and off the main thread (signals
+    reach only the main thread)."""
+    global _ctrl_c_pressed
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def note_ctrl_c(signum, frame):
+        global _ctrl_c_pressed
+        _ctrl_c_pressed = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    _ctrl_c_pressed = False
+    signal.signal(signal.SIGINT, note_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _ctrl_c_pressed = False
+
+
+def _stop_if_ctrl_c():
+    global _ctrl_c_pressed
+    if _ctrl_c_pressed:
+        _ctrl_c_pressed = False
+        raise KeyboardInterrupt
+
+
 # ----- one epoch --------------------------------------------------------------------
 def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight=None,
                     clip_grad_norm=None, device=None, progress=True, desc="train", epoch=None):
@@ -210,6 +253,7 @@ def train_one_epoch(model, loader, optimizer, *, label_smoothing=0.0, aux_weight
     last_finite = None
     bar = _progress(loader, desc, progress)
     for step, (images, targets) in enumerate(bar, start=1):
+        _stop_if_ctrl_c()
         images, targets = _to_device(images, device), _to_device(targets, device)
         loss, logits = compute_loss(model(images), targets, label_smoothing, aux_weight)
         optimizer.zero_grad()
@@ -247,6 +291,7 @@ def evaluate(model, loader, *, label_smoothing=0.0, device=None, progress=False,
     try:
         with no_grad():
             for images, targets in _progress(loader, desc, progress):
+                _stop_if_ctrl_c()
                 images, targets = _to_device(images, device), _to_device(targets, device)
                 output = (model(images) if images.ndim != 5 else
                           _crop_averaged_log_probs(model, images))
@@ -407,6 +452,8 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
     ``TrainingDiverged`` (epoch, step, last finite loss) before that epoch saves
     anything: the checkpoint on disk stays the last good one.
     log: called with one summary line per epoch (None: silent).
+    Ctrl-C raises KeyboardInterrupt at the next step or evaluation batch (a second one at
+    once); the checkpoint on disk is the last finished epoch's.
     """
     loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
     _check_plateau_metric(scheduler, plateau_metric)
@@ -422,8 +469,9 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
     last_good = os.fspath(resume) if resume is not None else None   # what a divergence keeps
     # NaN and overflow are reported once, with their epoch and step, by the divergence
     # checks: NumPy's warnings about every array along the way would only be noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _ctrl_c_between_steps():
         for epoch in range(start + 1, epochs + 1):
+            _stop_if_ctrl_c()
             t0 = time.perf_counter()
             lr = optimizer.param_groups[-1]["lr"]          # the head's lr when fine-tuning
             if hasattr(sampler, "set_epoch"):
