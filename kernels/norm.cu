@@ -94,20 +94,20 @@ extern "C" __global__ void KERNEL(batch_norm_backward_sums)(
 }
 
 // ----- batch norm: per-element maths -----------------------------------------------------
-// x: (N, C, S); mean, invstd, weight, bias: (C,) -> xhat, out: (N, C, S)
-//     xhat = (x - mean) * invstd        (saved for backward)
+// x: (N, C, S); mean, invstd, weight, bias: (C,) -> out: (N, C, S)
+//     xhat = (x - mean) * invstd
 //     out  = xhat * weight + bias
+// (backward recomputes xhat with this kernel, weight 1 and bias 0: nothing is saved)
 extern "C" __global__ void KERNEL(batch_norm_forward)(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ mean,
     const scalar_t* __restrict__ invstd, const scalar_t* __restrict__ weight,
-    const scalar_t* __restrict__ bias, scalar_t* __restrict__ xhat, scalar_t* __restrict__ out,
+    const scalar_t* __restrict__ bias, scalar_t* __restrict__ out,
     long long N, long long C, long long S)
 {
     GRID_STRIDE_LOOP(i, N * C * S) {
         long long c = (i / S) % C;
-        scalar_t xh = (x[i] - mean[c]) * invstd[c];
-        xhat[i] = xh;
-        out[i] = xh * weight[c] + bias[c];
+        scalar_t xhat = (x[i] - mean[c]) * invstd[c];
+        out[i] = xhat * weight[c] + bias[c];
     }
 }
 

@@ -74,16 +74,15 @@ def batch_norm_backward_sums(grad_out, xhat):
 
 
 @numba.njit(cache=True, parallel=True)
-def _normalize(x, mean, invstd, weight, bias, xhat, out):
-    # x: (N, C, S); mean, invstd, weight, bias: (C,) -> xhat, out: (N, C, S).
+def _normalize(x, mean, invstd, weight, bias, out):
+    # x: (N, C, S); mean, invstd, weight, bias: (C,) -> out: (N, C, S).
     # One thread per (image, channel) plane: planes are contiguous and independent.
     N, C, S = x.shape
     for p in numba.prange(N * C):
         n, c = p // C, p % C
         for s in range(S):
-            v = (x[n, c, s] - mean[c]) * invstd[c]
-            xhat[n, c, s] = v
-            out[n, c, s] = v * weight[c] + bias[c]
+            xhat = (x[n, c, s] - mean[c]) * invstd[c]
+            out[n, c, s] = xhat * weight[c] + bias[c]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -98,19 +97,18 @@ def _normalize_only(x, mean, invstd, xhat):
 
 @dispatch.register("batch_norm_forward", "numba")
 def batch_norm_forward(x, mean, invstd, weight=None, bias=None):
-    """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x (one array
-    when there is neither weight nor bias, as in the reference)."""
+    """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> out = xhat * weight + bias, like
+    x; xhat itself without weight and bias."""
     planes = _planes(x)
-    xhat = np.empty(planes.shape, x.dtype)
-    if weight is None and bias is None:
-        _normalize_only(planes, mean, invstd, xhat)
-        return xhat.reshape(x.shape), xhat.reshape(x.shape)
-    c = x.shape[1]
-    weight = np.ones(c, x.dtype) if weight is None else weight
-    bias = np.zeros(c, x.dtype) if bias is None else bias
     out = np.empty(planes.shape, x.dtype)
-    _normalize(planes, mean, invstd, weight, bias, xhat, out)
-    return xhat.reshape(x.shape), out.reshape(x.shape)
+    if weight is None and bias is None:
+        _normalize_only(planes, mean, invstd, out)
+    else:
+        c = x.shape[1]
+        weight = np.ones(c, x.dtype) if weight is None else weight
+        bias = np.zeros(c, x.dtype) if bias is None else bias
+        _normalize(planes, mean, invstd, weight, bias, out)
+    return out.reshape(x.shape)
 
 
 @numba.njit(cache=True, parallel=True)

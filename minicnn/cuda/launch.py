@@ -250,16 +250,17 @@ class KernelOps:
 
     @dispatch.register("batch_norm_forward", "cuda")
     def batch_norm_forward(self, x, mean, invstd, weight=None, bias=None):
-        # x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x
+        # x: (N, C, ...); mean, invstd, weight, bias: (C,) -> out = xhat * weight + bias,
+        # like x (xhat itself without weight and bias)
         x = self._input(x, "batch_norm")
         c = x.shape[1]
         weight = self.xp.ones(c, x.dtype) if weight is None else weight
         bias = self.xp.zeros(c, x.dtype) if bias is None else bias
-        xhat, out = self.xp.empty(x.shape, x.dtype), self.xp.empty(x.shape, x.dtype)
+        out = self.xp.empty(x.shape, x.dtype)
         self._launch("norm", "batch_norm_forward", x.size, x.dtype, x, self._like(mean, x),
                      self._like(invstd, x), self._like(weight, x), self._like(bias, x),
-                     xhat, out, *_ncs(x))
-        return xhat, out
+                     out, *_ncs(x))
+        return out
 
     @dispatch.register("batch_norm_backward", "cuda")
     def batch_norm_backward(self, grad_out, xhat, scale, mean_g=None, mean_gxhat=None):

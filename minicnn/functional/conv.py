@@ -262,6 +262,7 @@ class Conv2d(Function):
             if gx is not None:   # (G, K, O/G) @ (G, O/G, n*L) -> columns (G, K, n*L), folded
                 col = xp.matmul(w_mat.transpose(0, 2, 1), g_part)
                 gx[part] = _fold(col.reshape(G * K, n * L), x[part].shape, window)
+                del col          # freed before the next columns are built: one in memory at a time
             if want_gw:          # (G, O/G, n*L) @ (G, n*L, K): this chunk's share of gw
                 col = _columns(x[part], window).reshape(G, K, n * L)
                 return xp.matmul(g_part, col.transpose(0, 2, 1))
@@ -314,6 +315,7 @@ class WinogradConv2d(Function):
             if gx is not None:   # (16, C, O) @ (16, O, n*T), then back onto the overlapping tiles
                 dV = xp.matmul(U.transpose(0, 2, 1), dM)
                 gx[part] = dispatch.kernel("winograd_input_adjoint", dV)(dV, x[part].shape, self.padding)
+                del dV           # freed before V is built: one of them in memory at a time
             if dU is not None:   # (16, O, n*T) @ (16, n*T, C)
                 V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
                 dU += xp.matmul(dM, V.transpose(0, 2, 1))

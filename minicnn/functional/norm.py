@@ -46,10 +46,11 @@ def batch_norm_backward_sums_numpy(grad_out, xhat):
 
 @dispatch.register("batch_norm_forward", "numpy")
 def batch_norm_forward_numpy(x, mean, invstd, weight=None, bias=None):
-    """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> xhat, out: like x."""
+    """x: (N, C, ...); mean, invstd, weight, bias: (C,) -> out = xhat * weight + bias, like x,
+    with xhat = (x - mean) * invstd; xhat itself without weight and bias (backward's use)."""
     xhat = (x - _per_channel(mean, x.ndim)) * _per_channel(invstd, x.ndim)    # unit variance
     out = xhat if weight is None else xhat * _per_channel(weight, x.ndim)
-    return xhat, (out if bias is None else out + _per_channel(bias, x.ndim))
+    return out if bias is None else out + _per_channel(bias, x.ndim)
 
 
 @dispatch.register("batch_norm_backward", "numpy")
@@ -93,8 +94,7 @@ class BatchNorm(Function):
         # Save x and the statistics, not xhat: x is kept alive by the graph anyway, and
         # backward recomputes xhat in one pass, so each layer holds one activation less.
         self.x, self.mean, self.weight = x, mean, weight
-        _, out = dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
-        return out
+        return dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
 
     def backward(self, g):
         # g: (N, C, ...).  Closed form: with g_hat = dL/dxhat = g * weight,
@@ -102,7 +102,7 @@ class BatchNorm(Function):
         #   (the two means are the paths through the batch mean and variance);
         #   eval:     dL/dx = invstd * g_hat (the statistics are constants).
         need_x, need_w, need_b = self.needs_input_grad
-        xhat, _ = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
+        xhat = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
         sums_needed = need_w or need_b or (need_x and self.training)   # eval's gx needs none
         sum_g, sum_gx = (dispatch.kernel("batch_norm_backward_sums", g)(g, xhat)   # (C,) each
                          if sums_needed else (None, None))

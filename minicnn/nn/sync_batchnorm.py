@@ -66,9 +66,9 @@ class SyncBatchNormFunction(Function):
         _move_towards(self.running_var, var * (self.count / (self.count - 1)), self.momentum)
         self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
         self.weight = weight
-        self.xhat, out = dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight,
-                                                                  bias)
-        return out
+        normalize = dispatch.kernel("batch_norm_forward", x)
+        self.xhat = normalize(x, mean, self.invstd)                 # kept for backward
+        return normalize(x, mean, self.invstd, weight, bias)
 
     def backward(self, g):
         # g: (N, C, ...).  sum(g), sum(g * xhat): this process's (for weight and bias), then
