@@ -4,6 +4,7 @@
     python benchmarks/models.py --batch 16 --models resnet18 vgg16 --plot ratios.png
     python benchmarks/models.py --profile vgg16            # where minicnn's time goes, per op
     python benchmarks/models.py --quick                    # smoke run: resnet18, batch 1
+    python benchmarks/models.py --paper                    # the paper versions torchvision lacks
 
 For each model (torchvision's weights copied into minicnn's, so both compute the same
 thing; the logits are compared as a check) it times
@@ -53,6 +54,20 @@ import numpy as np           # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_JSON = os.path.join(HERE, "results", "models-cpu.json")
 DEFAULT_MODELS = ["alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "inception_v3"]
+# The papers' versions that torchvision lacks, paired with the PyTorch definitions the parity
+# tests check them against (tests/models_torch_reference.py, written from the papers):
+# name -> (PyTorch model from that module, minicnn model, input height = width).  Without
+# auxiliary heads, like googlenet above: the step's loss is the main output's.
+PAPER_MODELS = {
+    "alexnet_2012": (lambda ref: ref.AlexNet2012(),
+                     lambda mc: mc.models.alexnet_2012(init_weights=False), 227),
+    "vgg11_lrn": (lambda ref: ref.vgg11_lrn(init_weights=False),
+                  lambda mc: mc.models.vgg11_lrn(init_weights=False), 224),
+    "googlenet_2014": (lambda ref: ref.GoogLeNet2014(aux_logits=False),
+                       lambda mc: mc.models.googlenet_2014(aux_logits=False, init_weights=False), 224),
+    "resnet50_stride_in_1x1": (lambda ref: ref.resnet_stride_in_1x1("resnet50"),
+                               lambda mc: mc.models.resnet50(stride_in_1x1=True), 224),
+}
 
 
 # ----- one model, one library --------------------------------------------------------------
@@ -88,11 +103,23 @@ class Runner:
             return self.model(self.x)
 
 
+def paired(name):
+    """(minicnn model, PyTorch model, image size) of ``name``, with the same weights."""
+    if name not in PAPER_MODELS:
+        from minicnn.benchmarking import IMAGE_SIZE, paired_models
+        return (*paired_models(name), IMAGE_SIZE.get(name, 224))
+    import minicnn as mc
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+    import models_torch_reference as reference
+    make_theirs, make_mine, size = PAPER_MODELS[name]
+    theirs, mine = make_theirs(reference), make_mine(mc)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return mine, theirs, size
+
+
 def make_runners(name, batch, seed=0):
     """{'minicnn': Runner, 'torch': Runner} for model ``name`` with the same weights and data."""
-    from minicnn.benchmarking import IMAGE_SIZE, paired_models
-    mine, theirs = paired_models(name)
-    size = IMAGE_SIZE.get(name, 224)
+    mine, theirs, size = paired(name)
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
     labels = rng.integers(0, 1000, batch).astype(np.int64)
@@ -242,7 +269,11 @@ def plot(rows, path):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME")
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
+                   choices=DEFAULT_MODELS + list(PAPER_MODELS),
+                   help=f"default: {' '.join(DEFAULT_MODELS)}")
+    p.add_argument("--paper", action="store_true",
+                   help=f"the papers' versions instead: {' '.join(PAPER_MODELS)}")
     p.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each library (default 5)")
@@ -254,6 +285,8 @@ def parse_args(argv):
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results")
     p.add_argument("--memory-child", metavar="LIB", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.paper:
+        args.models = list(PAPER_MODELS)
     if args.quick:
         args.models, args.batch, args.repeats, args.warmup = ["resnet18"], 1, 2, 1
     return args

@@ -105,3 +105,23 @@ def test_conv_algorithms_benchmark_quick_writes_json(tmp_path, capsys):
     assert row["winograd_over_im2col_fwdbwd"] > 0
     assert conv_module.CONV_ALGORITHM == "auto"         # put back as it was
     assert "quick" in capsys.readouterr().out
+
+
+def test_models_benchmark_pairs_each_paper_version_with_its_pytorch_twin():
+    """--paper: each of the papers' versions gets the same weights in both libraries
+    (the logits of one image agree), at the input size its classifier needs."""
+    import numpy as np
+    import minicnn as mc
+    models = load_module("models")
+    for name in models.PAPER_MODELS:
+        mine, theirs, size = models.paired(name)
+        image = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+        mine.eval(), theirs.eval()
+        with torch.no_grad():
+            expected = theirs(torch.from_numpy(image)).numpy()
+        with mc.no_grad():
+            got = mine(mc.tensor(image)).numpy()
+        assert got.shape == expected.shape == (1, 1000), name
+        error = np.abs(got - expected).max() / np.abs(expected).max()
+        assert error < 1e-4, f"{name}: logits differ by {error:.2g} of their largest"
+        del mine, theirs
