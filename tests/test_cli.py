@@ -332,6 +332,8 @@ def test_a_read_only_out_folder(tmp_path, capsys):
 @pytest.mark.parametrize("option, message", [
     (["--optimizer", "adam"], "--optimizer adam differs from the resumed run's sgd"),
     (["--lr", "0.01"], "--lr 0.01 differs from the resumed run's 0.05"),
+    (["--warmup", "1"], "saved by CosineAnnealingLR, not SequentialLR"),   # was a KeyError
+    (["--schedule", "step"], "saved by CosineAnnealingLR, not StepLR"),
     (["--epochs", "1"], "has already trained 1 epoch; give --epochs N with N > 1"),
 ])
 def test_resume_refuses_what_it_would_silently_ignore(trained, tmp_path, capsys, option,

@@ -194,6 +194,26 @@ def test_plateau_state_dict_round_trip():
         assert sched.get_last_lr() == sched2.get_last_lr()
 
 
+def test_a_state_loaded_into_another_kind_of_scheduler_is_refused():
+    """A cosine state in a StepLR would set only the attributes they share; a single
+    schedule's state in a SequentialLR (warm-up added on resume) has no inner states."""
+    opt, _ = make_optimizers()
+    cosine = ours_sched.CosineAnnealingLR(opt, T_max=4)
+    cosine.step()
+    with pytest.raises(ValueError, match="StepLR.load_state_dict: the state was saved by "
+                                         "CosineAnnealingLR, not StepLR"):
+        ours_sched.StepLR(opt, step_size=2).load_state_dict(cosine.state_dict())
+    warm_then_cosine = SCHEDULES["SequentialLR warm-up+cosine"](ours_sched, opt)
+    with pytest.raises(ValueError, match="saved by CosineAnnealingLR, not SequentialLR"):
+        warm_then_cosine.load_state_dict(cosine.state_dict())
+    untyped = {k: v for k, v in cosine.state_dict().items() if k != "type"}   # older files
+    with pytest.raises(ValueError, match="saved by a single schedule, not SequentialLR"):
+        warm_then_cosine.load_state_dict(untyped)
+    again = ours_sched.CosineAnnealingLR(opt, T_max=4)
+    again.load_state_dict(untyped)                    # the same kind, saved without its type
+    assert again.last_epoch == 1
+
+
 def test_bad_arguments_raise_clear_errors():
     opt, _ = make_optimizers()
     with pytest.raises(TypeError, match="is not an Optimizer"):

@@ -86,10 +86,23 @@ class LRScheduler:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self):
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        state = {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return {"type": type(self).__name__, **state}
 
     def load_state_dict(self, state_dict):
-        self.__dict__.update(state_dict)
+        """Restore what ``state_dict()`` saved.  The state must come from the same kind of
+        scheduler (its ``"type"``): loaded into another kind, it would only overwrite the
+        attributes the two happen to share -- neither schedule.  Another kind is a
+        ValueError naming both."""
+        state = dict(state_dict)
+        self._check_same_kind(state.pop("type", None))
+        self.__dict__.update(state)
+
+    def _check_same_kind(self, saved):
+        ours = type(self).__name__
+        if saved is not None and saved != ours:     # (None: saved before states named it)
+            raise ValueError(f"minicnn: {ours}.load_state_dict: the state was saved by {saved}, "
+                             f"not {ours}; build the schedule the saved run used")
 
 
 class StepLR(LRScheduler):
@@ -282,10 +295,12 @@ class SequentialLR(LRScheduler):
     def state_dict(self):
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
+        return {"type": type(self).__name__, **state}
 
     def load_state_dict(self, state_dict):
         state = dict(state_dict)
+        self._check_same_kind(state.pop("type", None) or
+                              ("a single schedule" if "_schedulers" not in state else None))
         for s, saved in zip(self._schedulers, state.pop("_schedulers")):
             s.load_state_dict(saved)
         self.__dict__.update(state)
