@@ -355,14 +355,17 @@ class _PressCtrlCWhenCollected:
         signal.raise_signal(signal.SIGINT)
 
 
-needs_default_ctrl_c = pytest.mark.skipif(
-    signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
-    reason="this test runner handles SIGINT itself")
+@pytest.fixture
+def default_ctrl_c():
+    """Python's own SIGINT handler for the test: a shell's background job (CI runs the
+    suite as one) starts with SIGINT ignored, and fit then leaves Ctrl-C alone."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
-@needs_default_ctrl_c
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_ctrl_c_pressed_during_a_cleanup_callback_still_stops_fit(tmp_path):
+def test_ctrl_c_pressed_during_a_cleanup_callback_still_stops_fit(tmp_path, default_ctrl_c):
     """Python raises KeyboardInterrupt wherever the main thread is; raised inside a
     ``__del__`` or weakref callback it is printed and lost (CI saw a run go on forever).
     fit notes the key press and stops before the next step: the checkpoint is the last
@@ -377,9 +380,8 @@ def test_ctrl_c_pressed_during_a_cleanup_callback_still_stops_fit(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
 
 
-@needs_default_ctrl_c
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_second_ctrl_c_interrupts_fit_at_once():
+def test_a_second_ctrl_c_interrupts_fit_at_once(default_ctrl_c):
     model, train_loader, val_loader, opt, sched = make_run()
     loader = CtrlCLoader(train_loader, at=2, again=True)
     with pytest.raises(KeyboardInterrupt):
