@@ -109,7 +109,9 @@ def paired(name):
         from minicnn.benchmarking import IMAGE_SIZE, paired_models
         return (*paired_models(name), IMAGE_SIZE.get(name, 224))
     import minicnn as mc
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+    tests = os.path.join(os.path.dirname(HERE), "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
     import models_torch_reference as reference
     make_theirs, make_mine, size = PAPER_MODELS[name]
     theirs, mine = make_theirs(reference), make_mine(mc)

@@ -66,9 +66,9 @@ class SyncBatchNormFunction(Function):
         _move_towards(self.running_var, var * (self.count / (self.count - 1)), self.momentum)
         self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
         self.weight = weight
-        normalize = dispatch.kernel("batch_norm_forward", x)
-        self.xhat = normalize(x, mean, self.invstd)                 # kept for backward
-        return normalize(x, mean, self.invstd, weight, bias)
+        # x and the statistics are saved, not xhat: backward recomputes it, as BatchNorm's does
+        self.x, self.mean = x, mean
+        return dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
 
     def backward(self, g):
         # g: (N, C, ...).  sum(g), sum(g * xhat): this process's (for weight and bias), then
@@ -76,14 +76,15 @@ class SyncBatchNormFunction(Function):
         xp = backend.get_array_module(g)
         c = g.shape[1]
         need_x, need_w, need_b = self.needs_input_grad
-        sum_g, sum_gx = dispatch.kernel("batch_norm_backward_sums", g)(g, self.xhat)  # (C,) each
+        xhat = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
+        sum_g, sum_gx = dispatch.kernel("batch_norm_backward_sums", g)(g, xhat)  # (C,) each
         gx = None
         if need_x:
             totals = xp.concatenate([sum_g, sum_gx])                          # (2C,)
             dist.all_reduce(totals)
             scale = self.invstd if self.weight is None else self.invstd * self.weight
             gx = dispatch.kernel("batch_norm_backward", g)(
-                g, self.xhat, scale, totals[:c] / self.count, totals[c:] / self.count)
+                g, xhat, scale, totals[:c] / self.count, totals[c:] / self.count)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
 

@@ -299,8 +299,10 @@ class SequentialLR(LRScheduler):
 
     def load_state_dict(self, state_dict):
         state = dict(state_dict)
-        self._check_same_kind(state.pop("type", None) or
-                              ("a single schedule" if "_schedulers" not in state else None))
+        saved = state.pop("type", None)
+        if saved is None and "_schedulers" not in state:   # untyped, and not a SequentialLR's
+            saved = "a single schedule"
+        self._check_same_kind(saved)
         for s, saved in zip(self._schedulers, state.pop("_schedulers")):
             s.load_state_dict(saved)
         self.__dict__.update(state)
