@@ -245,6 +245,18 @@ HEADER = (f"{'model':<13} {'b':>3} {'train mc':>9} {'torch':>9} {'ratio':>6} {'m
           f"{'mem mc':>7} {'torch':>7} {'ratio':>6}")
 
 
+def draw_ratios(ax, names, series):
+    """Bars of minicnn / PyTorch ratios on the matplotlib axes ``ax``: a group per name of
+    ``names``, a bar per (label, values) of ``series`` in it, and a line at 1."""
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series):
+        ax.bar(np.arange(len(names)) + k * width, values, width, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(names)) + width * (len(series) - 1) / 2, names)
+    ax.set_ylabel("minicnn / PyTorch (lower is better)")
+    ax.legend()
+
+
 def plot(rows, path):
     """A bar chart of the ratios (train, eval, memory) per model, to ``path``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -252,18 +264,11 @@ def plot(rows, path):
     fig = Figure(figsize=(8, 4))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    names = [r["model"] for r in rows]
     series = [("train step", [r["train"]["ratio_median"] for r in rows]),
               ("eval forward", [r["eval"]["ratio_median"] for r in rows])]
     if all("memory" in r for r in rows):
         series.append(("peak memory", [r["memory"]["ratio"] for r in rows]))
-    width = 0.8 / len(series)
-    for k, (label, values) in enumerate(series):
-        ax.bar(np.arange(len(rows)) + k * width, values, width, label=label)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(np.arange(len(rows)) + width * (len(series) - 1) / 2, names)
-    ax.set_ylabel("minicnn / PyTorch (lower is better)")
-    ax.legend()
+    draw_ratios(ax, [r["model"] for r in rows], series)
     fig.tight_layout()
     fig.savefig(path)
 
