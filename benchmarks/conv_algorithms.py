@@ -31,7 +31,7 @@ import torch                 # noqa: E402
 import minicnn as mc         # noqa: E402
 import minicnn.functional as F     # noqa: E402
 from minicnn.benchmarking import wall_clock_ms      # noqa: E402
-from minicnn.functional import conv as conv_module  # noqa: E402
+from minicnn.functional import conv_algorithm  # noqa: E402
 
 DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                             "conv-algorithms-cpu.json")
@@ -58,7 +58,7 @@ def layer_runs(batch, c_in, size, c_out, seed):
 
     def minicnn_way(algorithm):
         def forward():
-            conv_module.CONV_ALGORITHM = algorithm
+            conv_algorithm.CONV_ALGORITHM = algorithm
             return F.conv2d(*mine, padding=1)
 
         def forward_backward():
@@ -82,7 +82,7 @@ def measure(batch, layer, repeats, warmup, seed):
     where, c_in, size, c_out = layer
     runs = layer_runs(batch, c_in, size, c_out, seed)
     times = {(way, p): [] for way in WAYS for p in ("fwd", "fwdbwd")}
-    chosen = conv_module.CONV_ALGORITHM
+    chosen = conv_algorithm.CONV_ALGORITHM
     try:
         for _ in range(warmup):
             for way in WAYS:
@@ -93,7 +93,7 @@ def measure(batch, layer, repeats, warmup, seed):
                 times[(way, "fwd")].append(wall_clock_ms(runs[way][0]))
                 times[(way, "fwdbwd")].append(wall_clock_ms(runs[way][1]))
     finally:
-        conv_module.CONV_ALGORITHM = chosen
+        conv_algorithm.CONV_ALGORITHM = chosen
     row = {"layer": where, "shape": [batch, c_in, size, size], "out_channels": c_out}
     for (way, p), ts in times.items():
         row[f"{way}_{p}_median_ms"] = statistics.median(ts)

@@ -11,9 +11,9 @@ backward needs (a batch norm's output, once the ReLU after it has run) is freed 
 soon as the model's code lets go of it.  Whatever backward needs, the op saved in
 ``forward``; nothing else stays alive.  PyTorch's graph works the same way.
 
-A ``Function`` subclass implements ``forward`` and ``backward`` on *raw arrays*,
-saving on ``self`` whatever backward needs.  Ops never see Tensors, and this file
-never sees array maths: that split keeps both halves short.
+A ``Function`` subclass implements ``forward`` and ``backward`` on *raw arrays*, and
+names what backward needs with ``self.save_for_backward(x=x, ...)``.  Ops never see
+Tensors, and this file never sees array maths: that split keeps both halves short.
 """
 import contextlib
 
@@ -26,7 +26,9 @@ _grad_enabled = True
 # such as int / int) become.
 DEFAULT_FLOAT = np.dtype(np.float32)
 # What apply and backward keep on every Function instance: a setting must not overwrite them.
-_RESERVED = ("parents", "input_shapes", "output_shape", "needs_input_grad", "released")
+_RESERVED = ("parents", "input_shapes", "output_shape", "needs_input_grad", "released",
+             "saved_names")
+_observers = []     # callbacks of the active ``observe`` blocks, outermost first
 
 
 class InvalidValueError(ValueError, RuntimeError):
@@ -54,22 +56,55 @@ def is_grad_enabled():
     return _grad_enabled
 
 
+@contextlib.contextmanager
+def observe(callback):
+    """Inside this block, ``callback(fn, inputs, output)`` runs after every op.
+
+    ``fn`` is the op's ``Function`` after its forward (its settings, ``input_shapes``,
+    ``output_shape`` and what it declares -- ``windows()``, ``multiply_adds()`` -- can be
+    read), ``inputs`` the Tensors (or None) it was given, ``output`` its Tensor result
+    (the first one, for ops with extra outputs).  ``mc.summary`` and ``viz`` are built on
+    it; blocks nest.  Example::
+
+        seen = []
+        with mc.autograd.observe(lambda fn, inputs, out: seen.append(fn.name())):
+            model(x)
+    """
+    _observers.append(callback)
+    try:
+        yield
+    finally:
+        _observers.remove(callback)
+
+
 class Function:
     """Base class of every differentiable op.
 
     Subclasses define ``forward(*arrays) -> array`` and
     ``backward(grad_out) -> one gradient per input`` (an array, or None for an
-    input that needs no gradient).  Non-tensor settings (stride, eps, ...) are
-    declared by name in ``settings``, passed to ``apply`` as keywords and become
-    attributes of the instance.  ``self.needs_input_grad`` tells backward which
-    gradients are wanted, so it can skip expensive ones (for example a convolution's
-    input gradient).
+    input that needs no gradient).  What an op is, it declares:
 
-    ``forward`` may also return a tuple ``(output, *extras)``: the extras are results
-    that carry no gradient (max pooling's argmax), handed back by ``apply`` as plain
-    Tensors after the output.
+    * ``settings``: the names of its non-tensor settings (stride, eps, ...), passed to
+      ``apply`` as keywords; they become attributes of the instance.
+    * what backward needs: ``forward`` calls ``self.save_for_backward(x=x, ...)``, and
+      backward reads ``self.x``.  Nothing else may be set on ``self`` in forward (apply
+      says so): ``saved`` lists it, ``release`` drops it after backward.
+    * ``windows()``: an op that slides a window over its first input returns the
+      window tables of that input's rows and columns (``geometry.Windows``); ``summary``
+      grows receptive fields with them and ``viz`` finds which pixels a unit sees.
+    * ``multiply_adds()``: the op's multiply-adds, for ``summary``'s arithmetic column.
+    * ``in_place_in_models``: True for an op that torchvision's models run in place
+      (ReLU): ``summary`` counts no new memory for its output, as the lectures' tables do.
+
+    ``self.needs_input_grad`` tells backward which gradients are wanted, so it can skip
+    expensive ones (for example a convolution's input gradient); ``self.input_shapes``
+    and ``self.output_shape`` are the shapes forward saw.  ``forward`` may also return a
+    tuple ``(output, *extras)``: the extras are results that carry no gradient (max
+    pooling's argmax), handed back by ``apply`` as plain Tensors after the output.
     """
     settings = ()       # names of the op's non-tensor settings, e.g. ("stride", "padding")
+    saved_names = ()    # what forward saved for backward (save_for_backward fills it)
+    in_place_in_models = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -83,6 +118,27 @@ class Function:
 
     def backward(self, grad_out):
         raise NotImplementedError
+
+    def save_for_backward(self, **values):
+        """Keep ``values`` (arrays or small facts such as a shape) for backward, as
+        attributes: ``self.save_for_backward(x=x, w=w)``, then ``self.x`` in backward."""
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.saved_names = self.saved_names + tuple(n for n in values if n not in self.saved_names)
+
+    @property
+    def saved(self):
+        """What forward saved for backward: {name: value} ({} once released)."""
+        return {name: getattr(self, name) for name in self.saved_names if hasattr(self, name)}
+
+    def windows(self):
+        """(rows, cols) window tables of the first input, for an op that slides a window
+        over it; None (the default) for an op that does not."""
+        return None
+
+    def multiply_adds(self):
+        """The op's multiply-adds (0 by default: only products of many terms count)."""
+        return 0
 
     @classmethod
     def apply(cls, *inputs, **settings):
@@ -101,25 +157,31 @@ class Function:
             setattr(fn, name, value)
         arrays = [None if t is None else t.data for t in inputs]
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+        fn.input_shapes = tuple(None if t is None else t.shape for t in inputs)
         out = fn.forward(*arrays)
         out, extras = (out[0], out[1:]) if isinstance(out, tuple) else (out, ())
+        fn.output_shape = tuple(out.shape)
+        # forward may set only what it declared (a quick count first: this runs on every op)
+        if len(vars(fn)) != len(settings) + 3 + (len(fn.saved_names) + 1 if fn.saved_names else 0):
+            _refuse_undeclared_state(fn, settings)
         if _grad_enabled and any(fn.needs_input_grad):
             # per input: None (no gradient wanted), a leaf Tensor, or the Function that
             # computed it -- never an intermediate Tensor, so its array can be freed
             fn.parents = tuple(_node(t) if needed else None
                                for t, needed in zip(inputs, fn.needs_input_grad))
-            fn.input_shapes = tuple(None if t is None else t.shape for t in inputs)
-            fn.output_shape = tuple(out.shape)
             result = Tensor(out, requires_grad=True, _creator=fn)
         else:
             result = Tensor(out)
+        for callback in _observers:
+            callback(fn, inputs, result)
         return (result, *map(Tensor, extras)) if extras else result
 
     def release(self):
-        """Drop what forward saved; a second backward through here then fails clearly."""
-        keep = ("parents", "input_shapes", "output_shape", "needs_input_grad")
-        for name in [n for n in vars(self) if n not in keep]:
+        """Drop what forward saved, and the settings (a dropout mask is one); a second
+        backward through here then fails clearly.  The graph's links and shapes stay."""
+        for name in self.saved_names + type(self).settings:
             delattr(self, name)
+        self.saved_names = ()
         self.released = True
 
     def name(self):
@@ -274,6 +336,17 @@ class Tensor:
                     grads[key] = ig if key not in grads else grads[key] + ig
             if not retain_graph:
                 fn.release()
+
+
+def _refuse_undeclared_state(fn, settings):
+    """forward set something on ``fn`` it did not declare: say what, and how to keep it."""
+    declared = set(settings) | set(fn.saved_names) | {
+        "needs_input_grad", "input_shapes", "output_shape", "saved_names"}
+    undeclared = sorted(set(vars(fn)) - declared)
+    if undeclared:
+        raise TypeError(f"minicnn: {type(fn).__name__}.forward set {undeclared} on self without "
+                        "declaring it: use self.save_for_backward(name=value) for what backward "
+                        "needs, and local variables for the rest")
 
 
 def _node(t):

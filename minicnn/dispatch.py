@@ -33,8 +33,17 @@ _registry = {}      # kernel name -> {kind: function}
 # Where the fast versions register themselves; imported on first use only, because Numba
 # takes a second to import and CUDA needs CuPy.  minicnn/cpu/__init__.py imports every
 # Numba module; minicnn/cuda/launch.py defines every CUDA one.
-_FAST_MODULES = {"numba": "minicnn.cpu", "cuda": "minicnn.cuda.launch"}
+_FAST_MODULES = {"numba": "minicnn.cpu", "cuda": "minicnn.cuda"}
 _loaded = set()
+# The "cuda" kernels are methods: the object they run on comes from minicnn/cuda, which
+# names its maker here when it loads (so this module imports nothing from above it).
+_cuda_ops = None
+
+
+def provide_cuda_ops(make_ops):
+    """Called by minicnn/cuda: ``make_ops()`` returns this process's ``KernelOps``."""
+    global _cuda_ops
+    _cuda_ops = make_ops
 
 
 def register(name, kind):
@@ -85,9 +94,8 @@ def kernel(name, array):
     """The implementation of kernel ``name`` to run on ``array`` (see the module docstring)."""
     if backend.get_array_module(array) is not np:
         _load("cuda")
-        from . import cuda
         # the method of this process's KernelOps (looked up by name: tests may wrap it)
-        return getattr(cuda.ops(), _registry[name]["cuda"].__name__)
+        return getattr(_cuda_ops(), _registry[name]["cuda"].__name__)
     if backend.numba_enabled():
         _load("numba")
         fast = _registry[name].get("numba")

@@ -67,6 +67,7 @@ class Windows(NamedTuple):
     stop: np.ndarray    # (out,) int64: one past the last tap inside the input
     step: int           # distance between taps (the dilation)
     count: np.ndarray   # (out,) int64: window length counting padding (avg_pool2d's default divisor)
+    stride: int = 0     # distance between neighbouring windows; 0: uneven (adaptive bins)
 
     @property
     def max_taps(self):
@@ -98,7 +99,30 @@ def sliding_windows(size, kernel, stride, padding, dilation=1, ceil_mode=False):
     stop = np.minimum(first + dilation * (kernel - 1) + 1, size)
     # count_include_pad counts the padding but not the ceil-mode overhang beyond it
     count = np.minimum(first + kernel, size + padding) - first
-    return Windows(start, stop, dilation, count)
+    return Windows(start, stop, dilation, count, stride)
+
+
+def window_tables(input_hw, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """(rows, cols): the ``sliding_windows`` of both axes of an (H, W) input (settings are pairs)."""
+    return tuple(sliding_windows(input_hw[a], kernel[a], stride[a], padding[a], dilation[a],
+                                 ceil_mode) for a in (0, 1))
+
+
+def span_and_stride(windows):
+    """(span, stride) of one axis's window table: how many input pixels a window spans,
+    padding included (``count`` counts it: step * (most taps - 1) + 1), and how far apart
+    neighbouring windows lie.  Adaptive bins are uneven: their largest distance; one bin
+    alone: its span."""
+    span = windows.step * (int(np.max(windows.count)) - 1) + 1
+    if windows.stride:
+        return span, int(windows.stride)
+    return span, int(np.diff(windows.start).max()) if len(windows.start) > 1 else span
+
+
+def convolution_multiply_adds(output_shape, weight_shape):
+    """Multiply-adds of a convolution computed directly, whichever algorithm ran: each output
+    value sums C/groups * kh * kw products."""
+    return int(np.prod(output_shape)) * int(np.prod(weight_shape[1:]))
 
 
 @functools.lru_cache(maxsize=256)

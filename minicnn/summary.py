@@ -2,35 +2,37 @@
 and receptive field -- the numbers the lectures quote for each architecture.
 
 How it works: the model runs once, in eval mode, on a dummy input (a batch of 1, under
-no_grad), and the summary watches every op.  While it runs, ``Function.apply`` is wrapped
-(``_tracing_ops``): each op's result is credited to the innermost module whose forward is
-running (a stack kept by forward pre-hooks and hooks), so ops called functionally inside a
-``forward`` (``F.max_pool2d``, ``F.cat``, ``x + identity``) count like layers do.  Per op:
+no_grad), and the summary watches every op (``autograd.observe``): each op's result is
+credited to the innermost module whose forward is running (a stack kept by forward
+pre-hooks and hooks), so ops called functionally inside a ``forward`` (``F.max_pool2d``,
+``F.cat``, ``x + identity``) count like layers do.  What each op does, the op says (its
+``windows()``, ``multiply_adds()``, ``in_place_in_models``): the summary knows no op class.
+Per op:
 
 * **memory**: the bytes of every distinct tensor the forward produces, each counted once,
   plus the input.  A view of an input (flatten, reshape) is not a new tensor, and ReLU is
   counted as working in place, as every torchvision model and the lectures' tables do
-  (``ReLU(inplace=True)``), so it adds nothing.  Max pooling's argmax (kept for backward)
+  (``ReLU(inplace=True)``), so it adds nothing (the op declares ``in_place_in_models``).  Max pooling's argmax (kept for backward)
   is not counted.  The total is the same whatever ``depth`` the table shows.
-* **multiply-adds** of convolutions and linear layers, which do almost all the arithmetic.
+* **multiply-adds** of convolutions and linear layers, which do almost all the arithmetic
+  (each op's ``multiply_adds()``).
 * **receptive field**, tracked per tensor and per axis as (rf, jump), jump being the
   distance in input pixels between neighbouring outputs.  An op's output starts from the
   largest rf and jump of its inputs on each axis (so a concatenation or a residual addition
   keeps the widest branch: a 1x3 conv beside a 3x1 conv gives 3x3), and a sliding window of
-  span s (``dilation * (k - 1) + 1``) and stride t grows it:
+  span s (``dilation * (k - 1) + 1``) and stride t (from the op's ``windows()``) grows it:
   ``rf_out = rf_in + (s - 1) * jump_in``, ``jump_out = jump_in * t``.
 
 Parameters count what runs: a module that never runs in eval (an auxiliary classifier) is
 left out of the totals and reported on a line of its own.
 """
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import backend
-from .autograd import Function, Tensor, no_grad
-from .functional import activation, conv, linalg, pool
+from .autograd import Tensor, no_grad, observe
+from .geometry import span_and_stride
 
 
 @dataclass
@@ -169,35 +171,12 @@ def human_bytes(n):
     return f"{int(n)}B"
 
 
-# ----- what one op does to the receptive field, the memory and the arithmetic ---------
-def _window_span_and_stride(windows):
-    """(span, stride) of a pooling window table (geometry.Windows) along one axis.
-
-    ``count`` is the taps of each window, padding included, so the full span is
-    step * (max count - 1) + 1.  ``start`` is each window's first tap inside the input;
-    windows that start in the padding are clipped to 0, so neighbours start closer together
-    there: the stride is the largest distance.  One window alone: its span, as a pooling
-    layer's default stride.  (Adaptive pooling's uneven bins give their largest step.)
-    """
-    span = windows.step * (int(np.max(windows.count)) - 1) + 1
-    stride = int(np.diff(windows.start).max()) if len(windows.start) > 1 else span
-    return span, stride
-
-
-def _sliding_window(fn_cls, inputs, settings):
+# ----- what one op does to the receptive field and the memory ---------------------------
+def _sliding_window(fn):
     """((span_h, stride_h), (span_w, stride_w)) of an op that slides a window over its
     input, or None for an op that does not (it keeps the field of its inputs)."""
-    if fn_cls in conv.CONVOLUTIONS:
-        (kh, kw) = inputs[1].shape[2:]
-        settings = {"stride": (1, 1), "dilation": (1, 1), **settings}   # Winograd's: not settings
-        (sh, sw), (dh, dw) = settings["stride"], settings["dilation"]
-        return (dh * (kh - 1) + 1, sh), (dw * (kw - 1) + 1, sw)
-    if fn_cls in (pool.MaxPool, pool.AvgPool):
-        return _window_span_and_stride(settings["rows"]), _window_span_and_stride(settings["cols"])
-    if fn_cls is pool.GlobalAvgPool:
-        H, W = inputs[0].shape[-2:]
-        return (H, H), (W, W)
-    return None
+    windows = fn.windows()
+    return None if windows is None else tuple(span_and_stride(w) for w in windows)
 
 
 def _grow(field_in, window):
@@ -207,21 +186,10 @@ def _grow(field_in, window):
     return rf_h + (span_h - 1) * j_h, rf_w + (span_w - 1) * j_w, j_h * stride_h, j_w * stride_w
 
 
-def _macs(fn_cls, inputs, out):
-    """Multiply-adds of one op (the batch is 1): each output value of a convolution sums
-    C/groups * kh * kw products, each of a linear layer in_features products."""
-    if fn_cls in conv.CONVOLUTIONS:      # counted as direct convolution, whichever algorithm ran
-        w = inputs[1]
-        return out.data.size * w.shape[1] * w.shape[2] * w.shape[3]
-    if fn_cls is linalg.Linear:
-        return out.data.size * inputs[1].shape[1]
-    return 0
-
-
-def _is_new_memory(fn_cls, inputs, out):
-    """Whether an op's output is a tensor of its own: not a view of an input, and not a
-    ReLU (counted as in place, as in torchvision's models and the lectures' tables)."""
-    if fn_cls is activation.ReLU:
+def _is_new_memory(fn, inputs, out):
+    """Whether an op's output is a tensor of its own: not a view of an input, and not from
+    an op that torchvision's models run in place (ReLU), as the lectures' tables count."""
+    if fn.in_place_in_models:
         return False
     xp = backend.get_array_module(out.data)
     return not any(isinstance(t, Tensor) and xp.may_share_memory(out.data, t.data)
@@ -241,17 +209,17 @@ class _Trace:
     def field(self, t):
         return self.fields[id(t)][0] if isinstance(t, Tensor) and id(t) in self.fields else None
 
-    def op(self, fn_cls, inputs, settings, out):
-        """Called after every Function.apply: out is its (first) output."""
+    def op(self, fn, inputs, out):
+        """Called after every op (``autograd.observe``): out is its (first) output."""
         known = [f for f in map(self.field, inputs) if f is not None]
         if known:                 # per axis: the widest field, the largest jump
             widest = tuple(max(f[a] for f in known) for a in range(4))
-            window = _sliding_window(fn_cls, inputs, settings)
+            window = _sliding_window(fn)
             self.fields[id(out)] = (_grow(widest, window) if window else widest, out)
         if self.stack:
             info = self.infos[id(self.stack[-1])]
-            info.own_macs += _macs(fn_cls, inputs, out)
-            if _is_new_memory(fn_cls, inputs, out):
+            info.own_macs += fn.multiply_adds()
+            if _is_new_memory(fn, inputs, out):
                 info.own_activations += out.data.size
                 info.own_activation_bytes += out.data.nbytes
 
@@ -268,23 +236,6 @@ class _Trace:
         rf = self.field(out)
         info.receptive_field = rf[:2] if rf is not None and out.ndim == 4 else ()
         info.ran, info.order, self.finished = True, self.finished, self.finished + 1
-
-    @contextlib.contextmanager
-    def ops(self):
-        """While active, every op reports to ``self.op``."""
-        original = Function.__dict__["apply"]
-        trace = self
-
-        def apply(cls, *inputs, **settings):
-            out = original.__func__(cls, *inputs, **settings)
-            trace.op(cls, inputs, settings, out[0] if isinstance(out, tuple) else out)
-            return out
-
-        Function.apply = classmethod(apply)
-        try:
-            yield
-        finally:
-            Function.apply = original
 
 
 def _add_up(model, infos):
@@ -334,7 +285,7 @@ def summary(model, input_size, depth=None, dtype=np.float32):
     x = Tensor(np.random.default_rng(0).standard_normal((1,) + input_size).astype(dtype))
     trace.fields[id(x)] = ((1, 1, 1, 1), x)
     try:
-        with no_grad(), trace.ops():
+        with no_grad(), observe(trace.op):
             model(x)
     finally:
         for h in handles:

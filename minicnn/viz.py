@@ -22,9 +22,6 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, _reverse_topological_order, no_grad
-from .functional.conv import CONVOLUTIONS
-from .functional.pool import AvgPool, MaxPool
-from .geometry import sliding_windows
 from .summary import summary
 
 
@@ -289,8 +286,8 @@ def receptive_field_of(model, input_size, layer, position, channel=0, x=None):
 
     The field is found by walking the autograd graph back from the layer's output, like
     backward, but carrying a box of rows and columns instead of a gradient: each
-    convolution or pooling op widens the box by its windows (the same window tables the
-    pooling ops use, minicnn/geometry.py); ops that keep the height and width (ReLU,
+    op that slides a window widens the box by its windows (the tables its ``windows()``
+    declares, minicnn/geometry.py); ops that keep the height and width (ReLU,
     batch norm, addition, concatenation) pass it on; ops that change them otherwise
     (flatten, global pooling) see their whole input.  Where paths join, boxes merge.
     Then one real backward from that unit gives the gradient, which is nonzero only inside
@@ -342,10 +339,10 @@ def _field_box(out, image, position):
 
 def _boxes_of_inputs(fn, box):
     """(parent node, its box) for the inputs of op ``fn`` whose output box is ``box``."""
-    if isinstance(fn, CONVOLUTIONS + (MaxPool, AvgPool)):     # the image-like input only
+    windows = fn.windows()
+    if windows is not None:          # a sliding window over the image-like first input only
         if box is None:
             return [(fn.parents[0], None)]
-        windows = _windows(fn, fn.input_shapes[0])
         return [(fn.parents[0], tuple((int(w.start[lo]), int(w.stop[hi]) - 1)
                                       for w, (lo, hi) in zip(windows, box)))]
     pairs = []
@@ -357,16 +354,6 @@ def _boxes_of_inputs(fn, box):
         else:
             pairs.append((parent, ((0, shape[2] - 1), (0, shape[3] - 1))))
     return pairs
-
-
-def _windows(fn, x_shape):
-    """The (rows, cols) window tables of a convolution or pooling op on an input of
-    shape ``x_shape``."""
-    if isinstance(fn, CONVOLUTIONS):
-        kernel = fn.input_shapes[1][2:]
-        return tuple(sliding_windows(x_shape[2 + a], kernel[a], fn.stride[a], fn.padding[a],
-                                     fn.dilation[a]) for a in (0, 1))
-    return fn.rows, fn.cols
 
 
 def _merge(a, b):

@@ -137,7 +137,7 @@ def test_importing_minicnn_does_not_import_cupy():
 def test_custom_function_on_raw_arrays():
     class Cube(mc.Function):          # how a learner adds an op
         def forward(self, x):
-            self.x = x
+            self.save_for_backward(x=x)
             return x ** 3
 
         def backward(self, g):
@@ -146,6 +146,67 @@ def test_custom_function_on_raw_arrays():
     x = mc.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
     mc.gradcheck(lambda t: Cube.apply(t), x)
     assert_close(Cube.apply(x), x.numpy() ** 3)
+
+
+# ----- what a Function declares -------------------------------------------------------------
+class Affine(mc.Function):
+    settings = ("shift",)
+
+    def forward(self, x, w):
+        self.save_for_backward(x=x, w=w)
+        return x * w + self.shift
+
+    def backward(self, g):
+        return g * self.w, g * self.x
+
+
+def test_saved_is_what_forward_declared_and_release_drops_it_and_the_settings():
+    x, w = (mc.tensor([1.0, 2.0], requires_grad=True) for _ in range(2))
+    y = Affine.apply(x, w, shift=5.0)
+    fn = y.grad_fn
+    assert list(fn.saved) == ["x", "w"] and fn.saved["x"] is x.data
+    assert fn.input_shapes == ((2,), (2,)) and fn.output_shape == (2,)
+    y.sum().backward()
+    assert fn.saved == {} and not hasattr(fn, "x") and not hasattr(fn, "shift")
+    assert fn.input_shapes == ((2,), (2,))                    # the graph's shapes stay
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.sum().backward()
+
+
+def test_state_set_in_forward_without_declaring_it_is_refused_by_name():
+    class Leaky(mc.Function):
+        def forward(self, x):
+            self.x, self.scratch = x, x * 2
+            return x * x
+
+        def backward(self, g):
+            return 2 * self.x * g
+
+    with pytest.raises(TypeError, match=r"Leaky.forward set \['scratch', 'x'\] on self without "
+                                        r"declaring it: use self.save_for_backward"):
+        Leaky.apply(mc.tensor([1.0], requires_grad=True))
+
+
+def test_observe_sees_every_op_with_its_declarations_and_nests():
+    import minicnn.functional as F
+    outer, inner = [], []
+    x = mc.tensor(np.ones((1, 2, 6, 6), np.float32), requires_grad=True)
+    w = mc.tensor(np.ones((3, 2, 3, 3), np.float32))
+    with mc.autograd.observe(lambda fn, inputs, out: outer.append((fn, inputs, out))):
+        y = F.conv2d(x, w, stride=2, padding=1)
+        with mc.autograd.observe(lambda fn, inputs, out: inner.append(fn.name())):
+            z = F.max_pool2d(F.relu(y), 2)
+    (x * 1).sum()                                  # outside: not seen
+    assert [fn.name() for fn, _, _ in outer] == ["Conv2dBackward", "ReLUBackward", "MaxPoolBackward"]
+    assert inner == ["ReLUBackward", "MaxPoolBackward"]
+    conv, inputs, out = outer[0]
+    assert inputs[0] is x and out is y
+    assert conv.multiply_adds() == 3 * 3 * 3 * 2 * 3 * 3        # outputs * C * kh * kw
+    rows, cols = conv.windows()
+    assert rows.start.tolist() == [0, 1, 3] and rows.stop.tolist() == [2, 4, 6] and rows.stride == 2
+    relu, pool = outer[1][0], outer[2][0]
+    assert relu.windows() is None and relu.multiply_adds() == 0 and relu.in_place_in_models
+    assert pool.windows()[1].start.tolist() == [0] and z.shape == (1, 3, 1, 1)
 
 
 def test_repr_shows_values_and_flags():

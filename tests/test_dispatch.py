@@ -172,5 +172,39 @@ def test_lower_layers_do_not_import_upwards(path):
     assert not upward, f"{path} imports {upward}"
 
 
+def _import_graph():
+    """{module: the minicnn modules it imports, anywhere in the file}, by dotted name; an
+    import of a package's own ancestors (``from .. import backend`` names ``minicnn``) is
+    how Python reaches a sibling, not a dependency on the ancestor, and is left out."""
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (ROOT / "minicnn").rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        ancestors = {name.rsplit(".", k)[0] for k in range(1, name.count(".") + 1)}
+        graph[name] = {m for m in _minicnn_imports(path) if m in files and m not in ancestors
+                       and m != name}
+    return graph
+
+
+def test_no_import_cycles():
+    """No chain of imports leads from a module back to itself, lazy imports inside functions
+    included (dispatch -> cuda -> cuda.launch -> dispatch was one)."""
+    graph, state, cycles = _import_graph(), {}, []
+
+    def visit(module, path):
+        state[module] = "open"
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
 def test_geometry_imports_nothing_from_minicnn():
     assert _minicnn_imports(ROOT / "minicnn/geometry.py") == set()

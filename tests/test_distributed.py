@@ -22,7 +22,7 @@ import minicnn.functional as F
 from minicnn import nn
 from minicnn.data import DataLoader, DistributedSampler, TensorDataset
 from minicnn.nn.parallel import DistributedDataParallel
-from minicnn.nn.sync_batchnorm import sync_batch_norm
+from minicnn.functional import sync_batch_norm
 from minicnn.utils import assert_close, compare_with_torch
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "mpi_scripts")
@@ -219,10 +219,11 @@ def test_sync_batch_norm_gradcheck(world_of_one):
 
 @needs_mpi4py
 def test_sync_batch_norm_bad_input(world_of_one):
-    with pytest.raises(ValueError, match=r"sync_batch_norm: expected input \(N, C, \.\.\.\) and "
-                                         r"weight of shape \(C,\), got input \(4, 3\) and "
-                                         r"weight \(2,\)"):
+    with pytest.raises(ValueError, match=r"sync_batch_norm: expected weight of shape \(3,\) for "
+                                         r"input \(4, 3\) with 3 channels, got \(2,\)"):
         sync_batch_norm(mc.tensor(np.ones((4, 3))), None, None, mc.tensor(np.ones(2)))
+    with pytest.raises(ValueError, match=r"sync_batch_norm: expected input of shape \(N, C, \.\.\.\), got \(3,\)"):
+        sync_batch_norm(mc.tensor(np.ones(3)), None, None)
     with pytest.raises(ValueError, match="more than 1 value per channel over all processes"):
         sync_batch_norm(mc.tensor(np.ones((1, 3))), None, None)
     layer = nn.SyncBatchNorm(3)

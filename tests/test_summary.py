@@ -300,11 +300,11 @@ def test_summary_bad_input_size():
 def test_summary_counts_the_same_whichever_convolution_algorithm_runs(monkeypatch):
     """conv2d may run as im2col or Winograd (the default picks by shape): the table describes
     the layer, so multiply-adds and receptive fields are those of the direct convolution."""
-    from minicnn.functional import conv as conv_module
+    from minicnn.functional import conv_algorithm
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
     tables = {}
     for algorithm in ("im2col", "winograd"):
-        monkeypatch.setattr(conv_module, "CONV_ALGORITHM", algorithm)
+        monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", algorithm)
         tables[algorithm] = mc.summary(model, (3, 16, 16))
     second = [r for r in tables["winograd"].rows if r.kind == "Conv2d"][1]
     assert second.macs == 16 * 16 * 8 * (8 * 3 * 3)          # each output: 8 channels x 3x3

@@ -242,8 +242,8 @@ def test_receptive_field_is_where_the_gradient_is_nonzero(net, input_size, layer
 
 @pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
 def test_receptive_field_numbers_at_centre_and_corner(algorithm, monkeypatch):
-    from minicnn.functional import conv as conv_module
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", algorithm)   # the same field either way
+    from minicnn.functional import conv_algorithm
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", algorithm)   # the same field either way
     model = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1) for _ in range(3)])
     centre = viz.receptive_field_of(model, (1, 11, 11), "2", (5, 5))
     assert (centre.rows, centre.cols, centre.size) == ((2, 8), (2, 8), (7, 7))

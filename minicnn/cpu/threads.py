@@ -2,11 +2,11 @@
 
 Left to themselves, NumPy's BLAS and Numba each split every call across the cores: one
 im2col, then one matrix product, of one chunk of images at a time.  On the small products
-of early layers (64-128 output rows) two BLAS threads reach about 120 GFLOP/s where one
-reaches 85, and every call wakes the other core's sleeping thread.  Giving each core whole
-chunks of images instead -- its own im2col, its own single-threaded product -- keeps both
-cores busy with no hand-offs: resnet18's training step at batch 16, alternating with the
-old loop in one process, min 1831 -> 1631 ms (docs/benchmarks.md, round 4).
+of early layers that keeps BLAS below its speed, and every call wakes the other core's
+sleeping thread.  Giving each core whole chunks of images instead -- its own im2col, its
+own single-threaded product -- keeps both cores busy with no hand-offs (measured:
+docs/benchmarks-history.md, round 4).  This is the Numba-path "map_chunks" kernel of
+minicnn/functional/columns.py.
 
 ``map_chunks(work, parts)`` runs ``work(part)`` for every part on the pool and returns the
 results in order; inside a worker, ``in_worker()`` is true and the Numba im2col/col2im run
@@ -19,7 +19,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import _loaded_openblas
+from .. import dispatch
+from .runtime import loaded_openblas
 
 _local = threading.local()
 _pool = None
@@ -40,7 +41,7 @@ def _blas_thread_setters():
     """(get, set) of the thread count of each OpenBLAS this process has loaded; the names
     differ between builds (NumPy's wheels prefix them with scipy_ and suffix 64_)."""
     setters = []
-    for path in _loaded_openblas():
+    for path in loaded_openblas():
         library = ctypes.CDLL(path)
         for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
                           ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
@@ -52,6 +53,13 @@ def _blas_thread_setters():
 
 def cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dispatch.register("map_chunks", "numba")
+def map_chunks_numba(work, parts):
+    """[work(part) for part in parts], on one thread per core where that helps, else in turn."""
+    results = map_chunks(work, parts)
+    return results if results is not None else [work(part) for part in parts]
 
 
 def map_chunks(work, parts):

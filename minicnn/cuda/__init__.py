@@ -9,7 +9,7 @@ Array memory comes from CuPy's default memory pool, which keeps freed blocks for
 reuse (fast, but ``nvidia-smi`` shows the pool's size, not what is in use); call
 ``empty_cache()`` to hand unused blocks back to the driver.
 """
-from .. import backend
+from .. import backend, dispatch
 from .launch import KernelOps
 
 _ops = None
@@ -45,5 +45,7 @@ def ops():
         _ops = KernelOps(cupy, CupyLoader(cupy))
     return _ops
 
+
+dispatch.provide_cuda_ops(ops)
 
 __all__ = ["is_available", "device_count", "synchronize", "empty_cache", "ops", "KernelOps"]

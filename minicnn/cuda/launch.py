@@ -317,6 +317,12 @@ class KernelOps:
         self._launch("activation", "relu_backward", g.size, g.dtype, g, out, gx, np.int64(g.size))
         return gx
 
+    @dispatch.register("map_chunks", "cuda")
+    def map_chunks(self, work, parts):
+        # A convolution's chunks of images run one after another on the stream: each
+        # chunk's own kernels fill the device (minicnn/functional/columns.py).
+        return [work(part) for part in parts]
+
     @dispatch.register("masked_scale", "cuda")
     def masked_scale(self, x, mask):
         # x: (N, C, ...); mask: x.shape (dropout) or (N, C, 1, ...) (dropout2d), holding

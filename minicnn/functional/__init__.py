@@ -8,10 +8,10 @@ from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs,
                           sum, mean, max, argmax, to, to_dtype, to_device)
 from .shape import reshape, view, permute, transpose, flatten, getitem, cat, stack
 from .linalg import matmul, linear
-from .activation import relu, sigmoid, tanh
+from .activation import relu, leaky_relu, hardtanh, relu6, sigmoid, tanh
 from .loss import softmax, log_softmax, cross_entropy, mse_loss
 from .pool import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
-from .norm import batch_norm, local_response_norm
+from .norm import batch_norm, sync_batch_norm, local_response_norm
 from .dropout import dropout, dropout2d
 from .conv import im2col, col2im, conv2d
 

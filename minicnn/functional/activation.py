@@ -1,7 +1,10 @@
-"""Activations: relu, sigmoid, tanh."""
+"""Activations: relu, leaky_relu, hardtanh, relu6, sigmoid, tanh."""
+import numbers
+
 from .. import backend, dispatch
 from ..autograd import Function
-from .elementwise import check_dtype, promote
+from .arguments import check_dtype
+from .elementwise import promote
 
 
 # ReLU's array kernels: these NumPy references, or kernels/activation.cu on the GPU.
@@ -21,12 +24,41 @@ def relu_backward_numpy(grad_out, out):
 
 class ReLU(Function):
     # Saves its output, not its input: the next layer usually keeps it alive anyway.
+    in_place_in_models = True
     def forward(self, x):
-        self.out = dispatch.kernel("relu_forward", x)(x)
-        return self.out
+        out = dispatch.kernel("relu_forward", x)(x)
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         return dispatch.kernel("relu_backward", g)(g, self.out)
+
+
+class LeakyReLU(Function):
+    """x where x > 0, else negative_slope * x: a unit that is off still passes a little gradient."""
+    settings = ("negative_slope",)
+
+    def forward(self, x):                    # x: any shape -> same shape
+        self.save_for_backward(x=x)
+        return backend.get_array_module(x).where(x > 0, x, x * self.negative_slope)
+
+    def backward(self, g):
+        # slope 1 where x > 0, else negative_slope: at 0, and at a NaN, as PyTorch
+        return backend.get_array_module(g).where(self.x > 0, g, g * self.negative_slope)
+
+
+class Hardtanh(Function):
+    """x clipped to [min_val, max_val]; relu6 is hardtanh(x, 0, 6)."""
+    settings = ("min_val", "max_val")
+
+    def forward(self, x):                    # x: any shape -> same shape
+        self.save_for_backward(x=x)
+        return backend.get_array_module(x).clip(x, self.min_val, self.max_val)   # NaN stays NaN
+
+    def backward(self, g):
+        # no gradient where clipped, the bounds included (PyTorch's rule); a NaN passes it
+        x = self.x
+        return backend.get_array_module(g).where((x <= self.min_val) | (x >= self.max_val), 0, g)
 
 
 class Sigmoid(Function):
@@ -34,8 +66,9 @@ class Sigmoid(Function):
         xp = backend.get_array_module(x)
         # split by sign so exp never overflows
         ez = xp.exp(-abs(x))
-        self.out = xp.where(x >= 0, 1 / (1 + ez), ez / (1 + ez))
-        return self.out
+        out = xp.where(x >= 0, 1 / (1 + ez), ez / (1 + ez))
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         return g * self.out * (1 - self.out)
@@ -43,8 +76,9 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        self.out = backend.get_array_module(x).tanh(x)
-        return self.out
+        out = backend.get_array_module(x).tanh(x)
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         return g * (1 - self.out * self.out)
@@ -54,6 +88,32 @@ def relu(input, inplace=False):
     """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
     check_dtype("relu", input, "iuf", "numbers, not bools")
     return ReLU.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    check_dtype("leaky_relu", input)          # PyTorch has no integer leaky_relu either
+    if not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"minicnn: leaky_relu: negative_slope must be a number, got {negative_slope!r}")
+    return LeakyReLU.apply(input, negative_slope=input.dtype.type(negative_slope))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    check_dtype("hardtanh", input, "iuf", "numbers, not bools")
+    for name, value in (("min_val", min_val), ("max_val", max_val)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise TypeError(f"minicnn: hardtanh: {name} must be a number, got {value!r}")
+    if min_val > max_val:
+        raise ValueError(f"minicnn: hardtanh: min_val cannot be greater than max_val, got "
+                         f"min_val={min_val}, max_val={max_val}")
+    bound = input.dtype.type            # integers clip to integer bounds, as in PyTorch
+    return Hardtanh.apply(input, min_val=bound(min_val), max_val=bound(max_val))
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6): hardtanh(x, 0, 6) (MobileNet's activation)."""
+    return hardtanh(input, 0.0, 6.0)
 
 
 # sigmoid and tanh of integers are floats (the default dtype), as in PyTorch

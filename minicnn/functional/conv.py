@@ -26,27 +26,11 @@ import numpy as np
 
 from .. import backend, dispatch
 from ..autograd import Function
-from ..geometry import output_hw, pair, winograd_tiles
-from . import winograd
-from .elementwise import check_dtype
-
-
-# ----- argument helpers ------------------------------------------------------
-def _window_args(kernel_size, stride, padding, dilation, op):
-    """Normalise the four window settings to pairs and check their ranges."""
-    return (pair(kernel_size, "kernel_size", op, minimum=1), pair(stride, "stride", op, minimum=1),
-            pair(padding, "padding", op, minimum=0), pair(dilation, "dilation", op, minimum=1))
-
-
-def _check_fits(input_shape, k, s, p, d, op):
-    OH, OW = output_hw(input_shape, k, s, p, d)
-    if OH < 1 or OW < 1:
-        H, W = input_shape[-2:]
-        extent = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
-        raise ValueError(f"minicnn: {op}: kernel (dilated extent {extent}) is larger than the padded "
-                         f"input ({H + 2 * p[0]}, {W + 2 * p[1]}) (input {tuple(input_shape)}, "
-                         f"padding {p}); the output would be {OH}x{OW}")
-    return OH, OW
+from ..geometry import convolution_multiply_adds, output_hw, pair, window_tables
+from . import conv_algorithm
+from .arguments import check_dtype, check_fits, check_padding_string, same_padding, window_args
+from .columns import for_each_chunk
+from .winograd import WinogradConv2d
 
 
 # ----- the NumPy references (also run on CuPy) --------------------------------
@@ -95,11 +79,12 @@ def col2im_numpy(col, input_shape, kernel_size, stride, padding, dilation):
 
 # ----- public array-level functions -------------------------------------------
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
-    """Unfold every convolution window of ``x`` into a column: (N, C, H, W) -> (N, C*kh*kw, OH*OW).
+    """Unfold every convolution window of ``x`` into a column (PyTorch's ``unfold``).
 
-    Column ``oh*OW + ow`` holds the window whose top-left corner sits at
-    ``(oh*stride - padding, ow*stride - padding)``; row ``c*kh*kw + i*kw + j`` holds
-    kernel tap (i, j) of channel c.  Example: one channel, 3x3 input, 2x2 kernel, stride 1::
+    (N, C, H, W) -> (N, C*kh*kw, OH*OW).  Column ``oh*OW + ow`` holds the window whose
+    top-left corner sits at ``(oh*stride - padding, ow*stride - padding)``; row
+    ``c*kh*kw + i*kw + j`` holds kernel tap (i, j) of channel c.  Example: one channel,
+    3x3 input, 2x2 kernel, stride 1::
 
         x = a b c        col = [a b d e]   <- tap (0,0) of windows 0..3
             d e f              [b c e f]   <- tap (0,1)
@@ -114,20 +99,46 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
 
     ``kernel_size``, ``stride``, ``padding`` (zeros) and ``dilation`` (gap between taps)
     are ints or (height, width) pairs.  Works on NumPy and CuPy arrays.
+
+    Args:
+        x (numpy.ndarray or cupy.ndarray): the images, an array (not a Tensor: this is the
+            array-level building block of ``conv2d``, outside autograd).
+        kernel_size (int or (int, int)): the window's height and width (kh, kw).
+        stride (int or (int, int), optional): the step between windows. Default: ``1``
+        padding (int or (int, int), optional): zeros added on each side. Default: ``0``
+        dilation (int or (int, int), optional): the spacing between a window's taps.
+            Default: ``1``
+
+    Shape:
+        - Input: (N, C, H, W).
+        - Output: (N, C*kh*kw, OH*OW), with
+          OH = floor((H + 2*padding - dilation*(kh-1) - 1) / stride) + 1 (OW likewise).
+
+    Example::
+
+        >>> x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)      # a..i = 1..9, as above
+        >>> F.im2col(x, 2)
+        array([[[1., 2., 4., 5.],
+                [2., 3., 5., 6.],
+                [4., 5., 7., 8.],
+                [5., 6., 8., 9.]]])
+        >>> F.im2col(np.zeros((2, 3, 8, 8)), 3, stride=2, padding=1).shape
+        (2, 27, 16)
     """
     if x.ndim != 4:
         raise ValueError(f"minicnn: im2col: expected a 4-D array (N, C, H, W), got shape {tuple(x.shape)}")
-    k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "im2col")
-    N, K, L = x.shape[0], x.shape[1] * k[0] * k[1], int(np.prod(_check_fits(x.shape, k, s, p, d, "im2col")))
+    k, s, p, d = window_args(kernel_size, stride, padding, dilation, "im2col")
+    N, K, L = x.shape[0], x.shape[1] * k[0] * k[1], int(np.prod(check_fits(x.shape, k, s, p, d, "im2col")))
     return _columns(x, (k, s, p, d)).reshape(K, N, L).transpose(1, 0, 2)
 
 
 def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
-    """Fold columns back onto an image, adding where windows overlap: (N, C*kh*kw, OH*OW) -> input_shape.
+    """Fold columns back onto an image, adding where windows overlap (PyTorch's ``fold``).
 
-    The adjoint (transpose) of ``im2col``, not its inverse: a pixel covered by m
-    windows receives the sum of its m column entries.  That is exactly what the
-    backward pass of a convolution needs (``torch.nn.functional.fold`` does the same)::
+    (N, C*kh*kw, OH*OW) -> input_shape.  The adjoint (transpose) of ``im2col``, not its
+    inverse: a pixel covered by m windows receives the sum of its m column entries.  That
+    is exactly what the backward pass of a convolution needs (``torch.nn.functional.fold``
+    does the same)::
 
         col = [1 1 1 1]  (every entry 1)        col2im(col) =  1 2 1
               [1 1 1 1]  3x3 input, 2x2 kernel                 2 4 2
@@ -136,12 +147,33 @@ def col2im(col, input_shape, kernel_size, stride=1, padding=0, dilation=1):
 
     ``input_shape`` is the (N, C, H, W) shape that ``im2col`` was given; the other
     settings are as for ``im2col``.  Works on NumPy and CuPy arrays.
+
+    Args:
+        col (numpy.ndarray or cupy.ndarray): the columns, as ``im2col`` returns them.
+        input_shape (tuple of 4 ints): the (N, C, H, W) shape of the image to fold onto.
+        kernel_size (int or (int, int)): the window's height and width (kh, kw).
+        stride (int or (int, int), optional): the step between windows. Default: ``1``
+        padding (int or (int, int), optional): the zeros ``im2col`` added on each side
+            (what falls on them is dropped). Default: ``0``
+        dilation (int or (int, int), optional): the spacing between a window's taps.
+            Default: ``1``
+
+    Shape:
+        - Input: (N, C*kh*kw, OH*OW).
+        - Output: ``input_shape``, (N, C, H, W).
+
+    Example::
+
+        >>> F.col2im(np.ones((1, 4, 4)), (1, 1, 3, 3), 2)       # the picture above
+        array([[[[1., 2., 1.],
+                 [2., 4., 2.],
+                 [1., 2., 1.]]]])
     """
-    k, s, p, d = _window_args(kernel_size, stride, padding, dilation, "col2im")
+    k, s, p, d = window_args(kernel_size, stride, padding, dilation, "col2im")
     if len(input_shape) != 4:
         raise ValueError(f"minicnn: col2im: input_shape must be (N, C, H, W), got {tuple(input_shape)}")
     N, C, H, W = input_shape = tuple(int(n) for n in input_shape)
-    OH, OW = _check_fits(input_shape, k, s, p, d, "col2im")
+    OH, OW = check_fits(input_shape, k, s, p, d, "col2im")
     if tuple(col.shape) != (N, C * k[0] * k[1], OH * OW):
         raise ValueError(f"minicnn: col2im: expected col of shape {(N, C * k[0] * k[1], OH * OW)} "
                          f"for input_shape {input_shape}, got {tuple(col.shape)}")
@@ -167,45 +199,6 @@ def _fold(col, input_shape, window):
         n, C, H, W = input_shape
         return col.reshape(C, n, H * W).transpose(1, 0, 2).reshape(input_shape)
     return dispatch.kernel("col2im", col)(col, input_shape, *window)
-
-
-# ----- the op ----------------------------------------------------------------------
-# The column matrix is kh*kw times the size of the input (VGG's second layer at batch 4:
-# 462 MB).  The op builds it for a few images at a time, at most about this many bytes,
-# so the memory a convolution needs stays bounded; the GEMMs of such large columns are
-# long enough to run at full speed one image at a time.  Small maps (7x7, 14x14) still
-# get several images per chunk, side by side in one GEMM.  At 32 MB,
-# AlexNet's step needed 52 MB on top of its weights (PyTorch: 23 MB); at 8 MB, 28 MB,
-# at the same speed (benchmarks/models.py, batch 4).
-COLUMN_BUDGET_BYTES = 8 * 2**20
-
-
-def _image_chunks(x, column_elements_per_image):
-    """Slices of the batch axis, each holding images whose columns fit the budget (at least one)."""
-    per_image = max(column_elements_per_image * x.dtype.itemsize, 1)
-    step = max(1, COLUMN_BUDGET_BYTES // per_image)
-    # an empty batch gets one empty chunk: the same kernels run (and say so on the GPU)
-    return [slice(start, start + step) for start in range(0, max(x.shape[0], 1), step)]
-
-
-def _for_each_chunk(work, x, column_elements_per_image):
-    """[work(part) for part in the budget's chunks of x's images].  On the CPU with Numba,
-    each core takes whole chunks, with single-threaded BLAS and kernels, when there are
-    enough (minicnn/cpu/threads.py: faster on the small products of early layers than both
-    libraries splitting each call).  Not when one image's columns exceed the budget: a
-    chunk per core in flight would multiply the memory, and such products are large
-    enough for BLAS to split well."""
-    parts = _image_chunks(x, column_elements_per_image)
-    fits = column_elements_per_image * x.dtype.itemsize <= COLUMN_BUDGET_BYTES
-    if fits and len(parts) > 1 and backend.get_array_module(x) is np and backend.numba_enabled():
-        try:
-            from ..cpu import threads
-        except ImportError:          # no Numba: the loop below
-            threads = None
-        results = threads.map_chunks(work, parts) if threads is not None else None
-        if results is not None:
-            return results
-    return [work(part) for part in parts]
 
 
 def _side_by_side(a):
@@ -237,13 +230,20 @@ class Conv2d(Function):
             y_part = xp.matmul(w_mat, col)         # (G, O/G, K) @ (G, K, n*L) -> (G, O/G, n*L)
             y[part] = y_part.reshape(G, O // G, n, L).transpose(2, 0, 1, 3)
 
-        _for_each_chunk(forward_chunk, x, K * G * L)
+        for_each_chunk(forward_chunk, x, K * G * L)
         y = y.reshape(N, O, OH, OW)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
         # Keep x rather than col (kh*kw times bigger): backward recomputes col, a cheap copy.
-        self.x, self.w = x, w
+        self.save_for_backward(x=x, w=w)
         return y
+
+    def windows(self):
+        x_shape, w_shape = self.input_shapes[:2]
+        return window_tables(x_shape[2:], w_shape[2:], self.stride, self.padding, self.dilation)
+
+    def multiply_adds(self):
+        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -268,7 +268,7 @@ class Conv2d(Function):
                 return xp.matmul(g_part, col.transpose(0, 2, 1))
             return None
 
-        shares = _for_each_chunk(backward_chunk, x, K * G * L)
+        shares = for_each_chunk(backward_chunk, x, K * G * L)
         gw = None
         if want_gw:              # summed in chunk order: the same numbers however they ran
             gw = shares[0]
@@ -277,108 +277,6 @@ class Conv2d(Function):
             gw = gw.reshape(w.shape)
         gb = g.sum(axis=(0, 3)).reshape(O) if self.needs_input_grad[2] else None
         return gx, gw, gb
-
-
-class WinogradConv2d(Function):
-    """x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, OH, OW), stride 1, by
-    Winograd's F(2x2, 3x3) (minicnn/functional/winograd.py).  Setting: padding (a pair).
-    V, M: (16, C or O, n*T) for the n images of a chunk, T = TH*TW tiles per image."""
-    settings = ("padding",)
-    stride = dilation = (1, 1)   # fixed: read like Conv2d's settings by summary and viz
-
-    def forward(self, x, w, b):
-        xp = backend.get_array_module(x)
-        (N, C, H, W), O = x.shape, w.shape[0]
-        (OH, OW), (TH, TW) = winograd_tiles((H, W), self.padding)
-        T = TH * TW
-        U = winograd.weight_transform(w)                                # (16, O, C)
-        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
-        for part in _image_chunks(x, 16 * (C + O) * T):
-            V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
-            M = xp.matmul(U, V)                          # (16, O, C) @ (16, C, n*T): 16 GEMMs
-            y[part] = dispatch.kernel("winograd_output", M)(M, y[part].shape)
-        if b is not None:
-            y += b.reshape(1, O, 1, 1)
-        self.x, self.U = x, U
-        return y
-
-    def backward(self, g):
-        xp = backend.get_array_module(g)
-        x, U = self.x, self.U
-        O, C = U.shape[1:]
-        _, (TH, TW) = winograd_tiles(x.shape[2:], self.padding)
-        T = TH * TW
-        gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
-        dU = xp.zeros(U.shape, dtype=U.dtype) if self.needs_input_grad[1] else None
-        for part in _image_chunks(x, 16 * (C + O) * T):
-            dM = dispatch.kernel("winograd_output_adjoint", g)(g[part])        # (16, O, n*T)
-            if gx is not None:   # (16, C, O) @ (16, O, n*T), then back onto the overlapping tiles
-                dV = xp.matmul(U.transpose(0, 2, 1), dM)
-                gx[part] = dispatch.kernel("winograd_input_adjoint", dV)(dV, x[part].shape, self.padding)
-                del dV           # freed before V is built: one of them in memory at a time
-            if dU is not None:   # (16, O, n*T) @ (16, n*T, C)
-                V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
-                dU += xp.matmul(dM, V.transpose(0, 2, 1))
-        gw = None if dU is None else winograd.weight_transform_adjoint(dU)
-        gb = g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
-        return gx, gw, gb
-
-
-# The autograd Functions that compute conv2d: summary and viz treat them alike.
-CONVOLUTIONS = (Conv2d, WinogradConv2d)
-
-
-# How conv2d computes the layers Winograd can take (3x3 kernel, stride 1, no dilation,
-# no groups, floating point): "im2col", "winograd", or "auto", which picks by layer shape
-# as cuDNN picks its algorithms.  Winograd does 2.25x fewer multiplications, but in 16
-# smaller GEMMs (K = C instead of 9C) and with four passes over arrays 4x the size of the
-# activations.  Measured on the 2-core CPU (benchmarks/conv_algorithms.py and whole models,
-# docs/benchmarks.md round 4): it wins on VGG's layers of 256 and 512 channels (vgg16's
-# step at batch 4 13% faster); on 64-128 channels, and on 7x7 maps, where the 2x2 tiles
-# compute 64 outputs for 49, neither algorithm wins by more than the machine's noise.
-CONV_ALGORITHM = "auto"
-WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels
-WINOGRAD_MIN_OUTPUT = 14        # and an output at least this high and wide
-
-
-def conv_algorithm(input_shape, weight_shape, stride, padding, dilation, groups, dtype, on_cpu=True):
-    """'winograd' where CONV_ALGORITHM asks for it, or "auto" measured it faster (on the CPU),
-    and the layer allows it; else 'im2col'.  Settings are pairs."""
-    if CONV_ALGORITHM not in ("auto", "im2col", "winograd"):
-        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', "
-                         f"got {CONV_ALGORITHM!r}")
-    can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-           and groups == 1 and np.dtype(dtype).kind == "f")
-    if not can or CONV_ALGORITHM == "im2col":
-        return "im2col"
-    if CONV_ALGORITHM == "winograd":
-        return "winograd"
-    OH, OW = output_hw(input_shape, (3, 3), stride, padding, dilation)
-    wide = min(weight_shape[0], weight_shape[1]) >= WINOGRAD_MIN_CHANNELS
-    large = min(OH, OW) >= WINOGRAD_MIN_OUTPUT
-    return "winograd" if on_cpu and wide and large else "im2col"
-
-
-def _same_padding(kernel, dilation):
-    """padding='same' (stride 1) -> (padding, crop), pairs.
-
-    Output size = input size needs d*(k-1) zeros per axis in all.  When that is odd,
-    PyTorch puts the extra zero on the right (bottom).  We pad both sides with the larger
-    half instead, which yields one output row (column) too many at the top (left), and
-    drop it: ``crop`` is 1 on such an axis, else 0.  No kernel needs uneven padding.
-    """
-    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-    return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
-
-
-def check_padding_string(padding, stride, op):
-    """'valid' or 'same' (which PyTorch allows with stride 1 only); anything else is an error."""
-    if padding not in ("valid", "same"):
-        raise ValueError(f"minicnn: {op}: padding must be 'valid', 'same', an int or a pair, "
-                         f"got {padding!r}")
-    if padding == "same" and pair(stride, "stride", op) != (1, 1):
-        raise ValueError(f"minicnn: {op}: padding='same' is not supported for strided "
-                         f"convolutions (stride={stride!r}); PyTorch refuses it too")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -391,14 +289,46 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     'valid' (no padding) or 'same' (stride 1, output as large as the input; an odd number
     of zeros puts the extra one on the right/bottom, as PyTorch does).
     ``groups`` splits the input and output channels into that many independent blocks.
+
+    As ``torch.nn.functional.conv2d``.  It runs as one matrix product over ``im2col``'s
+    columns (or, on the CPU for large 3x3 layers, as Winograd's F(2x2, 3x3)); the weight
+    and bias must have the input's dtype.
+
+    Args:
+        input (Tensor): the images.
+        weight (Tensor): the filters, (C_out, C_in/groups, kh, kw).
+        bias (Tensor, optional): one value per output channel, (C_out,). Default: ``None``
+        stride (int or (int, int), optional): the step between windows. Default: ``1``
+        padding (int, (int, int) or str, optional): zeros added on each side, or ``'valid'``
+            or ``'same'``. Default: ``0``
+        dilation (int or (int, int), optional): the spacing between a filter's taps.
+            Default: ``1``
+        groups (int, optional): how many independent blocks the channels split into; C_in
+            and C_out must both divide by it. Default: ``1``
+
+    Shape:
+        - Input: (N, C_in, H, W) or (C_in, H, W).
+        - Weight: (C_out, C_in/groups, kh, kw).
+        - Bias: (C_out,).
+        - Output: (N, C_out, OH, OW) or (C_out, OH, OW).
+
+    Example::
+
+        >>> x = mc.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+        >>> F.conv2d(x, mc.tensor(np.ones((1, 1, 2, 2))))          # sums of 2x2 windows
+        tensor([[[[10., 14., 18.],
+                  [26., 30., 34.],
+                  [42., 46., 50.]]]], dtype=float64)
+        >>> x, w = mc.tensor(np.ones((2, 3, 8, 8))), mc.tensor(np.ones((4, 3, 3, 3)))
+        >>> F.conv2d(x, w, stride=2, padding=1).shape
+        (2, 4, 4, 4)
+        >>> F.conv2d(x[0], mc.tensor(np.ones((6, 1, 3, 3))), padding='same', groups=3).shape
+        (6, 8, 8)
     """
     op = "conv2d"
     if input.ndim not in (3, 4):
         raise ValueError(f"minicnn: {op}: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), "
                          f"got shape {input.shape}")
-    if input.ndim == 3:              # unbatched: a batch of one, as PyTorch does
-        y = conv2d(input.reshape((1,) + input.shape), weight, bias, stride, padding, dilation, groups)
-        return y.reshape(y.shape[1:])
     if weight.ndim != 4:
         raise ValueError(f"minicnn: {op}: expected a 4-D weight (C_out, C_in/groups, kh, kw), "
                          f"got shape {weight.shape}")
@@ -406,7 +336,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                                   "boolean convolution either")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"minicnn: {op}: groups must be a positive int, got {groups!r}")
-    C, O = input.shape[1], weight.shape[0]
+    C, O = input.shape[-3], weight.shape[0]
     if O == 0:
         raise ValueError(f"minicnn: {op}: expected a weight with at least one output channel, "
                          f"got weight of shape {weight.shape}")
@@ -423,18 +353,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if t is not None and t.dtype != input.dtype:
             raise TypeError(f"minicnn: {op}: input is {input.dtype} but {name} is {t.dtype}; "
                             "convert one of them (e.g. .float() or .double())")
+    if input.ndim == 3:              # unbatched: a batch of one, as PyTorch does
+        y = conv2d(input.reshape((1,) + input.shape), weight, bias, stride, padding, dilation, groups)
+        return y.reshape(y.shape[1:])
     kernel, crop = weight.shape[2:], (0, 0)
     if isinstance(padding, str):
         check_padding_string(padding, stride, op)
         if padding == "valid":
             padding = 0
         else:
-            padding, crop = _same_padding(kernel, pair(dilation, "dilation", op, minimum=1))
-    _, stride, padding, dilation = _window_args(kernel, stride, padding, dilation, op)
-    _check_fits(input.shape, kernel, stride, padding, dilation, op)
+            padding, crop = same_padding(kernel, pair(dilation, "dilation", op, minimum=1))
+    _, stride, padding, dilation = window_args(kernel, stride, padding, dilation, op)
+    check_fits(input.shape, kernel, stride, padding, dilation, op)
     on_cpu = backend.get_array_module(input.data) is np
-    if conv_algorithm(input.shape, weight.shape, stride, padding, dilation, groups, input.dtype,
-                      on_cpu) == "winograd":
+    if conv_algorithm.choose(input.shape, weight.shape, stride, padding, dilation, groups,
+                             input.dtype, on_cpu) == "winograd":
         y = WinogradConv2d.apply(input, weight, bias, padding=padding)
     else:
         y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,

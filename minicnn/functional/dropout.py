@@ -8,7 +8,7 @@ import numbers
 
 from .. import backend, dispatch, random
 from ..autograd import Function
-from .elementwise import check_dtype
+from .arguments import check_dtype
 
 
 @dispatch.register("masked_scale", "numpy")
@@ -48,9 +48,35 @@ def _dropout(input, p, mask_shape):
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
-    """Zero each element with probability ``p`` and scale the rest by 1/(1-p), as
-    ``torch.nn.functional.dropout``.  Identity when not training or p == 0.
-    ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    As ``torch.nn.functional.dropout``; identity when not training or p == 0.  Inverted
+    dropout: the kept units are scaled during training, so the expected value of every unit
+    is unchanged and evaluation needs no rescaling.  The mask comes from minicnn's global
+    generator, so ``mc.manual_seed`` makes it reproducible.  ``inplace`` is accepted for
+    PyTorch compatibility; minicnn never works in place.
+
+    Args:
+        input (Tensor): floating-point values.
+        p (float, optional): the probability of zeroing an element, in [0, 1].
+            Default: ``0.5``
+        training (bool, optional): apply dropout; ``False`` returns ``input`` itself.
+            Default: ``True``
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> x = mc.tensor(np.ones(6, np.float32))
+        >>> F.dropout(x, p=0.5)
+        tensor([2., 2., 2., 0., 0., 0.], dtype=float32)
+        >>> F.dropout(x, p=0.5, training=False) is x
+        True
+    """
     _check_args("dropout", input, p)
     if not training or p == 0:
         return input
@@ -58,9 +84,36 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels (N, C, H, W)[n, c] with probability ``p``, as
-    ``torch.nn.functional.dropout2d``.  A 3-D input is treated as (N, C, L), which is
-    what PyTorch does too (with a warning)."""
+    """Zero whole channels (N, C, H, W)[n, c] with probability ``p``.
+
+    As ``torch.nn.functional.dropout2d``.  A 3-D input is treated as (N, C, L), which is
+    what PyTorch does too (with a warning).  The kept channels are scaled by 1/(1-p), as in
+    ``dropout``, and the same global generator draws one number per channel.  Neighbouring
+    pixels of a feature map are strongly correlated, so dropping single pixels hardly
+    regularises a convolutional layer; dropping whole maps does.
+
+    Args:
+        input (Tensor): floating-point feature maps.
+        p (float, optional): the probability of zeroing a channel, in [0, 1].
+            Default: ``0.5``
+        training (bool, optional): apply dropout; ``False`` returns ``input`` itself.
+            Default: ``True``
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (N, C, H, W) or (N, C, L).
+        - Output: the same shape.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> x = mc.tensor(np.ones((1, 4, 2, 2), np.float32))
+        >>> y = F.dropout2d(x, p=0.5)
+        >>> y[0, :, 0, 0]
+        tensor([2., 2., 2., 0.], dtype=float32)
+        >>> y[0].sum(dim=(1, 2))
+        tensor([8., 8., 8., 0.], dtype=float32)
+    """
     _check_args("dropout2d", input, p)
     if input.ndim not in (3, 4):
         raise ValueError(f"minicnn: dropout2d: expected input of shape (N, C, H, W) or (N, C, L), "

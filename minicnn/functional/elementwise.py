@@ -3,16 +3,15 @@
 Binary ops broadcast like NumPy; their backward sums the gradient back down to
 each input's shape (``unbroadcast``).
 """
-import builtins
-import functools
 
 import numpy as np
 
 from .. import backend
 from ..autograd import DEFAULT_FLOAT, Function, InvalidDtypeError, InvalidValueError, Tensor
+from .arguments import check_dtype, normalize_dims, result_type
 
 
-# ----- helpers every op file uses -------------------------------------------
+# ----- making operands: Tensors of one dtype ---------------------------------
 def as_tensor(value, like, dtype=None):
     """A Tensor for ``value`` on the device of ``like``; a Python number takes ``dtype``
     (default: the dtype of ``like``)."""
@@ -37,41 +36,6 @@ def unbroadcast(grad, shape):
     return grad
 
 
-def _promote_types(a, b):
-    """The dtype two dtypes both fit in: NumPy's answer, except that an integer meeting a
-    float gives that float (NumPy widens int64 with float32 to float64, PyTorch does not)."""
-    if (a.kind == "f") != (b.kind == "f"):
-        return a if a.kind == "f" else b
-    return np.promote_types(a, b)
-
-
-def result_type(*operands):
-    """The dtype of an op on ``operands`` (Tensors and Python numbers), as PyTorch decides.
-
-    Tensors with dims outrank 0-d tensors, which outrank Python numbers; a lower rank
-    counts only when it brings a higher category (bool < integer < float).  So
-    float32 * 2.5 stays float32, int64 * 2.5 is float32 (a Python float stands for
-    PyTorch's default dtype), uint8 + 300 stays uint8, int64 + a 0-d float64 tensor is
-    float64, and int32 + int64 (both with dims) is int64.
-    """
-    def promoted(dtypes):
-        return functools.reduce(_promote_types, dtypes) if dtypes else None
-
-    def combine(higher, lower):         # PyTorch's combine_categories
-        if lower is None or higher is not None and higher.kind == "f":
-            return higher
-        if higher is None or higher.kind == "b" or lower.kind == "f":
-            return lower if higher is None else _promote_types(higher, lower)
-        return higher
-
-    tensors = [v for v in operands if isinstance(v, Tensor)]
-    numbers = [np.dtype(DEFAULT_FLOAT if isinstance(v, float) else bool if isinstance(v, bool)
-                        else np.int64) for v in operands if not isinstance(v, Tensor)]
-    with_dims = promoted([t.dtype for t in tensors if t.ndim])
-    zero_dim = promoted([t.dtype for t in tensors if not t.ndim])
-    return combine(with_dims, combine(zero_dim, promoted(numbers)))
-
-
 def promote(*operands, floating=False):
     """Tensors of one dtype for ``operands`` (Tensors, arrays, Python numbers): PyTorch's
     ``result_type``; with ``floating`` (true division, exp, ...) at least the default
@@ -85,62 +49,29 @@ def promote(*operands, floating=False):
             for v in operands]
 
 
-def check_dtype(op, tensor, kinds="f", what="a floating-point tensor"):
-    """Refuse a dtype the op does not take, as PyTorch does (bool relu, int softmax, ...).
-    ``kinds``: the NumPy dtype kinds allowed ("b" bool, "i"/"u" integer, "f" float)."""
-    if tensor.dtype.kind not in kinds:
-        raise InvalidDtypeError(f"minicnn: {op}: expected {what}, got dtype {tensor.dtype}")
-
-
-def wrap_dim(dim, ndim, op):
-    """A dim in PyTorch's range -ndim <= dim < ndim (0-d tensors take -1 and 0) -> 0..ndim-1.
-
-    Out of range is an IndexError with PyTorch's words: wrapping it (dim % ndim) would
-    silently pick another axis, e.g. softmax over the batch.
-    """
-    if not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"minicnn: {op}: dim must be an int, got {dim!r}")
-    n = builtins.max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"minicnn: {op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
-    return int(dim) % n
-
-
-def normalize_dims(dim, ndim, op):
-    """None -> every axis; an int or a sequence of them -> a sorted tuple of axes.
-    A 0-d tensor has no axis: its dim 0 (or -1) becomes ()."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = [wrap_dim(d, ndim, op) for d in ((dim,) if isinstance(dim, (int, np.integer)) else dim)]
-    repeated = [d for d in dims if dims.count(d) > 1]
-    if repeated:
-        raise InvalidValueError(f"minicnn: {op}: dim {repeated[0]} appears multiple times in {dim}")
-    return tuple(sorted(dims)) if ndim else ()
-
-
 # ----- binary ops: x (A...) op y (B...) -> broadcast shape ------------------
+# The gradients go back to the inputs' shapes, which apply records (self.input_shapes).
 class Add(Function):
     def forward(self, x, y):
-        self.x_shape, self.y_shape = x.shape, y.shape
         return x + y
 
     def backward(self, g):
-        return unbroadcast(g, self.x_shape), unbroadcast(g, self.y_shape)
+        x_shape, y_shape = self.input_shapes
+        return unbroadcast(g, x_shape), unbroadcast(g, y_shape)
 
 
 class Sub(Function):
     def forward(self, x, y):
-        self.x_shape, self.y_shape = x.shape, y.shape
         return x - y
 
     def backward(self, g):
-        return unbroadcast(g, self.x_shape), unbroadcast(-g, self.y_shape)
+        x_shape, y_shape = self.input_shapes
+        return unbroadcast(g, x_shape), unbroadcast(-g, y_shape)
 
 
 class Mul(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
+        self.save_for_backward(x=x, y=y)
         return x * y
 
     def backward(self, g):
@@ -151,7 +82,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
+        self.save_for_backward(x=x, y=y)
         return x / y
 
     def backward(self, g):
@@ -162,9 +93,9 @@ class Div(Function):
 
 class Pow(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
-        self.out = x ** y
-        return self.out
+        out = x ** y
+        self.save_for_backward(x=x, y=y, out=out)
+        return out
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -188,8 +119,9 @@ class Neg(Function):
 
 class Exp(Function):
     def forward(self, x):
-        self.out = backend.get_array_module(x).exp(x)
-        return self.out
+        out = backend.get_array_module(x).exp(x)
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         return g * self.out
@@ -197,7 +129,7 @@ class Exp(Function):
 
 class Log(Function):
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x=x)
         return backend.get_array_module(x).log(x)
 
     def backward(self, g):
@@ -206,8 +138,9 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, x):
-        self.out = backend.get_array_module(x).sqrt(x)
-        return self.out
+        out = backend.get_array_module(x).sqrt(x)
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         return g / (2 * self.out)
@@ -215,7 +148,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x=x)
         return abs(x)
 
     def backward(self, g):
@@ -226,7 +159,7 @@ class ToDtype(Function):
     settings = ("dtype",)
 
     def forward(self, x):
-        self.x_dtype = x.dtype
+        self.save_for_backward(x_dtype=x.dtype)
         return x.astype(self.dtype, copy=False)
 
     def backward(self, g):
@@ -237,7 +170,7 @@ class ToDevice(Function):
     settings = ("device",)
 
     def forward(self, x):
-        self.x_device = backend.device_of(x)
+        self.save_for_backward(x_device=backend.device_of(x))
         return backend.to_device(x, self.device)
 
     def backward(self, g):
@@ -249,32 +182,31 @@ class Sum(Function):
     settings = ("dims", "keepdim")
 
     def forward(self, x):
-        self.x_shape = x.shape
         # integers and bools add up in int64, as in PyTorch (NumPy would sum uint8 as uint64)
         dtype = np.int64 if x.dtype.kind in "biu" else None
         return x.sum(axis=self.dims, keepdims=self.keepdim, dtype=dtype)
 
     def backward(self, g):
         xp = backend.get_array_module(g)
+        x_shape = self.input_shapes[0]
         if not self.keepdim:
-            g = g.reshape(_kept_shape(self.x_shape, self.dims))
-        return xp.broadcast_to(g, self.x_shape).copy()
+            g = g.reshape(_kept_shape(x_shape, self.dims))
+        return xp.broadcast_to(g, x_shape).copy()
 
 
 class Mean(Function):
     settings = ("dims", "keepdim")
 
     def forward(self, x):
-        self.x_shape = x.shape
-        self.count = int(np.prod([x.shape[d] for d in self.dims]))
         with np.errstate(invalid="ignore"):     # the mean of nothing is NaN, as in PyTorch
-            return x.sum(axis=self.dims, keepdims=self.keepdim) / self.count
+            return x.sum(axis=self.dims, keepdims=self.keepdim) / _count(x.shape, self.dims)
 
     def backward(self, g):
         xp = backend.get_array_module(g)
+        x_shape = self.input_shapes[0]
         if not self.keepdim:
-            g = g.reshape(_kept_shape(self.x_shape, self.dims))
-        return xp.broadcast_to(g, self.x_shape) / self.count    # empty when count is 0
+            g = g.reshape(_kept_shape(x_shape, self.dims))
+        return xp.broadcast_to(g, x_shape) / _count(x_shape, self.dims)   # empty when 0
 
 
 class Max(Function):
@@ -284,14 +216,18 @@ class Max(Function):
 
     def forward(self, x):
         out = x.max(axis=self.dims, keepdims=True)
-        self.is_max = (x == out) | (x != x)        # x != x: NaN
-        self.x_shape = x.shape
+        self.save_for_backward(is_max=(x == out) | (x != x))        # x != x: NaN
         return out if self.keepdim else out.reshape(_reduced_shape(x.shape, self.dims))
 
     def backward(self, g):
-        g = g.reshape(_kept_shape(self.x_shape, self.dims))
+        g = g.reshape(_kept_shape(self.input_shapes[0], self.dims))
         ties = self.is_max.sum(axis=self.dims, keepdims=True)
         return g * self.is_max / ties
+
+
+def _count(shape, dims):
+    """How many values a reduction over ``dims`` of ``shape`` takes in."""
+    return int(np.prod([shape[d] for d in dims]))
 
 
 def _kept_shape(shape, dims):
@@ -305,10 +241,56 @@ def _reduced_shape(shape, dims):
 # ----- the functional API ---------------------------------------------------
 # Binary ops take Tensors or Python numbers and promote them as PyTorch does (result_type).
 def add(input, other):
+    """Elementwise sum ``input + other``, as ``torch.add``; what ``x + y`` calls.
+
+    Binary ops take Tensors or Python numbers and promote them as PyTorch does
+    (``result_type``): a Python number does not widen a tensor's dtype (int64 + 1 stays
+    int64, float32 + 2.5 stays float32), and an integer tensor meeting a float gives the
+    float.  The operands broadcast like NumPy; backward sums the gradient back down to
+    each input's shape (``unbroadcast``).
+
+    Args:
+        input (Tensor or number): the first operand.
+        other (Tensor or number): the second operand; at least one of the two is a Tensor.
+
+    Shape:
+        - Input: ``input`` (*) and ``other`` (**), broadcastable to one shape as in NumPy.
+        - Output: the broadcast shape (*).  Each input's gradient is summed back down to
+          that input's own shape.
+
+    Example::
+
+        >>> F.add(mc.tensor([1.0, 2.0, 3.0]), 1)
+        tensor([2., 3., 4.], dtype=float32)
+        >>> mc.tensor([1.0, 2.0]) + mc.tensor([[10.0], [20.0]])
+        tensor([[11., 12.],
+                [21., 22.]], dtype=float32)
+    """
     return Add.apply(*promote(input, other))
 
 
 def sub(input, other):
+    """Elementwise difference ``input - other``, as ``torch.sub``; what ``x - y`` calls.
+
+    Broadcasting and dtype promotion as for ``add``.  Bools are refused, even a Python
+    ``True``, as PyTorch does: a bool difference is ``^`` and an inverted mask ``~``.
+
+    Args:
+        input (Tensor or number): the value subtracted from.
+        other (Tensor or number): the value subtracted; at least one of the two is a Tensor.
+
+    Shape:
+        - Input: ``input`` (*) and ``other`` (**), broadcastable to one shape as in NumPy.
+        - Output: the broadcast shape (*).  Each input's gradient is summed back down to
+          that input's own shape.
+
+    Example::
+
+        >>> F.sub(mc.tensor([5, 7]), 2)
+        tensor([3, 5], dtype=int64)
+        >>> 10.0 - mc.tensor([1.0, 2.5])
+        tensor([9. , 7.5], dtype=float32)
+    """
     for operand in (input, other):      # PyTorch refuses any bool here, even True
         if isinstance(operand, bool) or isinstance(operand, Tensor) and operand.dtype == bool:
             raise InvalidDtypeError("minicnn: sub: expected numbers, not bools (use ~ to "
@@ -317,15 +299,79 @@ def sub(input, other):
 
 
 def mul(input, other):
+    """Elementwise product ``input * other``, as ``torch.mul``; what ``x * y`` calls.
+
+    Broadcasting and dtype promotion as for ``add``: an integer tensor times a Python
+    float is a float32 tensor (the float stands for PyTorch's default dtype).
+
+    Args:
+        input (Tensor or number): the first factor.
+        other (Tensor or number): the second factor; at least one of the two is a Tensor.
+
+    Shape:
+        - Input: ``input`` (*) and ``other`` (**), broadcastable to one shape as in NumPy.
+        - Output: the broadcast shape (*).  Each input's gradient is summed back down to
+          that input's own shape.
+
+    Example::
+
+        >>> F.mul(mc.tensor([1, 2]), 2.5)
+        tensor([2.5, 5. ], dtype=float32)
+        >>> mc.tensor([[1.0], [2.0]]) * mc.tensor([1.0, 10.0])
+        tensor([[ 1., 10.],
+                [ 2., 20.]], dtype=float32)
+    """
     return Mul.apply(*promote(input, other))
 
 
 def div(input, other):
-    """True division: integers divide to the default float dtype, as in PyTorch."""
+    """True division ``input / other``, as ``torch.div``; what ``x / y`` calls.
+
+    Integers divide to the default float dtype (float32), as in PyTorch: ``1 / 4`` is
+    0.25, never 0.  Broadcasting as for ``add``.
+
+    Args:
+        input (Tensor or number): the dividend.
+        other (Tensor or number): the divisor; at least one of the two is a Tensor.
+
+    Shape:
+        - Input: ``input`` (*) and ``other`` (**), broadcastable to one shape as in NumPy.
+        - Output: the broadcast shape (*).  Each input's gradient is summed back down to
+          that input's own shape.
+
+    Example::
+
+        >>> F.div(mc.tensor([1, 2]), 4)
+        tensor([0.25, 0.5 ], dtype=float32)
+        >>> mc.tensor([3.0, 6.0]) / mc.tensor([2.0, 4.0])
+        tensor([1.5, 1.5], dtype=float32)
+    """
     return Div.apply(*promote(input, other, floating=True))
 
 
 def pow(input, exponent):
+    """Elementwise power ``input ** exponent``, as ``torch.pow``; what ``x ** y`` calls.
+
+    Broadcasting and dtype promotion as for ``add``.  Bools are refused, and so is an
+    integer tensor to a negative integer power (PyTorch's rule: the result would not be an
+    integer); use a float exponent.  The gradient with respect to the exponent is
+    ``x**y * log(x)``, taken as 0 where ``x == 0``.
+
+    Args:
+        input (Tensor or number): the base.
+        exponent (Tensor or number): the exponent; at least one of the two is a Tensor.
+
+    Shape:
+        - Input: ``input`` (*) and ``exponent`` (**), broadcastable to one shape as in NumPy.
+        - Output: the broadcast shape (*).
+
+    Example::
+
+        >>> F.pow(mc.tensor([1.0, 2.0, 3.0]), 2)
+        tensor([1., 4., 9.], dtype=float32)
+        >>> 2 ** mc.tensor([0, 1, 10])
+        tensor([   1,    2, 1024], dtype=int64)
+    """
     x, y = promote(input, exponent)
     check_dtype("pow", x, "iuf", "numbers, not bools")
     if x.dtype.kind in "iu" and isinstance(exponent, int) and exponent < 0:
@@ -335,37 +381,187 @@ def pow(input, exponent):
 
 
 def neg(input):
+    """Elementwise negation ``-input``, as ``torch.neg``; what ``-x`` calls.
+
+    Bools are refused, as in PyTorch: use ``~`` to invert a mask.
+
+    Args:
+        input (Tensor): a tensor of numbers (integer or floating point).
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.neg(mc.tensor([1.0, -2.0]))
+        tensor([-1.,  2.], dtype=float32)
+        >>> -mc.tensor([3, 0])
+        tensor([-3,  0], dtype=int64)
+    """
     check_dtype("neg", input, "iuf", "numbers, not bools (use ~ to invert a mask)")
     return Neg.apply(input)
 
 
 # exp, log and sqrt of integers are floats (the default dtype), as in PyTorch
 def exp(input):
+    """Elementwise exponential ``e ** input``, as ``torch.exp``.
+
+    The exp of integers is a float in the default dtype (float32), as in PyTorch.
+
+    Args:
+        input (Tensor): the exponent.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.exp(mc.tensor([0.0, 1.0], dtype=np.float64))
+        tensor([1.        , 2.71828183], dtype=float64)
+        >>> F.exp(mc.tensor([0, 1])).dtype
+        dtype('float32')
+    """
     return Exp.apply(*promote(input, floating=True))
 
 
 def log(input):
+    """Elementwise natural logarithm, as ``torch.log``.
+
+    The log of integers is a float in the default dtype (float32), as in PyTorch.  The log
+    of 0 is -inf and of a negative number NaN (NumPy's and PyTorch's answers).
+
+    Args:
+        input (Tensor): the values, > 0 for a finite result.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.log(mc.tensor([1.0, 100.0], dtype=np.float64))
+        tensor([0.        , 4.60517019], dtype=float64)
+        >>> F.log(mc.tensor([1, 100])).dtype
+        dtype('float32')
+    """
     return Log.apply(*promote(input, floating=True))
 
 
 def sqrt(input):
+    """Elementwise square root, as ``torch.sqrt``.
+
+    The square root of integers is a float in the default dtype (float32), as in PyTorch.
+
+    Args:
+        input (Tensor): the values, >= 0 for a real result.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.sqrt(mc.tensor([4.0, 9.0]))
+        tensor([2., 3.], dtype=float32)
+    """
     return Sqrt.apply(*promote(input, floating=True))
 
 
 def abs(input):
+    """Elementwise absolute value ``|input|``, as ``torch.abs``.
+
+    The gradient is ``sign(input)``: 0 at 0, where ``|x|`` has no derivative (PyTorch's
+    choice too).
+
+    Args:
+        input (Tensor): the values.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape and dtype.
+
+    Example::
+
+        >>> F.abs(mc.tensor([-1.5, 2.0]))
+        tensor([1.5, 2. ], dtype=float32)
+    """
     return Abs.apply(input)
 
 
 def to_dtype(input, dtype):
+    """Convert ``input`` to ``dtype`` (what ``x.to(np.float64)`` calls).
+
+    A new tensor in the graph, or ``input`` itself when it already has that dtype.
+    The cast stays in the graph: backward casts the gradient back to the input's dtype.
+
+    Args:
+        input (Tensor): the tensor to convert.
+        dtype (numpy dtype or str): the dtype to convert to, e.g. ``np.float64``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.to_dtype(mc.tensor([1, 2]), np.float64)
+        tensor([1., 2.], dtype=float64)
+        >>> x = mc.tensor([1.0])
+        >>> F.to_dtype(x, np.float32) is x
+        True
+    """
     return input if input.dtype == dtype else ToDtype.apply(input, dtype=np.dtype(dtype))
 
 
 def to_device(input, device):
+    """Move ``input`` to ``device`` (what ``x.to('cuda')`` calls).
+
+    A new tensor in the graph, or ``input`` itself when it is already there.  Backward
+    moves the gradient back to the input's device.
+
+    Args:
+        input (Tensor): the tensor to move.
+        device (str): a normalised device name, ``'cpu'`` or ``'cuda'`` (``F.to`` accepts
+            ``'cuda:0'`` too and normalises it).
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor([1.0, 2.0])
+        >>> F.to_device(x, 'cpu') is x
+        True
+    """
     return input if input.device == device else ToDevice.apply(input, device=device)
 
 
 def to(input, target):
-    """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph."""
+    """``to('cuda')``, ``to('cpu')`` or ``to(np.float64)``: a new tensor in the graph.
+
+    What ``Tensor.to`` calls.  A dtype converts (as ``to_dtype``), anything else names a
+    device (as ``to_device``); either way the input itself comes back when nothing changes.
+
+    Args:
+        input (Tensor): the tensor to convert or move.
+        target (str or numpy dtype): a device (``'cpu'``, ``'cuda'``, ``'cuda:1'``) or a dtype
+            (``np.float64``, ``'float32'``).
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor([1, 2])
+        >>> x.to(np.float32)
+        tensor([1., 2.], dtype=float32)
+        >>> F.to(x, 'cpu').device
+        'cpu'
+    """
     try:
         dtype = np.dtype(target)
     except TypeError:           # not a dtype, so it must name a device
@@ -374,10 +570,60 @@ def to(input, target):
 
 
 def sum(input, dim=None, keepdim=False):
+    """Sum of the elements over ``dim`` (all of them when None), as ``torch.sum``.
+
+    Integers and bools add up in int64, as in PyTorch (NumPy would sum uint8 as uint64).
+    The sum of nothing is 0.
+
+    Args:
+        input (Tensor): the values.
+        dim (int or tuple of ints, optional): the dim(s) to reduce, negative counting from
+            the end. Default: ``None`` (every dim: a 0-d result).
+        keepdim (bool, optional): keep each reduced dim as size 1. Default: ``False``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: the input's shape without the reduced dims (with them as 1 when
+          ``keepdim=True``); () when ``dim`` is None.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> F.sum(x)
+        tensor(10., dtype=float32)
+        >>> x.sum(dim=0)
+        tensor([4., 6.], dtype=float32)
+        >>> F.sum(x, dim=1, keepdim=True).shape
+        (2, 1)
+    """
     return Sum.apply(input, dims=normalize_dims(dim, input.ndim, "sum"), keepdim=keepdim)
 
 
 def mean(input, dim=None, keepdim=False):
+    """Mean of the elements over ``dim`` (all of them when None), as ``torch.mean``.
+
+    Floating-point inputs only, as in PyTorch: the mean of integers has no dtype to infer
+    (convert first, e.g. ``x.to(np.float32)``).  The mean of nothing is NaN.
+
+    Args:
+        input (Tensor): floating-point values.
+        dim (int or tuple of ints, optional): the dim(s) to reduce, negative counting from
+            the end. Default: ``None`` (every dim: a 0-d result).
+        keepdim (bool, optional): keep each reduced dim as size 1. Default: ``False``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: the input's shape without the reduced dims (with them as 1 when
+          ``keepdim=True``); () when ``dim`` is None.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> F.mean(x)
+        tensor(2.5, dtype=float32)
+        >>> F.mean(x, dim=0, keepdim=True)
+        tensor([[2., 3.]], dtype=float32)
+    """
     check_dtype("mean", input)     # PyTorch: the mean of integers has no dtype to infer
     return Mean.apply(input, dims=normalize_dims(dim, input.ndim, "mean"), keepdim=keepdim)
 
@@ -391,8 +637,32 @@ def _check_not_empty(op, input, dims, error):
 
 
 def max(input, dim=None, keepdim=False):
-    """Max over ``dim`` (all elements when None).  Unlike torch.max(x, dim) it returns
-    only the values; use ``argmax`` for the indices."""
+    """Max over ``dim`` (all elements when None).
+
+    Unlike torch.max(x, dim) it returns only the values; use ``argmax`` for the indices.
+    Ties share the gradient equally (so it stays a true subgradient); a NaN is the max of
+    its slice (NumPy and PyTorch agree) and takes the gradient.  A max over an empty dim
+    is an error, as in PyTorch.
+
+    Args:
+        input (Tensor): the values.
+        dim (int or tuple of ints, optional): the dim(s) to reduce. Default: ``None`` (every
+            dim: a 0-d result).
+        keepdim (bool, optional): keep each reduced dim as size 1. Default: ``False``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: the input's shape without the reduced dims (with them as 1 when
+          ``keepdim=True``); () when ``dim`` is None.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> F.max(x)
+        tensor(7., dtype=float32)
+        >>> F.max(x, dim=1)
+        tensor([5., 7.], dtype=float32)
+    """
     dims = normalize_dims(dim, input.ndim, "max")
     # PyTorch's classes: RuntimeError for max() of an empty tensor, IndexError with a dim
     _check_not_empty("max", input, dims, InvalidValueError if dim is None else IndexError)
@@ -400,8 +670,30 @@ def max(input, dim=None, keepdim=False):
 
 
 def argmax(input, dim=None, keepdim=False):
-    """Index of the largest element along ``dim``; with None, in the flattened tensor
-    (and with keepdim, shaped like the input with every dim 1, as PyTorch)."""
+    """Index of the largest element along ``dim``, as ``torch.argmax``.
+
+    With None, in the flattened tensor (and with keepdim, shaped like the input with every
+    dim 1, as PyTorch).  The result is an int64 tensor outside the graph (indices have no
+    gradient).
+
+    Args:
+        input (Tensor): the values.
+        dim (int, optional): the dim to search along. Default: ``None`` (the flattened tensor).
+        keepdim (bool, optional): keep the searched dim as size 1. Default: ``False``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: the input's shape without ``dim`` (kept as 1 when ``keepdim=True``); ()
+          when ``dim`` is None.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 5.0], [7.0, 2.0]])
+        >>> F.argmax(x)
+        tensor(2, dtype=int64)
+        >>> F.argmax(x, dim=1)
+        tensor([1, 0], dtype=int64)
+    """
     xp = backend.get_array_module(input.data)
     dims = normalize_dims(dim, input.ndim, "argmax")
     _check_not_empty("argmax", input, dims, IndexError)

@@ -10,7 +10,7 @@ class MatMul(Function):
     """x (.., n, k) @ y (.., k, m) -> (.., n, m); 1-D operands as in NumPy."""
 
     def forward(self, x, y):
-        self.x, self.y = x, y
+        self.save_for_backward(x=x, y=y)
         return x @ y
 
     def backward(self, g):
@@ -34,9 +34,12 @@ class Linear(Function):
     """x (N.., in) -> x @ W.T + b: (N.., out);  W: (out, in), b: (out,)."""
 
     def forward(self, x, w, b):
-        self.x, self.w = x, w
+        self.save_for_backward(x=x, w=w)
         out = x @ w.T
         return out if b is None else out + b
+
+    def multiply_adds(self):               # each output sums in_features products
+        return int(np.prod(self.output_shape)) * self.input_shapes[1][1]
 
     def backward(self, g):
         gx = g @ self.w if self.needs_input_grad[0] else None
@@ -60,6 +63,33 @@ def _check_operands(op, input, other):
 
 
 def matmul(input, other):
+    """Matrix product ``input @ other``, as ``torch.matmul``; what ``x @ y`` calls.
+
+    NumPy's batching and broadcasting: the last two dims multiply as matrices and the
+    leading (batch) dims broadcast; a 1-D operand is a vector (a row on the left, a column
+    on the right) and its dim is dropped from the result.  No dtype promotion, as in
+    PyTorch: both operands have one dtype, and neither may be 0-d.  A NumPy array operand
+    is taken as a constant tensor.
+
+    Args:
+        input (Tensor): the left operand, at least 1-D.
+        other (Tensor): the right operand, at least 1-D, of ``input``'s dtype.
+
+    Shape:
+        - Input: ``input`` (*, n, k) or (k,); ``other`` (*, k, m) or (k,).
+        - Output: (*, n, m), the batch dims broadcast; without n or m for a 1-D operand.
+
+    Example::
+
+        >>> a = mc.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> F.matmul(a, mc.tensor([[1.0], [1.0]]))
+        tensor([[3.],
+                [7.]], dtype=float32)
+        >>> (a @ mc.tensor([1.0, 0.0])).shape
+        (2,)
+        >>> F.matmul(mc.tensor(np.ones((5, 2, 3))), mc.tensor(np.ones((3, 4)))).shape
+        (5, 2, 4)
+    """
     input, other = as_tensor(input, other), as_tensor(other, input)    # arrays too: a @ t
     _check_operands("matmul", input, other)
     k_in = input.shape[-1]
@@ -71,7 +101,30 @@ def matmul(input, other):
 
 
 def linear(input, weight, bias=None):
-    """x (N.., in) @ weight (out, in).T + bias (out,) -> (N.., out); N may be 0, in too."""
+    """x (N.., in) @ weight (out, in).T + bias (out,) -> (N.., out); N may be 0, in too.
+
+    As ``torch.nn.functional.linear``: the op of ``nn.Linear``.  Every leading dim counts
+    as a sample.  The weight (and bias) must have the input's dtype.
+
+    Args:
+        input (Tensor): the input features, the last dim ``in_features``.
+        weight (Tensor): the weight, (out_features, in_features).
+        bias (Tensor, optional): the bias, (out_features,). Default: ``None`` (no bias).
+
+    Shape:
+        - Input: (*, in_features).
+        - Weight: (out_features, in_features).
+        - Bias: (out_features,).
+        - Output: (*, out_features).
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+        >>> w = mc.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, -1.0]])
+        >>> F.linear(x, w, mc.tensor([0.5, 0.0]))
+        tensor([[ 6.5, -2. ],
+                [ 1.5,  0. ]], dtype=float32)
+    """
     _check_operands("linear", input, weight)
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
         raise InvalidValueError(f"minicnn: linear: expected input with {weight.shape[-1]} features "

@@ -5,7 +5,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, InvalidDtypeError, InvalidValueError, Tensor
 from . import elementwise as E
-from .elementwise import check_dtype, normalize_dims
+from .arguments import check_dtype, normalize_dims
 from .shape import permute, reshape
 
 
@@ -22,8 +22,9 @@ class Softmax(Function):
     settings = ("axis",)
 
     def forward(self, x):
-        self.out = backend.get_array_module(x).exp(_log_softmax(x, self.axis))
-        return self.out
+        out = backend.get_array_module(x).exp(_log_softmax(x, self.axis))
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         # dy_i/dx_j = y_i (delta_ij - y_j)
@@ -34,8 +35,9 @@ class LogSoftmax(Function):
     settings = ("axis",)
 
     def forward(self, x):
-        self.out = _log_softmax(x, self.axis)
-        return self.out
+        out = _log_softmax(x, self.axis)
+        self.save_for_backward(out=out)
+        return out
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -53,10 +55,11 @@ class CrossEntropy(Function):
     """
 
     def forward(self, logits, q):
-        self.log_p, self.q = _log_softmax(logits, 1), q
+        log_p = _log_softmax(logits, 1)
+        self.save_for_backward(log_p=log_p, q=q)
         xp = backend.get_array_module(logits)
         # where q is 0 a logit of -inf adds nothing (0 * -inf would be NaN)
-        return -xp.where(q != 0, q * self.log_p, 0).sum(axis=1)
+        return -xp.where(q != 0, q * log_p, 0).sum(axis=1)
 
     def backward(self, g):                     # g: (M,)
         xp = backend.get_array_module(g)
@@ -70,11 +73,56 @@ class CrossEntropy(Function):
 
 
 def softmax(input, dim):
+    """Softmax over ``dim``: ``exp(x) / sum(exp(x))``, as ``torch.nn.functional.softmax``.
+
+    Each slice along ``dim`` becomes a probability distribution: positive values that sum to
+    1.  The largest value is subtracted first, so exp never overflows: logits of 1000 work.
+    Floating-point inputs only.  Backward uses dy_i/dx_j = y_i (delta_ij - y_j).
+
+    Args:
+        input (Tensor): floating-point logits.
+        dim (int or tuple of ints): the dim(s) that sum to 1 (there is no default, unlike
+            PyTorch's deprecated implicit one).
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor([1.0, 2.0, 3.0], dtype=np.float64)
+        >>> F.softmax(x, dim=0)
+        tensor([0.09003057, 0.24472847, 0.66524096], dtype=float64)
+        >>> F.softmax(mc.tensor([[1000.0, 1000.0]]), dim=1)
+        tensor([[0.5, 0.5]], dtype=float32)
+    """
     check_dtype("softmax", input)
     return Softmax.apply(input, axis=normalize_dims(dim, input.ndim, "softmax"))
 
 
 def log_softmax(input, dim):
+    """Log of the softmax over ``dim``, as ``torch.nn.functional.log_softmax``.
+
+    ``x - log(sum(exp(x)))``, computed directly (after subtracting the max), not as
+    ``log(softmax(x))``, which gives
+    -inf once a probability underflows to 0.  Floating-point inputs only.
+
+    Args:
+        input (Tensor): floating-point logits.
+        dim (int or tuple of ints): the dim(s) to normalise over.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 2.0, 3.0]], dtype=np.float64)
+        >>> F.log_softmax(x, dim=1)
+        tensor([[-2.40760596, -1.40760596, -0.40760596]], dtype=float64)
+        >>> F.log_softmax(mc.tensor([0.0, 200.0]), dim=0)
+        tensor([-200.,    0.], dtype=float32)
+    """
     check_dtype("log_softmax", input)
     return LogSoftmax.apply(input, axis=normalize_dims(dim, input.ndim, "log_softmax"))
 
@@ -106,6 +154,41 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     by the summed weight of the counted targets (their number when unweighted) for class
     indices, and by the number of samples for probabilities.  Label smoothing eps mixes
     the target with the uniform distribution: (1-eps) * target + eps/C.
+
+    The loss of one sample is ``-sum_c q_c * log_softmax(logits)_c`` with q the target
+    distribution, so the softmax is built in: pass raw logits, not probabilities.  The
+    gradient w.r.t. the logits is ``softmax * sum(q) - q``: the familiar ``softmax - q``
+    when q sums to 1.
+
+    Args:
+        input (Tensor): floating-point logits.
+        target (Tensor or array-like): int64 class indices in [0, C) (or ``ignore_index``),
+            or class probabilities of ``input``'s shape.
+        weight (Tensor, optional): a weight per class, of ``input``'s dtype.
+            Default: ``None`` (every class 1)
+        ignore_index (int, optional): a class-index target that counts for nothing (not in
+            the 'mean' divisor either). Default: ``-100``
+        reduction (str, optional): ``'mean'``, ``'sum'`` or ``'none'`` (the per-sample
+            losses). Default: ``'mean'``
+        label_smoothing (float, optional): eps in [0, 1]. Default: ``0.0``
+
+    Shape:
+        - Input: (N, C), (N, C, d1, ...) or (C,).
+        - Target: class indices (N,), (N, d1, ...) or (); or probabilities like the input.
+        - Output: () for ``'mean'`` and ``'sum'``; with ``'none'``, (N,), (N, d1, ...) or
+          ().
+
+    Example::
+
+        >>> logits = mc.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], dtype=np.float64)
+        >>> F.cross_entropy(logits, mc.tensor([0, 2]))
+        tensor(0.17545638, dtype=float64)
+        >>> F.cross_entropy(logits, mc.tensor([0, 2]), reduction='none')
+        tensor([0.2413113 , 0.10960146], dtype=float64)
+        >>> F.cross_entropy(logits, mc.tensor([0, -100]))        # the second one ignored
+        tensor(0.2413113, dtype=float64)
+        >>> F.cross_entropy(logits, mc.tensor([0, 2]), label_smoothing=0.1)
+        tensor(0.34545638, dtype=float64)
     """
     target = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     check_dtype("cross_entropy", input, what="floating-point logits")
@@ -186,6 +269,31 @@ def _index_target_distribution(target, input, w, ignore_index, label_smoothing):
 
 
 def mse_loss(input, target, reduction="mean"):
+    """Mean squared error ``(input - target) ** 2``, as ``torch.nn.functional.mse_loss``.
+
+    ``input`` and ``target`` must have the same shape: PyTorch would broadcast different
+    shapes (with a warning), which is nearly always a bug, e.g. predictions (N, 1) against
+    targets (N,) giving an (N, N) loss.
+
+    Args:
+        input (Tensor): floating-point predictions.
+        target (Tensor): the targets, of ``input``'s shape.
+        reduction (str, optional): ``'mean'``, ``'sum'`` or ``'none'`` (the elementwise
+            squared errors). Default: ``'mean'``
+
+    Shape:
+        - Input: (*), any shape.
+        - Target: (*), the same shape.
+        - Output: () for ``'mean'`` and ``'sum'``; (*) with ``'none'``.
+
+    Example::
+
+        >>> pred, target = mc.tensor([1.0, 2.0]), mc.tensor([1.5, 0.0])
+        >>> F.mse_loss(pred, target)
+        tensor(2.125, dtype=float32)
+        >>> F.mse_loss(pred, target, reduction='none')
+        tensor([0.25, 4.  ], dtype=float32)
+    """
     check_dtype("mse_loss", input)
     if input.shape != target.shape:
         raise InvalidValueError(f"minicnn: mse_loss: input {input.shape} and target {target.shape} "

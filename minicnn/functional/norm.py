@@ -8,8 +8,9 @@ import numbers
 import numpy as np
 
 from .. import backend, dispatch
+from .. import distributed as dist
 from ..autograd import Function, Tensor
-from .elementwise import check_dtype
+from .arguments import check_dtype
 
 
 def _channel_axes(ndim):
@@ -76,25 +77,21 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias):
         # x: (N, C, ...); weight, bias, running stats: (C,); M = values per channel
         xp = backend.get_array_module(x)
-        self.count = x.shape[0] * int(np.prod(x.shape[2:]))   # not x.size // C: C may be 0
-        if self.training and self.count == 0:
+        count = x.shape[0] * int(np.prod(x.shape[2:]))   # not x.size // C: C may be 0
+        if self.training and count == 0:
             # an empty batch has no statistics; PyTorch leaves the running ones alone too
             mean, var = xp.zeros(x.shape[1], x.dtype), xp.ones(x.shape[1], x.dtype)
         elif self.training:
             mean, var = dispatch.kernel("batch_norm_stats", x)(x)
-            m = self.momentum
-            if self.running_mean is not None:   # in place: the caller's buffers change
-                self.running_mean[...] = (1 - m) * self.running_mean + m * mean
-            if self.running_var is not None:
-                unbiased = var * (self.count / (self.count - 1))
-                self.running_var[...] = (1 - m) * self.running_var + m * unbiased
+            update_running_stats(self.running_mean, self.running_var, mean, var, count,
+                                 self.momentum)
         else:
             mean, var = self.running_mean.astype(x.dtype), self.running_var.astype(x.dtype)
-        self.invstd = 1 / xp.sqrt(var + self.eps)                # (C,)
+        invstd = 1 / xp.sqrt(var + self.eps)                     # (C,)
         # Save x and the statistics, not xhat: x is kept alive by the graph anyway, and
         # backward recomputes xhat in one pass, so each layer holds one activation less.
-        self.x, self.mean, self.weight = x, mean, weight
-        return dispatch.kernel("batch_norm_forward", x)(x, mean, self.invstd, weight, bias)
+        self.save_for_backward(x=x, mean=mean, invstd=invstd, weight=weight, count=count)
+        return dispatch.kernel("batch_norm_forward", x)(x, mean, invstd, weight, bias)
 
     def backward(self, g):
         # g: (N, C, ...).  Closed form: with g_hat = dL/dxhat = g * weight,
@@ -115,22 +112,80 @@ class BatchNorm(Function):
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
-    """Batch normalisation over (N, C) or (N, C, H, W) (any (N, C, ...)), as
-    ``torch.nn.functional.batch_norm``.  In training, ``running_mean``/``running_var``
-    (Tensors or None) are updated in place with ``momentum``.  ``momentum=None``
-    (PyTorch's cumulative average) is the BatchNorm module's business: it passes the
-    factor 1/num_batches_tracked here."""
+def update_running_stats(running_mean, running_var, mean, var, count, momentum):
+    """The running statistics move towards a batch's, in place (the caller's buffers):
+    running <- (1 - momentum) * running + momentum * batch's, with the variance unbiased
+    (count values: var * count / (count - 1)), as PyTorch does.  None: no buffer."""
+    if running_mean is not None:
+        running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+    if running_var is not None:
+        running_var[...] = (1 - momentum) * running_var + momentum * (var * (count / (count - 1)))
+
+
+def _check_batch_norm_args(op, input, running_mean, running_var, weight, bias, momentum):
+    """What batch_norm and sync_batch_norm both require of their arguments."""
     if input.ndim < 2:
-        raise ValueError(f"minicnn: batch_norm: expected input of shape (N, C, ...), got {input.shape}")
-    check_dtype("batch_norm", input, what="a floating-point input")
+        raise ValueError(f"minicnn: {op}: expected input of shape (N, C, ...), got {input.shape}")
+    check_dtype(op, input, what="a floating-point input")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         if t is not None and t.shape != (c,):
-            raise ValueError(f"minicnn: batch_norm: expected {name} of shape ({c},) for input "
+            raise ValueError(f"minicnn: {op}: expected {name} of shape ({c},) for input "
                              f"{input.shape} with {c} channels, got {t.shape}")
+    if not isinstance(momentum, numbers.Real):
+        raise TypeError(f"minicnn: {op}: momentum must be a number, got {momentum!r}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation, as ``torch.nn.functional.batch_norm``.
+
+    Over (N, C) or (N, C, H, W) (any (N, C, ...)), per channel (dim 1):
+
+        y = (x - mean) / sqrt(var + eps) * weight + bias
+
+    In training, mean and var are the batch's, over every dim but the channels (var biased,
+    1/M), and ``running_mean``/``running_var`` (Tensors or None) are updated in place with
+    ``momentum``: running <- (1 - momentum) * running + momentum * batch's, the variance
+    unbiased (1/(M-1)), as PyTorch does.  In evaluation the running statistics normalise.
+    ``momentum=None`` (PyTorch's cumulative average) is the BatchNorm module's business: it
+    passes the factor 1/num_batches_tracked here.
+
+    Args:
+        input (Tensor): floating-point values, channels on dim 1.
+        running_mean (Tensor or None): the running mean per channel, (C,); updated in place
+            in training, used in evaluation (None: not tracked).
+        running_var (Tensor or None): the running (unbiased) variance per channel, (C,).
+        weight (Tensor, optional): the learned scale gamma, (C,). Default: ``None`` (1)
+        bias (Tensor, optional): the learned shift beta, (C,). Default: ``None`` (0)
+        training (bool, optional): use (and track) the batch statistics. Default: ``False``
+        momentum (float, optional): how far the running statistics move towards the batch's.
+            Default: ``0.1``
+        eps (float, optional): added to the variance, for numerical safety.
+            Default: ``1e-5``
+
+    Shape:
+        - Input: (N, C, *): (N, C), (N, C, L), (N, C, H, W), ...
+        - Output: (N, C, *), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor([[1.0, 10.0], [3.0, 20.0], [5.0, 30.0], [7.0, 40.0]], dtype=np.float64)
+        >>> running_mean = mc.tensor([0.0, 0.0], dtype=np.float64)
+        >>> running_var = mc.tensor([1.0, 1.0], dtype=np.float64)
+        >>> y = F.batch_norm(x, running_mean, running_var, training=True)
+        >>> print(y.numpy().round(4))
+        [[-1.3416 -1.3416]
+         [-0.4472 -0.4472]
+         [ 0.4472  0.4472]
+         [ 1.3416  1.3416]]
+        >>> running_mean          # moved 10% of the way to the batch mean [4, 25]
+        tensor([0.4, 2.5], dtype=float64)
+        >>> F.batch_norm(x, running_mean, running_var).shape          # evaluation
+        (4, 2)
+    """
+    _check_batch_norm_args("batch_norm", input, running_mean, running_var, weight, bias, momentum)
     if not training and (running_mean is None or running_var is None):
         raise ValueError("minicnn: batch_norm: running_mean and running_var must be given "
                          "in evaluation mode (training=False)")
@@ -138,12 +193,128 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         # one value has no variance (an empty batch is fine: its output is empty too)
         raise ValueError("minicnn: batch_norm: expected more than 1 value per channel when "
                          f"training, got input of shape {input.shape}")
-    if not isinstance(momentum, numbers.Real):
-        raise TypeError(f"minicnn: batch_norm: momentum must be a number, got {momentum!r}")
     return BatchNorm.apply(input, weight, bias, training=bool(training),
                            momentum=float(momentum), eps=float(eps),
                            running_mean=None if running_mean is None else running_mean.data,
                            running_var=None if running_var is None else running_var.data)
+
+
+# ----- batch norm over every process's batch -------------------------------------
+class SyncBatchNorm(Function):
+    """Training-mode batch norm over the union of every process's batch
+    (``nn.SyncBatchNorm``; minicnn/distributed.py carries the messages).
+
+    With data-parallel training each process sees only its own images; SyncBatchNorm
+    all-reduces the per-channel statistics, so N processes with batch B train exactly like
+    one process with batch N*B, running statistics included.  The arithmetic is
+    BatchNorm's (the same kernels): with one process the results are identical, bit for bit.
+
+    Forward (M = values per channel over all processes, sum_p a sum over processes): each
+    process computes mean_p and var_p over its M_p values, and the processes combine them:
+        M = sum_p M_p,   mean = sum_p M_p mean_p / M,
+        var = sum_p M_p (var_p + (mean_p - mean)^2) / M
+    (each process's squared deviations from its own mean, moved to the global mean: Chan,
+    Golub and LeVeque's pairwise update).  Never sum(x^2) - M*mean^2, which loses every
+    digit when the mean is large.
+
+    Backward: BatchNorm's closed form, whose two means, of g_hat and g_hat * xhat, run over
+    all processes: x on one process moves the statistics every process normalises with.
+    The weight and bias gradients stay local sums (DistributedDataParallel averages them).
+    Messages per layer: two all-reduces in forward ((C+1) and C numbers), one in backward (2C).
+    """
+    settings = ("momentum", "eps", "running_mean", "running_var")
+
+    def forward(self, x, weight, bias):
+        # x: (N, C, ...); weight, bias, running stats: (C,)
+        xp = backend.get_array_module(x)
+        c = x.shape[1]
+        m = x.size // c if c else 0                      # this process's values per channel
+        if m:
+            mean_p, var_p = (v.astype(np.float64) for v in
+                             dispatch.kernel("batch_norm_stats", x)(x))         # (C,) each
+        else:                                            # an empty batch on this process
+            mean_p = var_p = xp.zeros(c, np.float64)
+        # this process's sums and count in one message; float64 holds any count exactly
+        totals = xp.concatenate([mean_p * m, xp.asarray([m], dtype=np.float64)])   # (C+1,)
+        dist.all_reduce(totals)
+        count = int(totals[c])
+        if count <= 1:
+            raise ValueError("minicnn: sync_batch_norm: expected more than 1 value per channel "
+                             f"over all processes when training, got {count}")
+        mean = totals[:c] / count
+        squares = m * (var_p + (mean_p - mean) ** 2)     # (C,): squared deviations from mean
+        dist.all_reduce(squares)
+        mean, var = mean.astype(x.dtype), (squares / count).astype(x.dtype)
+        update_running_stats(self.running_mean, self.running_var, mean, var, count, self.momentum)
+        invstd = 1 / xp.sqrt(var + self.eps)                     # (C,)
+        # x and the statistics are saved, not xhat: backward recomputes it, as BatchNorm's does
+        self.save_for_backward(x=x, mean=mean, invstd=invstd, weight=weight, count=count)
+        return dispatch.kernel("batch_norm_forward", x)(x, mean, invstd, weight, bias)
+
+    def backward(self, g):
+        # g: (N, C, ...).  sum(g), sum(g * xhat): this process's (for weight and bias), then
+        # all processes' (for x: the paths through the shared mean and variance).
+        xp = backend.get_array_module(g)
+        c = g.shape[1]
+        need_x, need_w, need_b = self.needs_input_grad
+        xhat = dispatch.kernel("batch_norm_forward", self.x)(self.x, self.mean, self.invstd)
+        sum_g, sum_gx = dispatch.kernel("batch_norm_backward_sums", g)(g, xhat)  # (C,) each
+        gx = None
+        if need_x:
+            totals = xp.concatenate([sum_g, sum_gx])                          # (2C,)
+            dist.all_reduce(totals)
+            scale = self.invstd if self.weight is None else self.invstd * self.weight
+            gx = dispatch.kernel("batch_norm_backward", g)(
+                g, xhat, scale, totals[:c] / self.count, totals[c:] / self.count)
+        return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
+
+
+def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, momentum=0.1,
+                    eps=1e-5):
+    """Training-mode batch norm with statistics over all processes.
+
+    Every process must call it, in the same order.  Arguments as ``batch_norm``.  The op of
+    ``nn.SyncBatchNorm``.  With data-parallel training each process sees only its own
+    images; this op all-reduces the per-channel statistics (minicnn.distributed carries the
+    messages), so N processes with batch B train exactly like one process with batch N*B,
+    running statistics included.  With one process it gives ``batch_norm``'s results, bit
+    for bit.  It needs a process group (``minicnn.distributed.init_process_group``).
+
+    Args:
+        input (Tensor): floating-point values, channels on dim 1.
+        running_mean (Tensor or None): the running mean per channel, (C,); updated in place
+            in training, used in evaluation (None: not tracked).
+        running_var (Tensor or None): the running (unbiased) variance per channel, (C,).
+        weight (Tensor, optional): the learned scale gamma, (C,). Default: ``None`` (1)
+        bias (Tensor, optional): the learned shift beta, (C,). Default: ``None`` (0)
+        momentum (float, optional): how far the running statistics move towards the batch's.
+            Default: ``0.1``
+        eps (float, optional): added to the variance, for numerical safety.
+            Default: ``1e-5``
+
+    Shape:
+        - Input: (N, C, *): (N, C), (N, C, L), (N, C, H, W), ...
+        - Output: (N, C, *), the same shape.
+
+    Example::
+
+        >>> import minicnn.distributed as dist
+        >>> dist.init_process_group("mpi")      # without mpiexec: a world of one process
+        >>> x = mc.tensor([[1.0, 10.0], [3.0, 20.0], [5.0, 30.0], [7.0, 40.0]], dtype=np.float64)
+        >>> y = F.sync_batch_norm(x, None, None)
+        >>> print(y.numpy().round(4))
+        [[-1.3416 -1.3416]
+         [-0.4472 -0.4472]
+         [ 0.4472  0.4472]
+         [ 1.3416  1.3416]]
+        >>> dist.destroy_process_group()
+    """
+    _check_batch_norm_args("sync_batch_norm", input, running_mean, running_var, weight, bias,
+                           momentum)
+    return SyncBatchNorm.apply(
+        input, weight, bias, momentum=float(momentum), eps=float(eps),
+        running_mean=None if running_mean is None else running_mean.data,
+        running_var=None if running_var is None else running_var.data)
 
 
 # ----- local response norm -----------------------------------------------------
@@ -194,24 +365,48 @@ class LocalResponseNorm(Function):
 
     def forward(self, a):
         # a: (N, C, ...) -> flattened to (N, C, S) for the channel sums; out: like a
-        self.shape = a.shape
-        self.a = a.reshape(a.shape[:2] + (int(np.prod(a.shape[2:])),))   # not -1: N or C may be 0
-        self.out, self.s = dispatch.kernel("lrn_forward", a)(self.a, self.size, self.alpha,
-                                                             self.beta, self.k)
-        return self.out.reshape(self.shape)
+        flat = a.reshape(a.shape[:2] + (int(np.prod(a.shape[2:])),))   # not -1: N or C may be 0
+        out, s = dispatch.kernel("lrn_forward", a)(flat, self.size, self.alpha, self.beta, self.k)
+        self.save_for_backward(a=flat, out=out, s=s)
+        return out.reshape(a.shape)
 
     def backward(self, g):
         g = g.reshape(self.a.shape)
         ga = dispatch.kernel("lrn_backward", g)(g, self.a, self.out, self.s, self.size,
                                                 self.alpha, self.beta)
-        return ga.reshape(self.shape)
+        return ga.reshape(self.input_shapes[0])
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
-    """Local response normalisation across channels, as ``torch.nn.functional.local_response_norm``.
+    """Local response normalisation across channels, as PyTorch's ``local_response_norm``.
+
+    b_c = a_c * (k + alpha/size * sum of a^2 over the ``size`` channels around c) ** -beta,
+    the window [c - size//2, c + (size-1)//2] (zeros beyond the edges; the divisor stays
+    ``size`` there too, as in PyTorch).
 
     The AlexNet paper's layer (k=2, n=5, alpha=1e-4 NOT divided by n) is
     ``local_response_norm(x, 5, alpha=5 * 1e-4, beta=0.75, k=2.0)``.
+
+    Args:
+        input (Tensor): floating-point values, channels on dim 1, at least 3-D.
+        size (int): how many neighbouring channels to sum over.
+        alpha (float, optional): the multiplicative factor (divided by ``size``).
+            Default: ``1e-4``
+        beta (float, optional): the exponent. Default: ``0.75``
+        k (float, optional): the additive constant. Default: ``1.0``
+
+    Shape:
+        - Input: (N, C, *), at least 3-D: (N, C, L), (N, C, H, W), ...
+        - Output: (N, C, *), the same shape.
+
+    Example::
+
+        >>> x = mc.tensor(np.ones((1, 3, 1, 1)))
+        >>> y = F.local_response_norm(x, size=2)
+        >>> y.shape
+        (1, 3, 1, 1)
+        >>> print(y.numpy().ravel().round(6))     # channel 0 has one neighbour in its window
+        [0.999963 0.999925 0.999925]
     """
     if not isinstance(input, Tensor) or input.ndim < 3:
         shape = input.shape if isinstance(input, Tensor) else type(input).__name__

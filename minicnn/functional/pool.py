@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import backend, dispatch, geometry
 from ..autograd import Function, Tensor
-from .elementwise import check_dtype
+from .arguments import check_dtype
 from ..geometry import adaptive_windows, pair, sliding_windows, windows_without_taps
 
 
@@ -136,9 +136,12 @@ class MaxPool(Function):
     settings = ("rows", "cols")
 
     def forward(self, x):                    # x: (..., H, W) -> out, argmax: (..., OH, OW)
-        out, self.argmax = max_pool_forward(x, self.rows, self.cols)
-        self.x_shape = x.shape
-        return out, self.argmax
+        out, argmax = max_pool_forward(x, self.rows, self.cols)
+        self.save_for_backward(argmax=argmax)
+        return out, argmax
+
+    def windows(self):
+        return self.rows, self.cols
 
     def backward(self, g):
         argmax = self.argmax
@@ -147,7 +150,7 @@ class MaxPool(Function):
             xp = backend.get_array_module(g)
             no_taps = xp.asarray(no_taps)
             g, argmax = xp.where(no_taps, 0, g), xp.where(no_taps, 0, argmax)
-        return max_pool_backward(g, argmax, self.x_shape, self.rows, self.cols)
+        return max_pool_backward(g, argmax, self.input_shapes[0], self.rows, self.cols)
 
 
 class AvgPool(Function):
@@ -155,11 +158,13 @@ class AvgPool(Function):
     settings = ("rows", "cols", "divisor")
 
     def forward(self, x):                    # x: (..., H, W) -> (..., OH, OW)
-        self.x_shape = x.shape
         return avg_pool_forward(x, self.rows, self.cols, self.divisor)
 
+    def windows(self):
+        return self.rows, self.cols
+
     def backward(self, g):
-        return avg_pool_backward(g, self.rows, self.cols, self.divisor, self.x_shape)
+        return avg_pool_backward(g, self.rows, self.cols, self.divisor, self.input_shapes[0])
 
 
 class GlobalAvgPool(Function):
@@ -168,15 +173,19 @@ class GlobalAvgPool(Function):
 
     def forward(self, x):                    # x: (..., H, W) -> (..., 1, 1)
         xp = backend.get_array_module(x)
-        self.x_shape = x.shape
         H, W = x.shape[-2:]
         return (_planes(x).reshape(-1, H * W) @ xp.full(H * W, 1 / (H * W), x.dtype)).reshape(
             x.shape[:-2] + (1, 1))
 
+    def windows(self):                       # one window: the whole plane
+        H, W = self.input_shapes[0][-2:]
+        return adaptive_windows(H, 1), adaptive_windows(W, 1)
+
     def backward(self, g):                   # every input shares its plane's gradient equally
         xp = backend.get_array_module(g)
-        H, W = self.x_shape[-2:]
-        return xp.broadcast_to(g / (H * W), self.x_shape).copy()
+        x_shape = self.input_shapes[0]
+        H, W = x_shape[-2:]
+        return xp.broadcast_to(g / (H * W), x_shape).copy()
 
 
 # ----- argument checking -----------------------------------------------------
@@ -233,14 +242,82 @@ def _max_pool(input, rows, cols, return_indices):
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max over each window; padding counts as -inf.  With ``return_indices`` also the
-    int64 argmax of each output as a flat index into its H*W input plane."""
+    """Max over each window, as ``torch.nn.functional.max_pool2d``.
+
+    Padding counts as -inf, so a window's max is always one of its real inputs.  With
+    ``return_indices`` also the int64 argmax of each output as a flat index into its H*W
+    input plane.  Backward sends each output's gradient to its argmax (summed where
+    windows overlap).
+
+    The output size per axis is
+
+        OH = floor((H + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1
+
+    (rounded up with ``ceil_mode``, unless the last, partial window would start in the
+    right/bottom padding, as in PyTorch).
+
+    Args:
+        input (Tensor): floating-point feature maps.
+        kernel_size (int or (int, int)): the window's height and width.
+        stride (int or (int, int), optional): the step between windows. Default: ``None``
+            (``kernel_size``: windows side by side)
+        padding (int or (int, int), optional): implicit -inf on each side, at most half the
+            kernel. Default: ``0``
+        dilation (int or (int, int), optional): the spacing between a window's taps.
+            Default: ``1``
+        ceil_mode (bool, optional): round the output size up instead of down.
+            Default: ``False``
+        return_indices (bool, optional): also return the argmax indices. Default: ``False``
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, OH, OW) or (C, OH, OW); the indices too.
+
+    Example::
+
+        >>> x = mc.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+        >>> F.max_pool2d(x, 2)
+        tensor([[[[ 5.,  7.],
+                  [13., 15.]]]], dtype=float64)
+        >>> values, indices = F.max_pool2d(x, 2, return_indices=True)
+        >>> indices
+        tensor([[[[ 5,  7],
+                  [13, 15]]]], dtype=int64)
+        >>> F.max_pool2d(mc.tensor(np.ones((2, 3, 5, 5))), 2, ceil_mode=True).shape
+        (2, 3, 3, 3)
+    """
     rows, cols = _sliding_windows("max_pool2d", input, kernel_size, stride, padding, dilation,
                                   ceil_mode)
     return _max_pool(input, rows, cols, return_indices)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed output size, whatever the input size.
+
+    As ``torch.nn.functional.adaptive_max_pool2d``.  Output row i pools input rows
+    [floor(i*H/OH), ceil((i+1)*H/OH)), and likewise for the columns: bins that cover the
+    input and may overlap by one row or column when the sizes do not divide.  Backward and
+    the indices are as for ``max_pool2d``.
+
+    Args:
+        input (Tensor): floating-point feature maps.
+        output_size (int or (int or None, int or None)): (OH, OW); an int is used for both,
+            and None keeps that input size.
+        return_indices (bool, optional): also return the argmax of each output, a flat index
+            into its H*W input plane. Default: ``False``
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, OH, OW) or (C, OH, OW); the indices too.
+
+    Example::
+
+        >>> x = mc.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+        >>> F.adaptive_max_pool2d(x, 1)
+        tensor([[[[15.]]]], dtype=float64)
+        >>> F.adaptive_max_pool2d(x, (2, None)).shape
+        (1, 1, 2, 4)
+    """
     OH, OW = _adaptive_output_size("adaptive_max_pool2d", input, output_size)
     H, W = input.shape[-2:]
     return _max_pool(input, adaptive_windows(H, OH), adaptive_windows(W, OW), return_indices)
@@ -248,9 +325,48 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
-    """Mean of each window.  The divisor is the window size counting padding (not the
-    ceil-mode overhang beyond it), or only real inputs when count_include_pad=False,
-    or ``divisor_override``."""
+    """Mean of each window, as ``torch.nn.functional.avg_pool2d``.
+
+    The divisor is the window size counting padding (not the ceil-mode overhang beyond it),
+    or only real inputs when count_include_pad=False, or ``divisor_override``.  Padding adds
+    zeros.
+
+    The output size per axis is
+
+        OH = floor((H + 2*padding - kernel_size) / stride) + 1
+
+    (rounded up with ``ceil_mode``, unless the last, partial window would start in the
+    right/bottom padding, as in PyTorch).
+
+    Args:
+        input (Tensor): floating-point feature maps.
+        kernel_size (int or (int, int)): the window's height and width.
+        stride (int or (int, int), optional): the step between windows. Default: ``None``
+            (``kernel_size``: windows side by side)
+        padding (int or (int, int), optional): implicit zeros on each side, at most half the
+            kernel. Default: ``0``
+        ceil_mode (bool, optional): round the output size up instead of down.
+            Default: ``False``
+        count_include_pad (bool, optional): count the padded zeros in the divisor.
+            Default: ``True``
+        divisor_override (int, optional): divide every window sum by this instead.
+            Default: ``None``
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, OH, OW) or (C, OH, OW).
+
+    Example::
+
+        >>> x = mc.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+        >>> F.avg_pool2d(x, 2)
+        tensor([[[[ 2.5,  4.5],
+                  [10.5, 12.5]]]], dtype=float64)
+        >>> F.avg_pool2d(x, 3, stride=1, padding=1)[0, 0, 0]         # corners: 4 of 9 real
+        tensor([1.11111111, 2.        , 2.66666667, 2.        ], dtype=float64)
+        >>> F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)[0, 0, 0]
+        tensor([2.5, 3. , 4. , 4.5], dtype=float64)
+    """
     rows, cols = _sliding_windows("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None:
         if not isinstance(divisor_override, (int, np.integer)) or isinstance(divisor_override, bool):
@@ -267,7 +383,34 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 
 def adaptive_avg_pool2d(input, output_size):
-    """Mean over bin i = [floor(i*In/Out), ceil((i+1)*In/Out)) of each axis."""
+    """Mean over bin i = [floor(i*In/Out), ceil((i+1)*In/Out)) of each axis.
+
+    Average pooling to a fixed output size, whatever the input size, as
+    ``torch.nn.functional.adaptive_avg_pool2d``: bins that cover the input and may overlap
+    by one row or column when the sizes do not divide.  An output size of 1 is global
+    average pooling (the mean of each plane), which the classifiers of ResNet and GoogLeNet
+    end with.
+
+    Args:
+        input (Tensor): floating-point feature maps.
+        output_size (int or (int or None, int or None)): (OH, OW); an int is used for both,
+            and None keeps that input size.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W).
+        - Output: (N, C, OH, OW) or (C, OH, OW).
+
+    Example::
+
+        >>> x = mc.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+        >>> F.adaptive_avg_pool2d(x, 1)
+        tensor([[[[7.5]]]], dtype=float64)
+        >>> F.adaptive_avg_pool2d(x, 2)
+        tensor([[[[ 2.5,  4.5],
+                  [10.5, 12.5]]]], dtype=float64)
+        >>> F.adaptive_avg_pool2d(mc.tensor(np.ones((2, 3, 7, 5))), (3, None)).shape
+        (2, 3, 3, 5)
+    """
     OH, OW = _adaptive_output_size("adaptive_avg_pool2d", input, output_size)
     if (OH, OW) == (1, 1):                   # global average pooling: just a mean
         return GlobalAvgPool.apply(input)

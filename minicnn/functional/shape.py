@@ -7,18 +7,17 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, InvalidValueError, Tensor
-from .elementwise import wrap_dim
+from .arguments import wrap_dim
 
 
 class Reshape(Function):
     settings = ("shape",)
 
     def forward(self, x):
-        self.x_shape = x.shape
         return x.reshape(self.shape)
 
     def backward(self, g):
-        return g.reshape(self.x_shape)
+        return g.reshape(self.input_shapes[0])
 
 
 class Permute(Function):
@@ -37,12 +36,11 @@ class GetItem(Function):
     settings = ("index",)
 
     def forward(self, x):
-        self.x_shape = x.shape
         return x[self.index]
 
     def backward(self, g):
         xp = backend.get_array_module(g)
-        gx = xp.zeros(self.x_shape, dtype=g.dtype)
+        gx = xp.zeros(self.input_shapes[0], dtype=g.dtype)
         if _is_basic_index(self.index):
             gx[self.index] = g
         else:
@@ -60,11 +58,10 @@ class Concatenate(Function):
     settings = ("dim",)
 
     def forward(self, *xs):
-        self.sizes = [x.shape[self.dim] for x in xs]
         return backend.get_array_module(*xs).concatenate(xs, axis=self.dim)
 
     def backward(self, g):
-        bounds = np.cumsum(self.sizes)[:-1]
+        bounds = np.cumsum([shape[self.dim] for shape in self.input_shapes])[:-1]
         return tuple(backend.get_array_module(g).split(g, bounds, axis=self.dim))
 
 
@@ -81,6 +78,31 @@ class Stack(Function):
 
 # ----- the functional API ---------------------------------------------------
 def reshape(input, *shape):
+    """The same elements in a new shape, as ``torch.reshape`` (``F.view`` is the same op).
+
+    One dim may be -1: it takes whatever size makes the element count match.  Nothing is
+    computed; backward reshapes the gradient back to the input's shape.
+
+    Args:
+        input (Tensor): the tensor to reshape.
+        *shape (ints, or one tuple or list of them): the new shape, with at most one -1.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: ``shape``, holding as many elements as the input.
+
+    Example::
+
+        >>> x = mc.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> F.reshape(x, 3, 2)
+        tensor([[1, 2],
+                [3, 4],
+                [5, 6]], dtype=int64)
+        >>> x.reshape(-1).shape
+        (6,)
+        >>> F.view(x, (1, 6)).shape
+        (1, 6)
+    """
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if input.data.size != np.prod([s for s in shape if s != -1]) and -1 not in shape:
         raise InvalidValueError(f"minicnn: reshape: cannot view {input.shape} "
@@ -92,6 +114,27 @@ view = reshape
 
 
 def permute(input, *dims):
+    """Reorder the dims: output dim i is input dim ``dims[i]``, as ``torch.permute``.
+
+    ``x.T`` reverses every dim with it.  Backward applies the inverse permutation.
+
+    Args:
+        input (Tensor): the tensor to permute.
+        *dims (ints, or one tuple or list of them): a permutation of ``range(input.ndim)``;
+            negative dims count from the end.
+
+    Shape:
+        - Input: (D_0, ..., D_{n-1}).
+        - Output: (D_dims[0], ..., D_dims[n-1]).
+
+    Example::
+
+        >>> x = mc.tensor(np.zeros((2, 3, 4)))
+        >>> F.permute(x, 2, 0, 1).shape
+        (4, 2, 3)
+        >>> x.permute((0, 2, 1)).shape
+        (2, 4, 3)
+    """
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     axes = tuple(wrap_dim(d, input.ndim, "permute") for d in dims)
     if sorted(axes) != list(range(input.ndim)):
@@ -101,6 +144,25 @@ def permute(input, *dims):
 
 
 def transpose(input, dim0, dim1):
+    """Swap two dims, as ``torch.transpose``.
+
+    Args:
+        input (Tensor): the tensor.
+        dim0 (int): the first dim to swap (negative counts from the end).
+        dim1 (int): the second dim to swap.
+
+    Shape:
+        - Input: (..., D_dim0, ..., D_dim1, ...).
+        - Output: the input's shape with D_dim0 and D_dim1 swapped.
+
+    Example::
+
+        >>> x = mc.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> F.transpose(x, 0, 1)
+        tensor([[1, 4],
+                [2, 5],
+                [3, 6]], dtype=int64)
+    """
     dim0, dim1 = wrap_dim(dim0, input.ndim, "transpose"), wrap_dim(dim1, input.ndim, "transpose")
     axes = list(range(input.ndim))
     if axes:                    # a 0-d tensor has nothing to swap
@@ -110,7 +172,27 @@ def transpose(input, dim0, dim1):
 
 def flatten(input, start_dim=0, end_dim=-1):
     """Merge dims start_dim..end_dim into one: (2, 3, 4, 5) with (1, 2) -> (2, 12, 5).
-    A 0-d tensor becomes shape (1,)."""
+
+    A 0-d tensor becomes shape (1,).  ``nn.Flatten`` is this with ``start_dim=1`` (keeping
+    the batch dim).
+
+    Args:
+        input (Tensor): the tensor to flatten.
+        start_dim (int, optional): the first dim to merge. Default: ``0``
+        end_dim (int, optional): the last dim to merge (inclusive). Default: ``-1``
+
+    Shape:
+        - Input: (D_0, ..., D_{n-1}).
+        - Output: (D_0, ..., D_start_dim * ... * D_end_dim, ..., D_{n-1}).
+
+    Example::
+
+        >>> x = mc.tensor(np.zeros((2, 3, 4, 5)))
+        >>> F.flatten(x).shape
+        (120,)
+        >>> F.flatten(x, 1, 2).shape
+        (2, 12, 5)
+    """
     start, end = wrap_dim(start_dim, input.ndim, "flatten"), wrap_dim(end_dim, input.ndim, "flatten")
     if start > end:
         raise InvalidValueError(f"minicnn: flatten: start_dim {start_dim} comes after end_dim "
@@ -121,6 +203,31 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def getitem(input, index):
+    """``input[index]``, for any NumPy index: what ``x[...]`` calls.
+
+    Ints, slices, ``None``, ``...``, integer or boolean arrays (and Tensors holding them),
+    or a tuple of these.  Backward scatters the gradient into zeros (np.add.at handles
+    repeated integer indices, which a plain assignment would silently drop).
+
+    Args:
+        input (Tensor): the tensor to index.
+        index (int, slice, None, Ellipsis, array, Tensor or tuple of them): what to select,
+            as in NumPy.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: as NumPy gives for ``input.numpy()[index]``.
+
+    Example::
+
+        >>> x = mc.tensor([[1, 2, 3], [4, 5, 6]])
+        >>> F.getitem(x, (slice(None), 1))
+        tensor([2, 5], dtype=int64)
+        >>> x[1, ::2]
+        tensor([4, 6], dtype=int64)
+        >>> x[mc.tensor([1, 1, 0])].shape
+        (3, 3)
+    """
     if isinstance(index, Tensor):
         index = index.data
     elif isinstance(index, tuple):
@@ -139,6 +246,30 @@ def _check_same_rank(op, tensors):
 
 
 def cat(tensors, dim=0):
+    """Concatenate tensors along an existing dim, as ``torch.cat``.
+
+    Every tensor has the same number of dims and the same sizes except in ``dim``;
+    backward splits the gradient back into the pieces.  0-d tensors cannot be
+    concatenated (``stack`` them).
+
+    Args:
+        tensors (sequence of Tensors): the tensors to join, at least one.
+        dim (int, optional): the dim to join along. Default: ``0``
+
+    Shape:
+        - Input: each (..., C_i, ...), with C_i at ``dim``.
+        - Output: (..., sum of C_i, ...).
+
+    Example::
+
+        >>> a, b = mc.tensor([[1, 2]]), mc.tensor([[3, 4], [5, 6]])
+        >>> F.cat([a, b])
+        tensor([[1, 2],
+                [3, 4],
+                [5, 6]], dtype=int64)
+        >>> F.cat([b, b], dim=1).shape
+        (2, 4)
+    """
     shapes = _check_same_rank("cat", tensors)
     if not shapes[0]:
         raise InvalidValueError(f"minicnn: cat: zero-dimensional tensors cannot be concatenated, "
@@ -151,7 +282,28 @@ def cat(tensors, dim=0):
 
 
 def stack(tensors, dim=0):
-    """Join same-shape tensors along a new dim, which may be any of ndim + 1 positions."""
+    """Join same-shape tensors along a new dim, which may be any of ndim + 1 positions.
+
+    As ``torch.stack``.  Backward takes each tensor's slice of the gradient.
+
+    Args:
+        tensors (sequence of Tensors): the tensors to join, at least one, all of one shape.
+        dim (int, optional): where the new dim goes, in -(ndim + 1)..ndim. Default: ``0``
+
+    Shape:
+        - Input: each (*), the same shape S.
+        - Output: S with a new dim of size ``len(tensors)`` at ``dim``.
+
+    Example::
+
+        >>> a, b = mc.tensor([1, 2]), mc.tensor([3, 4])
+        >>> F.stack([a, b])
+        tensor([[1, 2],
+                [3, 4]], dtype=int64)
+        >>> F.stack([a, b], dim=1)
+        tensor([[1, 3],
+                [2, 4]], dtype=int64)
+    """
     shapes = _check_same_rank("stack", tensors)
     if len(set(shapes)) != 1:
         raise InvalidValueError(f"minicnn: stack: all tensors must have the same shape, got {shapes}")

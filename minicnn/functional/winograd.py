@@ -1,8 +1,7 @@
 """Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015): a second algorithm for
-3x3 stride-1 convolutions.  ``conv2d`` takes it when ``minicnn.functional.conv.CONV_ALGORITHM``
-is "winograd", and by default ("auto") on the layers where it measured faster on the CPU:
-256 or more channels in and out, outputs of 14x14 or more (see ``conv_algorithm`` and
-docs/benchmarks.md).
+3x3 stride-1 convolutions.  ``conv2d`` takes it when ``minicnn.functional.conv_algorithm``
+chooses it: where the user asks for it, and by default ("auto") on the layers where it
+measured faster on the CPU (256 or more channels in and out, outputs of 14x14 or more).
 
 A 2x2 block of outputs of a 3x3 filter w reads a 4x4 tile d of the input.  Directly that
 is 36 multiplies; Winograd's identity needs 16::
@@ -34,7 +33,9 @@ in kernels/winograd.cu.  Layout: tile t = (n*TH + ty)*TW + tx covers output rows
 import numpy as np
 
 from .. import backend, dispatch
-from ..geometry import output_tiles, winograd_tiles
+from ..autograd import Function
+from ..geometry import convolution_multiply_adds, output_tiles, window_tables, winograd_tiles
+from .columns import image_chunks
 
 B_T = np.array([[1, 0, -1, 0],
                 [0, 1, 1, 0],
@@ -133,3 +134,55 @@ def winograd_output_adjoint_numpy(g):
     a_t = xp.asarray(A_T, dtype=g.dtype)
     dM = xp.einsum("ia,notiwj,jb->abontw", a_t, padded.reshape(N, O, TH, 2, TW, 2), a_t)
     return dM.reshape(16, O, N * TH * TW)
+
+
+# ----- the op ----------------------------------------------------------------------
+class WinogradConv2d(Function):
+    """x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, OH, OW), stride 1, by
+    Winograd's F(2x2, 3x3) (minicnn/functional/winograd.py).  Setting: padding (a pair).
+    V, M: (16, C or O, n*T) for the n images of a chunk, T = TH*TW tiles per image."""
+    settings = ("padding",)
+
+    def forward(self, x, w, b):
+        xp = backend.get_array_module(x)
+        (N, C, H, W), O = x.shape, w.shape[0]
+        (OH, OW), (TH, TW) = winograd_tiles((H, W), self.padding)
+        T = TH * TW
+        U = weight_transform(w)                                # (16, O, C)
+        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
+        for part in image_chunks(x, 16 * (C + O) * T):
+            V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
+            M = xp.matmul(U, V)                          # (16, O, C) @ (16, C, n*T): 16 GEMMs
+            y[part] = dispatch.kernel("winograd_output", M)(M, y[part].shape)
+        if b is not None:
+            y += b.reshape(1, O, 1, 1)
+        self.save_for_backward(x=x, U=U)
+        return y
+
+    def windows(self):
+        return window_tables(self.input_shapes[0][2:], (3, 3), (1, 1), self.padding)
+
+    def multiply_adds(self):
+        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
+
+    def backward(self, g):
+        xp = backend.get_array_module(g)
+        x, U = self.x, self.U
+        O, C = U.shape[1:]
+        _, (TH, TW) = winograd_tiles(x.shape[2:], self.padding)
+        T = TH * TW
+        gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
+        dU = xp.zeros(U.shape, dtype=U.dtype) if self.needs_input_grad[1] else None
+        for part in image_chunks(x, 16 * (C + O) * T):
+            dM = dispatch.kernel("winograd_output_adjoint", g)(g[part])        # (16, O, n*T)
+            if gx is not None:   # (16, C, O) @ (16, O, n*T), then back onto the overlapping tiles
+                dV = xp.matmul(U.transpose(0, 2, 1), dM)
+                gx[part] = dispatch.kernel("winograd_input_adjoint", dV)(dV, x[part].shape, self.padding)
+                del dV           # freed before V is built: one of them in memory at a time
+            if dU is not None:   # (16, O, n*T) @ (16, n*T, C)
+                V = dispatch.kernel("winograd_input", x)(x[part], self.padding)
+                dU += xp.matmul(dM, V.transpose(0, 2, 1))
+        gw = None if dU is None else weight_transform_adjoint(dU)
+        gb = g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+

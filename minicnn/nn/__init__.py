@@ -7,14 +7,14 @@ from .module import Module, Parameter, RemovableHandle
 from .container import Sequential, ModuleList, ModuleDict
 from .linear import Linear, Flatten, Identity
 from .conv import Conv2d
-from .pooling import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+from .pooling import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .sync_batchnorm import SyncBatchNorm
-from .activation import ReLU
+from .activation import ReLU, LeakyReLU, Hardtanh, ReLU6
 from .dropout import Dropout
 from . import init, parallel, utils
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict",
            "Linear", "Flatten", "Identity", "Conv2d", "MaxPool2d", "AvgPool2d",
-           "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LocalResponseNorm",
-           "ReLU", "Dropout", "init", "parallel", "utils"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LocalResponseNorm",
+           "ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Dropout", "init", "parallel", "utils"]

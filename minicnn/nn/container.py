@@ -12,7 +12,37 @@ from .module import Module, _indent
 
 class Sequential(Module):
     """Runs its children one after another: ``Sequential(Conv2d(...), ReLU())``.
-    Also accepts one OrderedDict name -> module."""
+
+    As ``torch.nn.Sequential``.  Also accepts one OrderedDict name -> module.  Children are
+    named "0", "1", ... (or by the dict's keys), which fixes state-dict keys such as
+    ``features.0.weight``.  Indexing gives a child; a slice gives a new Sequential holding
+    the same children under their original names, as PyTorch does.
+
+    Args:
+        *modules (Module, or one OrderedDict of name -> Module): the layers, in order.
+
+    Example::
+
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model
+        Sequential(
+          (0): Linear(in_features=4, out_features=8, bias=True)
+          (1): ReLU()
+          (2): Linear(in_features=8, out_features=2, bias=True)
+        )
+        >>> model(mc.tensor(np.zeros((3, 4), np.float32))).shape
+        (3, 2)
+        >>> model[0]
+        Linear(in_features=4, out_features=8, bias=True)
+        >>> list(model.state_dict())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        >>> import collections
+        >>> nn.Sequential(collections.OrderedDict(fc=nn.Linear(4, 2), act=nn.ReLU()))
+        Sequential(
+          (fc): Linear(in_features=4, out_features=2, bias=True)
+          (act): ReLU()
+        )
+    """
 
     def __init__(self, *modules):
         super().__init__()
@@ -59,7 +89,32 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules (no forward of its own): ``self.blocks = ModuleList([...])``."""
+    """A list of modules (no forward of its own): ``self.blocks = ModuleList([...])``.
+
+    As ``torch.nn.ModuleList``.  Unlike a plain Python list, its members are registered
+    (named "0", "1", ...), so the parent module finds their parameters, saves them and
+    moves them with ``to()``.  It supports indexing, slicing, ``len``, iteration,
+    ``append``, ``extend``, ``insert`` and ``+=``.
+
+    Args:
+        modules (iterable of Module, optional): the initial members. Default: ``None``
+            (empty)
+
+    Example::
+
+        >>> blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+        >>> blocks
+        ModuleList(
+          (0-2): 3 x Linear(in_features=4, out_features=4, bias=True)
+        )
+        >>> x = mc.tensor(np.zeros((2, 4), np.float32))
+        >>> for block in blocks:
+        ...     x = block(x)
+        >>> x.shape
+        (2, 4)
+        >>> len(list(blocks.parameters()))
+        6
+    """
 
     def __init__(self, modules=None):
         super().__init__()
@@ -116,7 +171,25 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """A dict of modules, registered under their keys."""
+    """A dict of modules, registered under their keys.
+
+    As ``torch.nn.ModuleDict``: the members' parameters belong to the parent module, and
+    their state-dict keys start with the member's key.  It supports ``d[key]``,
+    ``d[key] = module``, ``del d[key]``, ``in``, ``len``, iteration over the keys, and
+    ``keys()``, ``items()`` and ``values()``.
+
+    Args:
+        modules (dict or iterable of (str, Module) pairs, optional): the initial members.
+            Default: ``None`` (empty)
+
+    Example::
+
+        >>> heads = nn.ModuleDict({"digits": nn.Linear(8, 10), "parity": nn.Linear(8, 2)})
+        >>> heads["parity"]
+        Linear(in_features=8, out_features=2, bias=True)
+        >>> sorted(heads.state_dict())
+        ['digits.bias', 'digits.weight', 'parity.bias', 'parity.weight']
+    """
 
     def __init__(self, modules=None):
         super().__init__()

@@ -2,20 +2,58 @@
 import numbers
 
 from .. import functional as F
-from ..functional.conv import check_padding_string
+from ..functional.arguments import check_padding_string
 from ..geometry import pair
 from . import init
-from .module import Module, describe, named_errors, new_parameter
+from .module import Module, named_errors, new_parameter
 
 
 class Conv2d(Module):
     """2-D convolution (cross-correlation, as in every framework).
 
-    x: (N, in_channels, H, W) -> (N, out_channels, OH, OW), or unbatched
-    (in_channels, H, W) -> (out_channels, OH, OW), with
-    OH = floor((H + 2*padding - dilation*(kernel-1) - 1) / stride) + 1.
-    weight: (out_channels, in_channels/groups, kh, kw), bias: (out_channels,).
-    ``groups=g`` splits the channels into g independent convolutions (AlexNet's two GPUs).
+    As ``torch.nn.Conv2d``; the layer around ``F.conv2d``.  ``groups=g`` splits the channels
+    into g independent convolutions (AlexNet's two GPUs).  The weight and bias start as
+    PyTorch's do: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = in_channels/groups * kh * kw (``nn.init.default_init_``).
+
+    Args:
+        in_channels (int): channels of the input.
+        out_channels (int): channels of the output (the number of filters).
+        kernel_size (int or (int, int)): the filters' height and width.
+        stride (int or (int, int), optional): the step between windows. Default: ``1``
+        padding (int, (int, int) or str, optional): zeros added on each side, or
+            ``'valid'`` (none) or ``'same'`` (stride 1, output as large as the input).
+            Default: ``0``
+        dilation (int or (int, int), optional): the spacing between a filter's taps.
+            Default: ``1``
+        groups (int, optional): how many independent blocks the channels split into; both
+            channel counts must divide by it. Default: ``1``
+        bias (bool, optional): learn a bias per output channel. Default: ``True``
+        padding_mode (str, optional): only ``'zeros'`` is supported. Default: ``'zeros'``
+        device (str, optional): where the parameters live, ``'cpu'`` or ``'cuda'``.
+            Default: ``None`` (the CPU)
+        dtype (numpy dtype, optional): the parameters' dtype. Default: ``None`` (float32)
+
+    Shape:
+        - Input: (N, in_channels, H, W) or (in_channels, H, W).
+        - Output: (N, out_channels, OH, OW) or (out_channels, OH, OW), with
+          OH = floor((H + 2*padding - dilation*(kernel-1) - 1) / stride) + 1 (OW likewise).
+
+    Attributes:
+        weight (Parameter): (out_channels, in_channels/groups, kh, kw).
+        bias (Parameter or None): (out_channels,).
+
+    Example::
+
+        >>> conv = nn.Conv2d(3, 16, 3, padding=1)
+        >>> conv
+        Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+        >>> conv(mc.tensor(np.zeros((2, 3, 32, 32), np.float32))).shape
+        (2, 16, 32, 32)
+        >>> conv.weight.shape
+        (16, 3, 3, 3)
+        >>> nn.Conv2d(3, 8, 5, stride=2)(mc.tensor(np.zeros((3, 32, 32), np.float32))).shape
+        (8, 14, 14)
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -51,13 +89,7 @@ class Conv2d(Module):
     def reset_parameters(self):
         init.default_init_(self.weight, self.bias)
 
-    def forward(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"{describe(self)}: expected a 4-D input (N, {self.in_channels}, H, W) "
-                             f"or a 3-D one ({self.in_channels}, H, W), got {x.shape}")
-        if x.shape[-3] != self.in_channels:
-            raise ValueError(f"{describe(self)}: expected input with {self.in_channels} channels, "
-                             f"got {x.shape}")
+    def forward(self, x):        # F.conv2d checks the input; named_errors names this layer
         return named_errors(self, F.conv2d, x, self.weight, self.bias, self.stride,
                             self.padding, self.dilation, self.groups)
 

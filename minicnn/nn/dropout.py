@@ -7,7 +7,32 @@ from .module import Module
 
 class Dropout(Module):
     """Zero each unit with probability ``p`` in training and scale the rest by 1/(1-p).
-    Setting ``module.p = 0`` turns it off while keeping the module (the parity tests do)."""
+
+    As ``torch.nn.Dropout``; the layer around ``F.dropout``.  Inverted dropout: in eval mode
+    (``model.eval()``) it is the identity, and the scaling keeps every unit's expected value
+    the same in both modes.  Setting ``module.p = 0`` turns it off while keeping the module
+    (the parity tests do).  The masks come from minicnn's global generator
+    (``mc.manual_seed``).
+
+    Args:
+        p (float, optional): the probability of zeroing a unit, in [0, 1]. Default: ``0.5``
+        inplace (bool, optional): accepted (and shown) for PyTorch compatibility; minicnn
+            never works in place. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> drop = nn.Dropout(p=0.5)
+        >>> x = mc.tensor(np.ones(6, np.float32))
+        >>> drop(x)
+        tensor([2., 2., 2., 0., 0., 0.], dtype=float32)
+        >>> drop.eval()(x) is x
+        True
+    """
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()

@@ -24,8 +24,30 @@ from ..utils import as_numpy
 
 
 class Parameter(Tensor):
-    """A Tensor that is a learnable weight: it requires grad, and assigning one to a
-    Module attribute registers it in ``module.parameters()``."""
+    """A Tensor that is a learnable weight, as ``torch.nn.Parameter``.
+
+    It requires grad, and assigning one to a Module attribute registers it in
+    ``module.parameters()``.  Layers make theirs in ``__init__``
+    (``self.weight = Parameter(...)``); an optimizer is built from ``model.parameters()``,
+    and ``state_dict()`` saves them under their attribute names.
+
+    Args:
+        data (array-like or Tensor, optional): the values (kept as given, not copied when
+            already an array). Default: ``None`` (an empty float32 array)
+        requires_grad (bool, optional): whether backward computes its gradient.
+            Default: ``True``
+
+    Example::
+
+        >>> p = nn.Parameter(np.zeros(2, np.float32))
+        >>> p
+        Parameter containing:
+        tensor([0., 0.], dtype=float32, requires_grad=True)
+        >>> m = nn.Module()
+        >>> m.scale = p                      # registered by assignment
+        >>> [name for name, _ in m.named_parameters()]
+        ['scale']
+    """
 
     def __init__(self, data=None, requires_grad=True):
         super().__init__(np.empty(0, np.float32) if data is None else data, requires_grad)
@@ -35,7 +57,30 @@ class Parameter(Tensor):
 
 
 class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
+    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook.
+
+    As ``torch.utils.hooks.RemovableHandle``.  Also a context manager: the hook is removed
+    when the ``with`` block ends.
+
+    Args:
+        hooks (dict): the module's table of hooks (id -> hook) that ``remove`` deletes the
+            hook from.
+
+    Example::
+
+        >>> layer = nn.Identity()
+        >>> handle = layer.register_forward_hook(lambda module, inputs, out: out * 2)
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([2., 4.], dtype=float32)
+        >>> handle.remove()
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([1., 2.], dtype=float32)
+        >>> with layer.register_forward_hook(lambda module, inputs, out: out + 10):
+        ...     print(layer(mc.tensor([1.0, 2.0])))
+        tensor([11., 12.], dtype=float32)
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([1., 2.], dtype=float32)
+    """
 
     _ids = itertools.count()
 
@@ -56,8 +101,41 @@ IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "
 
 
 class Module:
-    """Base class of every layer and model.  Subclasses call ``super().__init__()``
-    first, assign their parameters and sub-modules, and define ``forward``."""
+    """Base class of every layer and model, as ``torch.nn.Module``.
+
+    Subclasses call ``super().__init__()`` first, assign their parameters and sub-modules,
+    and define ``forward``.  Attribute assignment files each value into one of three ordered
+    tables: a ``Parameter`` into the parameters, a ``Module`` into the sub-modules, and a
+    Tensor registered with ``register_buffer`` into the buffers (saved, not learned:
+    BatchNorm's running statistics).  Everything else -- ``parameters()``, ``state_dict()``,
+    ``train()``, ``to()`` -- is a walk over these tables, and the state-dict keys follow
+    PyTorch's (``layer1.0.bn1.running_mean``), so a PyTorch checkpoint loads unchanged.
+    Calling the module runs the forward pre-hooks, ``forward`` and the forward hooks.
+
+    Example::
+
+        >>> class TwoLayers(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc1 = nn.Linear(4, 8)
+        ...         self.fc2 = nn.Linear(8, 2)
+        ...     def forward(self, x):
+        ...         return self.fc2(F.relu(self.fc1(x)))
+        >>> model = TwoLayers()
+        >>> model
+        TwoLayers(
+          (fc1): Linear(in_features=4, out_features=8, bias=True)
+          (fc2): Linear(in_features=8, out_features=2, bias=True)
+        )
+        >>> [name for name, _ in model.named_parameters()]
+        ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+        >>> model(mc.tensor(np.zeros((3, 4), np.float32))).shape
+        (3, 2)
+        >>> model.eval().training
+        False
+        >>> list(model.state_dict())[:2]
+        ['fc1.weight', 'fc1.bias']
+    """
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ needs these tables to exist already
@@ -404,8 +482,10 @@ def describe(module):
 
 
 def named_errors(layer, fn, *args, **kwargs):
-    """Run an op; if it rejects the input, say which layer called it."""
+    """Run an op; if it rejects the input, say which layer called it (same exception class:
+    minicnn's shape errors are also PyTorch's RuntimeError)."""
     try:
         return fn(*args, **kwargs)
     except ValueError as e:
-        raise ValueError(f"{describe(layer)}: {str(e).removeprefix('minicnn: ')}") from None
+        error = type(e) if type(e).__init__ is ValueError.__init__ else ValueError
+        raise error(f"{describe(layer)}: {str(e).removeprefix('minicnn: ')}") from None

@@ -1,4 +1,4 @@
-"""Pooling layers: max, average and adaptive average pooling."""
+"""Pooling layers: max, average, adaptive average and adaptive max pooling."""
 from .. import functional as F
 from .module import Module, named_errors
 
@@ -56,6 +56,23 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x):
         return named_errors(self, F.adaptive_avg_pool2d, x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size, whatever the input size:
+    (N, C, H, W) -> (N, C, *output_size); bin i of an axis covers
+    [floor(i*In/Out), ceil((i+1)*In/Out)).  ``return_indices``: also the argmax of each
+    output, a flat index into its H*W input plane."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return named_errors(self, F.adaptive_max_pool2d, x, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -1,0 +1,58 @@
+"""Which algorithm computes a convolution: im2col (``Conv2d``, functional/conv.py) or
+Winograd's F(2x2, 3x3) (``WinogradConv2d``, functional/winograd.py).
+
+``CONV_ALGORITHM`` is the user's choice, read at each call of ``conv2d``:
+"im2col", "winograd", or "auto" (the default), which picks by layer shape as cuDNN picks
+its algorithms.  Winograd does 2.25x fewer multiplications, but in 16 smaller GEMMs
+(K = C instead of 9C) and with four passes over arrays 4x the size of the activations:
+measured on a 2-core CPU, it wins on VGG's layers of 256 and 512 channels and loses or
+ties on fewer channels and on 7x7 maps, where its 2x2 tiles compute 64 outputs for 49
+(docs/benchmarks-history.md, rounds 3 and 4).  So "auto" takes it on the CPU from
+``WINOGRAD_MIN_CHANNELS`` channels in and out and outputs of ``WINOGRAD_MIN_OUTPUT`` or more.
+"""
+import contextlib
+
+import numpy as np
+
+from ..geometry import output_hw
+
+CONV_ALGORITHM = "auto"
+WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels
+WINOGRAD_MIN_OUTPUT = 14        # and an output at least this high and wide
+ALGORITHMS = ("auto", "im2col", "winograd")
+
+
+@contextlib.contextmanager
+def use(algorithm):
+    """Inside this block ``conv2d`` uses ``algorithm`` ("auto", "im2col" or "winograd")::
+
+        with conv_algorithm.use("winograd"):
+            y = F.conv2d(x, w, padding=1)
+    """
+    global CONV_ALGORITHM
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"minicnn: conv_algorithm.use: expected one of {ALGORITHMS}, "
+                         f"got {algorithm!r}")
+    previous, CONV_ALGORITHM = CONV_ALGORITHM, algorithm
+    try:
+        yield
+    finally:
+        CONV_ALGORITHM = previous
+
+
+def choose(input_shape, weight_shape, stride, padding, dilation, groups, dtype, on_cpu=True):
+    """'winograd' where CONV_ALGORITHM asks for it, or "auto" measured it faster (on the CPU),
+    and the layer allows it; else 'im2col'.  Settings are pairs."""
+    if CONV_ALGORITHM not in ("auto", "im2col", "winograd"):
+        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', "
+                         f"got {CONV_ALGORITHM!r}")
+    can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+           and groups == 1 and np.dtype(dtype).kind == "f")
+    if not can or CONV_ALGORITHM == "im2col":
+        return "im2col"
+    if CONV_ALGORITHM == "winograd":
+        return "winograd"
+    OH, OW = output_hw(input_shape, (3, 3), stride, padding, dilation)
+    wide = min(weight_shape[0], weight_shape[1]) >= WINOGRAD_MIN_CHANNELS
+    large = min(OH, OW) >= WINOGRAD_MIN_OUTPUT
+    return "winograd" if on_cpu and wide and large else "im2col"
