@@ -1,5 +1,5 @@
 """PyTorch definitions of the paper versions torchvision lacks, used only by the parity
-tests (tests/test_models.py): AlexNet (2012), VGG-11 with LRN (configuration A-LRN)
+tests (tests/models/test_models.py): AlexNet (2012), VGG-11 with LRN (configuration A-LRN)
 and GoogLeNet (2014).  Written from the papers, independently of minicnn's code, with
 the module names minicnn uses so that state dicts can be copied across.
 """

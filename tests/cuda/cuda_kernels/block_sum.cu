@@ -1,4 +1,4 @@
-// Block reductions for tests/test_kernels_harness.py (not part of minicnn): a correct
+// Block reductions for tests/cuda/test_kernels_harness.py (not part of minicnn): a correct
 // one, and the bugs of cooperative kernels that the CPU emulation's checked mode must
 // catch (the test adds one more: row_sum with its barrier between levels deleted).  Each kernel sums the rows of x: (rows, len) -> out: (rows,), one block per
 // row; blockDim.x must be a power of two, at most 256.

@@ -16,7 +16,7 @@ from minicnn.__main__ import main
 from minicnn.cli import train as cli_train
 from minicnn.nn.utils import clip_grad_norm_
 from minicnn.optim import RMSprop, SGD, lr_scheduler as S
-from test_cli import assert_one_line_error, failing_cli
+from tests.cli.test_cli import assert_one_line_error, failing_cli
 
 SGD_RECIPE = dict(optimizer=SGD, lr=0.01, momentum=0.9, weight_decay=5e-4, batch=128,
                   plateau_on_accuracy=True, label_smoothing=0.0, clip=None)

@@ -62,7 +62,7 @@ class OnGpu:
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_kernel_cases_on_gpu_match_numpy(cp, dtype):
-    from test_kernels_emulation import CASES, case_batch_norm, check
+    from tests.cuda.test_kernels_emulation import CASES, case_batch_norm, check
     for name, case in sorted(CASES.items()):
         check(case(OnGpu(cp), dtype, np.random.default_rng(0)))
     check(case_batch_norm(OnGpu(cp), dtype, np.random.default_rng(0), training=False))

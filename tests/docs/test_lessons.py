@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-LESSONS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "lessons")
+LESSONS = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "lessons")
 SCRIPTS = sorted(glob.glob(os.path.join(LESSONS, "[0-9][0-9]_*.py")))
 FIGURES = {   # what a lesson says it saves
     "02_receptive_fields.py": ["receptive_field_3x3x3.png"],

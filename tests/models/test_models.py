@@ -6,7 +6,7 @@ What one parity test does, per model:
      printed structure are identical; copy PyTorch's weights into minicnn through
      ``load_state_dict({k: v.numpy()})``;
   2. turn dropout off in both (``module.p = 0``: the masks come from different random
-     generators; dropout itself is compared with PyTorch in tests/test_dropout.py);
+     generators; dropout itself is compared with PyTorch in tests/functional/test_dropout.py);
   3. float64, training mode: run the same random input, compare the outputs (aux outputs
      included), backpropagate the same random upstream gradient into every output, and
      compare the input gradient and every parameter's gradient, then the BatchNorm
@@ -47,7 +47,7 @@ import minicnn as mc
 import minicnn.nn as nn
 from minicnn.utils import as_numpy, assert_close
 
-import models_torch_reference as ref
+from tests import models_torch_reference as ref
 
 torch.set_num_threads(2)
 

@@ -5,7 +5,7 @@ minicnn raises an error of the same class (its own InvalidValueError and Invalid
 are also ValueError / TypeError), with a message that starts "minicnn: <op>".  Where PyTorch
 computes a result, minicnn computes the same one: dtype, values (NaN where PyTorch has NaN)
 and, for float inputs, the gradients of a random upstream gradient.
-(The CNN ops have their own table: tests/test_bad_input_cnn.py.)
+(The CNN ops have their own table: tests/functional/test_bad_input_cnn.py.)
 """
 import numpy as np
 import pytest

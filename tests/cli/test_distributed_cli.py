@@ -16,7 +16,7 @@ import minicnn as mc
 from minicnn.__main__ import main
 from minicnn.cli.datasets import make_datasets, make_loaders
 from minicnn.cli.options import TRAIN_DEFAULTS
-from test_distributed import MPIEXEC, needs_mpiexec
+from tests.test_distributed import MPIEXEC, needs_mpiexec
 
 # One thread per process: 2 processes on 2 cores (see docs/distributed.md)
 ENV = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")

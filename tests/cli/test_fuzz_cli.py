@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import minicnn as mc
 from minicnn.cli.options import TRAIN_DEFAULTS
-from test_cli import assert_one_line_error, failing_cli
+from tests.cli.test_cli import assert_one_line_error, failing_cli
 
 # ----- bad values, by what the option expects ---------------------------------------------
 # Letters, digits and punctuation that never spell a number ("nan", "inf", "1e3"): junk

@@ -5,7 +5,7 @@ import importlib.util
 import json
 import pathlib
 
-BENCHMARK = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+BENCHMARK = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 
 
 def load_benchmark():

@@ -2,7 +2,7 @@
 PTX, whose results depend on which thread gets there first.  Threads of one block may
 cooperate -- SHARED memory and __syncthreads(), as kernels/common.h lays down -- because
 the CPU emulation runs such blocks together and its checked mode catches a missing
-barrier (tests/test_kernels_harness.py).  Block memory is declared with the SHARED macro,
+barrier (tests/cuda/test_kernels_harness.py).  Block memory is declared with the SHARED macro,
 never __shared__ directly, so that the emulation can give each block its own and watch
 it.  This lint enforces it (comments are ignored, so they may talk about these things)."""
 import pathlib

@@ -12,7 +12,7 @@ import minicnn as mc
 from minicnn import viz
 from minicnn.cli.options import TRAIN_DEFAULTS
 from minicnn.functional import pool
-from test_cli import assert_one_line_error, failing_cli, run_cli
+from tests.cli.test_cli import assert_one_line_error, failing_cli, run_cli
 
 pytest.importorskip("matplotlib", reason="mc.viz draws with matplotlib, a minicnn dependency")
 

@@ -96,7 +96,7 @@ def test_missing_grid_stride_loop_is_caught_by_small_grids(bad_library):
 
 
 # ----- cooperative kernels: SHARED memory and __syncthreads ---------------------------------
-# tests/cuda_kernels/block_sum.cu: a correct block reduction and the bugs of cooperative kernels.
+# tests/cuda/cuda_kernels/block_sum.cu: a correct block reduction and the bugs of cooperative kernels.
 # Each sums the rows of x: (rows, len) -> out: (rows,), one block per row.
 BLOCK_SUM = pathlib.Path(__file__).parent / "cuda_kernels" / "block_sum.cu"
 

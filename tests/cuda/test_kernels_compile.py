@@ -6,7 +6,7 @@
   <math.h> would compile under nvcc and fail here).
 
 Skipped, with the reason, where the compiler is absent.  No GPU is needed.
-Also: tests/cuda_kernels/block_sum.cu, a cooperative kernel of the emulation harness, compiles
+Also: tests/cuda/cuda_kernels/block_sum.cu, a cooperative kernel of the emulation harness, compiles
 the same ways, so common.h's SHARED macro is proved on the real compilers.
 Also: the loader reads the kernels next to the imported package, and no other checkout's.
 """
@@ -106,7 +106,7 @@ COOPERATIVE = pathlib.Path(__file__).parent / "cuda_kernels" / "block_sum.cu"
 
 
 def _cooperative_source():
-    """tests/cuda_kernels/block_sum.cu with common.h pasted in, as the loader pastes it."""
+    """tests/cuda/cuda_kernels/block_sum.cu with common.h pasted in, as the loader pastes it."""
     common = (pathlib.Path(str(loader.kernel_dir())) / "common.h").read_text(encoding="utf-8")
     return COOPERATIVE.read_text(encoding="utf-8").replace('#include "common.h"', common)
 

@@ -6,7 +6,7 @@ PyTorch's C++ core raises RuntimeError (or NotImplementedError for a dtype it ha
 for) where Python code would raise ValueError or TypeError; minicnn keeps Python's classes:
 a bad shape or value is a ValueError, a bad type or dtype a TypeError.  Each row records both
 classes, so a change on either side shows up here.  The basic ops have their own table in
-tests/test_bad_input.py.
+tests/functional/test_bad_input.py.
 """
 import warnings
 
