@@ -16,6 +16,8 @@ names what backward needs with ``self.save_for_backward(x=x, ...)``.  Ops never 
 Tensors, and this file never sees array maths: that split keeps both halves short.
 """
 import contextlib
+import itertools
+import weakref
 
 import numpy as np
 
@@ -77,6 +79,48 @@ def observe(callback):
         _observers.remove(callback)
 
 
+class RemovableHandle:
+    """Returned by every ``register_*hook`` (a module's, a tensor's); ``handle.remove()``
+    unregisters the hook.
+
+    As ``torch.utils.hooks.RemovableHandle``.  Also a context manager: the hook is removed
+    when the ``with`` block ends.
+
+    Args:
+        hooks (dict): the table of hooks (id -> hook) that ``remove`` deletes the hook from.
+
+    Example::
+
+        >>> layer = nn.Identity()
+        >>> handle = layer.register_forward_hook(lambda module, inputs, out: out * 2)
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([2., 4.], dtype=float32)
+        >>> handle.remove()
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([1., 2.], dtype=float32)
+        >>> with layer.register_forward_hook(lambda module, inputs, out: out + 10):
+        ...     print(layer(mc.tensor([1.0, 2.0])))
+        tensor([11., 12.], dtype=float32)
+        >>> layer(mc.tensor([1.0, 2.0]))
+        tensor([1., 2.], dtype=float32)
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks):
+        self.hooks, self.id = hooks, next(self._ids)
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+
 class Function:
     """Base class of every differentiable op.
 
@@ -105,6 +149,8 @@ class Function:
     settings = ()       # names of the op's non-tensor settings, e.g. ("stride", "padding")
     saved_names = ()    # what forward saved for backward (save_for_backward fills it)
     in_place_in_models = False
+    _tensor_hooks = None    # hooks registered on the op's output tensor (register_hook)
+    _retains_grad = None    # weakref to the output tensor, when it called retain_grad()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -196,6 +242,7 @@ class Tensor:
     """An array plus, optionally, its gradient and the Function that produced it."""
 
     __array_priority__ = 1000   # make `ndarray + Tensor` call Tensor.__radd__
+    _retains_grad = None        # a leaf keeps its gradient anyway (see retain_grad)
 
     def __init__(self, data, requires_grad=False, _creator=None):
         if isinstance(data, Tensor):
@@ -209,6 +256,7 @@ class Tensor:
         self.grad = None
         self._creator = _creator
         self._grad_hooks = []
+        self._tensor_hooks = None
 
     # ----- array facts -------------------------------------------------------
     shape = property(lambda self: tuple(self.data.shape))
@@ -260,6 +308,44 @@ class Tensor:
             raise RuntimeError("minicnn: post-accumulate-grad hooks can only be registered on "
                                "leaf tensors")
         self._grad_hooks.append(hook)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with the gradient of this tensor each time backward computes it;
+        a Tensor that the hook returns replaces the gradient (for the leaf's ``.grad`` and for
+        everything backward computes from it).  Hooks run in the order they were registered,
+        before a leaf's gradient is accumulated.  Returns a handle: ``handle.remove()``.
+
+        Example::
+
+            >>> x = mc.tensor([1.0, 2.0], requires_grad=True)
+            >>> y = x * 3
+            >>> handle = y.register_hook(lambda g: g * 10)     # scale what flows back through y
+            >>> y.sum().backward()
+            >>> x.grad
+            tensor([30., 30.], dtype=float32)
+        """
+        if not self.requires_grad:
+            raise RuntimeError("minicnn: cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        node = _node(self)
+        if node._tensor_hooks is None:
+            node._tensor_hooks = {}
+        handle = RemovableHandle(node._tensor_hooks)
+        node._tensor_hooks[handle.id] = hook
+        return handle
+
+    def retain_grad(self):
+        """Keep this (non-leaf) tensor's gradient in its ``.grad`` when backward runs, as a
+        leaf's is kept (a leaf keeps it anyway).  It sees the gradient after the hooks."""
+        if not self.requires_grad:
+            raise RuntimeError("minicnn: can't retain_grad on a tensor that has requires_grad=False")
+        if self._creator is not None:
+            self._creator._retains_grad = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        return self._creator is not None and self._creator._retains_grad is not None \
+            and self._creator._retains_grad() is self
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.dtype.kind != "f":
@@ -313,6 +399,11 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if node._tensor_hooks:          # the user's hooks may replace the gradient
+                g = _run_hooks(node, g)
+                shared.add(id(g))           # the hook's caller may hold what it returned
+            if node._retains_grad is not None and node._retains_grad() is not None:
+                _accumulate(node._retains_grad(), g, own=False)
             if isinstance(node, Tensor):    # a leaf: accumulate, as PyTorch does
                 _accumulate(node, g, own=id(g) not in shared and g.base is None)
                 continue
@@ -354,12 +445,32 @@ def _node(t):
     return t if t._creator is None else t._creator
 
 
+def _run_hooks(node, g):
+    """Pass the gradient ``g`` (an array) through the hooks of a graph node in order."""
+    for hook in list(node._tensor_hooks.values()):
+        new = hook(Tensor(g))
+        if new is not None:
+            new = new.data if isinstance(new, Tensor) else new
+            if new.shape != g.shape:
+                raise RuntimeError(f"minicnn: a tensor hook returned a gradient of shape "
+                                   f"{tuple(new.shape)} for a tensor of shape {tuple(g.shape)}")
+            g = new
+    return g
+
+
 def _accumulate(leaf, g, own):
-    """Add ``g`` into ``leaf.grad``; ``own``: nothing else holds ``g``, so no copy."""
-    if leaf.grad is None:
+    """Add ``g`` into ``leaf.grad``; ``own``: nothing else holds ``g``, so no copy.
+
+    A ``.grad`` that exists is added to in place, as PyTorch's AccumulateGrad does: gradient
+    accumulation over micro-batches then holds one weight-sized array per parameter, not
+    three (old, new, sum).  A ``.grad`` the user holds sees the change, as in PyTorch."""
+    grad = None if leaf.grad is None else leaf.grad.data
+    if grad is None:
         leaf.grad = Tensor(g if own else g.copy())
-    else:
-        leaf.grad = Tensor(leaf.grad.data + g)
+    elif grad.shape == g.shape and getattr(grad.flags, "writeable", True):
+        grad += g
+    else:                                   # a read-only or broadcast .grad the user assigned
+        leaf.grad = Tensor(grad + g)
     for hook in leaf._grad_hooks:
         hook(leaf)
 

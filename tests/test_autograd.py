@@ -283,3 +283,82 @@ def test_graph_nodes_are_functions_and_leaves():
     mul, leaf = add.parents
     assert leaf is x and mul.parents == (x, None)
     assert add.input_shapes == ((2, 2), (2, 2)) and y.grad_fn.output_shape == ()
+
+
+# ----- gradient accumulation in place and tensor hooks (PyTorch's semantics) ------------------
+def test_a_second_backward_adds_into_the_existing_grad_in_place_as_torch_does():
+    import torch
+    w = mc.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    tw = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for lib_w, mul in ((w, lambda a: a * a), (tw, lambda a: a * a)):
+        mul(lib_w).sum().backward()
+    held, theirs_held = w.grad, tw.grad
+    (w * 5).sum().backward()
+    (tw * 5).sum().backward()
+    assert w.grad is held and tw.grad is theirs_held               # the same tensor, changed
+    assert_close(held, theirs_held.numpy())
+    assert_close(w.grad, [7.0, 1.0, 11.0])
+
+
+def test_accumulating_without_zero_grad_allocates_no_second_weight_sized_array():
+    """Gradient accumulation over micro-batches: the sum goes into the existing .grad.  The
+    backward of w * 3 with a given upstream gradient makes one weight-sized array; adding it
+    out of place would make a second while the old .grad is still alive."""
+    import tracemalloc
+    w = mc.tensor(np.ones(1_000_000, np.float32), requires_grad=True)
+    upstream = np.ones(1_000_000, np.float32)
+    (w * 2).backward(upstream)
+    y = w * 3
+    tracemalloc.start()
+    try:
+        y.backward(upstream)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_close(w.grad, np.full(1_000_000, 5.0))
+    assert peak < 1.5 * w.data.nbytes, f"peak {peak / 2**20:.1f} MB for a {w.data.nbytes / 2**20:.1f} MB weight"
+
+
+def test_a_read_only_grad_the_user_assigned_is_replaced_not_written():
+    w = mc.tensor([1.0, 2.0], requires_grad=True)
+    frozen = np.zeros(2, np.float32)
+    frozen.flags.writeable = False
+    w.grad = mc.Tensor(frozen)
+    (w * 2).sum().backward()
+    assert_close(w.grad, [2.0, 2.0]) and assert_close(frozen, [0.0, 0.0])
+
+
+def test_tensor_hooks_match_torch_order_replacement_retain_grad_and_removal():
+    import torch
+    calls = {"mc": [], "torch": []}
+
+    def run(lib, tensor):
+        x = tensor([1.0, -2.0, 0.5], requires_grad=True)
+        log = calls["mc" if lib is mc else "torch"]
+        x.register_hook(lambda g: log.append(("x", g.tolist())))
+        y = x * 3
+        y.retain_grad()
+        first = y.register_hook(lambda g: (log.append(("y1", g.tolist())), g * 10)[1])
+        y.register_hook(lambda g: log.append(("y2", g.tolist())))
+        (y * y).sum().backward(retain_graph=True)
+        first.remove()
+        (y * y).sum().backward()
+        return x.grad.tolist(), y.grad.tolist()
+
+    ours, theirs = run(mc, mc.tensor), run(torch, torch.tensor)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6)
+    assert len(calls["mc"]) == len(calls["torch"]) == 5
+    for (name, g), (their_name, their_g) in zip(calls["mc"], calls["torch"]):
+        assert name == their_name
+        np.testing.assert_allclose(g, their_g, rtol=1e-6)
+
+
+def test_hooks_refuse_tensors_without_grad_and_replacements_of_another_shape():
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        mc.tensor([1.0]).register_hook(lambda g: g)
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: mc.tensor([1.0]))
+    with pytest.raises(RuntimeError, match=r"hook returned a gradient of shape \(1,\) for a "
+                                           r"tensor of shape \(2,\)"):
+        (x * 2).sum().backward()

@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import RemovableHandle, Tensor  # noqa: F401  (RemovableHandle: nn exports it)
 from ..utils import as_numpy
 
 
@@ -54,47 +54,6 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook.
-
-    As ``torch.utils.hooks.RemovableHandle``.  Also a context manager: the hook is removed
-    when the ``with`` block ends.
-
-    Args:
-        hooks (dict): the module's table of hooks (id -> hook) that ``remove`` deletes the
-            hook from.
-
-    Example::
-
-        >>> layer = nn.Identity()
-        >>> handle = layer.register_forward_hook(lambda module, inputs, out: out * 2)
-        >>> layer(mc.tensor([1.0, 2.0]))
-        tensor([2., 4.], dtype=float32)
-        >>> handle.remove()
-        >>> layer(mc.tensor([1.0, 2.0]))
-        tensor([1., 2.], dtype=float32)
-        >>> with layer.register_forward_hook(lambda module, inputs, out: out + 10):
-        ...     print(layer(mc.tensor([1.0, 2.0])))
-        tensor([11., 12.], dtype=float32)
-        >>> layer(mc.tensor([1.0, 2.0]))
-        tensor([1., 2.], dtype=float32)
-    """
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks):
-        self.hooks, self.id = hooks, next(self._ids)
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
