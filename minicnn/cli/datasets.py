@@ -160,10 +160,42 @@ def first_images(dataset, limit):
     return data.Subset(dataset, list(range(min(limit, len(dataset))))) if limit else dataset
 
 
-def num_classes_of(dataset):
+def unwrapped(dataset):
     while isinstance(dataset, data.Subset):
         dataset = dataset.dataset
-    return len(dataset.classes)
+    return dataset
+
+
+def classes_of(dataset):
+    """The class names of ``dataset`` (label i is the i-th)."""
+    return list(unwrapped(dataset).classes)
+
+
+def num_classes_of(dataset):
+    return len(classes_of(dataset))
+
+
+def where(dataset, fallback):
+    """The folder of an image-folder dataset, else ``fallback``."""
+    return getattr(unwrapped(dataset), "root", None) or fallback
+
+
+def check_same_classes(expected, found, expected_from, found_from):
+    """Labels are positions in the class list: two splits (or a model and a split) with
+    different lists would pair every image with another class's label.  Refused, naming
+    the classes one has and the other lacks."""
+    expected, found = list(expected), list(found)
+    if expected == found:
+        return
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    detail = "; ".join(part for part in (
+        f"{found_from} lacks {', '.join(map(repr, missing))}" if missing else "",
+        f"{found_from} has {', '.join(map(repr, extra))}, which {expected_from} lacks"
+        if extra else "") if part) or "the same names in another order"
+    raise ValueError(f"minicnn: the classes of {found_from} ({len(found)}) differ from those "
+                     f"of {expected_from} ({len(expected)}): {detail}; a label is a class's "
+                     "position in the list, so both need the same classes")
 
 
 def split_indices(cfg, n):
@@ -198,6 +230,8 @@ def make_datasets(cfg, rgb):
             raise ValueError(f"minicnn: --val-split {cfg['val_split']} leaves "
                              f"{len(train_idx)} training and {len(val_idx)} "
                              "validation images; both need at least one")
+    check_same_classes(classes_of(train), classes_of(test), where(train, "the training split"),
+                       where(test, "the test split"))
     train = data.Subset(train, train_idx) if len(train_idx) < len(train) else train
     return train, val, first_images(test, cfg["limit"])
 

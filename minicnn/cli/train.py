@@ -22,8 +22,8 @@ import numpy as np
 import minicnn as mc
 from minicnn import backend, distributed as dist, nn, train as training
 from minicnn.nn.parallel import DistributedDataParallel
-from .datasets import (check_augmentation, make_datasets, make_loaders, num_classes_of,
-                       parse_dataset)
+from .datasets import (check_augmentation, check_same_classes, classes_of, make_datasets,
+                       make_loaders, parse_dataset, where)
 from .factories import (OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model, build_model,
                         build_optimizer, build_scheduler, read_weights)
 from .options import (EPILOG, RECIPES, TRAIN_DEFAULTS, add_command, add_training_options,
@@ -156,7 +156,11 @@ def prepare(args, rank, world):
         cfg["normalize"] = base_cfg.get("normalize", "none") if base_cfg else "imagenet"
     rgb = cfg["model"] != "small_cnn" or (base_cfg or {}).get("rgb", False)
     train_set, val_set, test_set = make_datasets(cfg, rgb)
-    num_classes = num_classes_of(test_set)
+    classes = classes_of(train_set)              # (make_datasets checked test's are the same)
+    num_classes = len(classes)
+    if saved and saved.get("classes") is not None:
+        check_same_classes(saved["classes"], classes, f"the resumed run ({args.resume})",
+                           f"--dataset {cfg['dataset']}")
     # (the test split draws no random numbers; with --ten-crop an image is (10, C, H, W))
     in_channels = int(np.shape(test_set[0][0])[-3])
     if cfg["lighting"] and in_channels != 3:
@@ -178,7 +182,8 @@ def prepare(args, rank, world):
     return types.SimpleNamespace(args=args, cfg=cfg, rank=rank, world=world, out=out, finetune=finetune,
                                  rgb=rgb, model=model, optimizer=optimizer, scheduler=scheduler, loaders=loaders,
                                  sizes=(len(train_set), None if val_set is None else len(val_set), len(test_set)),
-                                 num_classes=num_classes, in_channels=in_channels)
+                                 num_classes=num_classes, classes=classes,
+                                 in_channels=in_channels)
 
 
 def execute(job):
@@ -216,7 +221,8 @@ def execute(job):
               f"{cfg['lr'] or OPTIMIZERS[cfg['optimizer']][0]}, {cfg['schedule']} schedule; "
               f"{processes}device {cfg['device']}; writing to {out}")
     config = {**cfg, "command": "finetune" if job.finetune else "train",
-              "num_classes": job.num_classes, "in_channels": job.in_channels,
+              "num_classes": job.num_classes, "classes": job.classes,
+              "in_channels": job.in_channels,
               "rgb": bool(job.rgb)}
     start = time.perf_counter()
     train_loader, val_loader, test_loader = job.loaders

@@ -403,11 +403,20 @@ def load_image(path):
         return np.asarray(im.convert("RGB"))
 
 
+def _hidden(name):
+    """Hidden files and folders (``.ipynb_checkpoints``, ``.DS_Store``, macOS ``._x.png``)
+    are not images nor classes."""
+    return name.startswith(".")
+
+
 class ImageFolder(Dataset):
     """Images in ``root/<class name>/**/<file>``; classes are the sorted folder names.
 
     ``samples`` lists ``(path, class_index)`` in sorted order; ``class_to_idx``
     maps names to labels.  Files are read when indexed, so large sets fit.
+    Hidden folders and files (names starting with ".", e.g. Jupyter's
+    ``.ipynb_checkpoints``) are skipped; a class folder holding no image file is
+    refused, naming it (it would shift every later class's label).
     """
 
     def __init__(self, root, transform=ToTensor(), target_transform=None,
@@ -416,21 +425,36 @@ class ImageFolder(Dataset):
         if not os.path.isdir(root):
             raise FileNotFoundError(f"minicnn: ImageFolder: no such folder {root}")
         self.root = root
-        self.classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
+        self.classes = sorted(e.name for e in os.scandir(root)
+                              if e.is_dir() and not _hidden(e.name))
         if not self.classes:
             raise FileNotFoundError(f"minicnn: ImageFolder: no class folders in {root}; expected "
                                     "root/<class name>/<image file>")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         extensions = tuple(e.lower() for e in extensions)
         self.samples = []
+        empty = []
         for name in self.classes:
-            for folder, _, files in sorted(os.walk(os.path.join(root, name))):
+            found = len(self.samples)
+            walked = []
+            for folder, subfolders, files in os.walk(os.path.join(root, name)):
+                subfolders[:] = [d for d in subfolders if not _hidden(d)]   # not walked
+                walked.append((folder, files))
+            for folder, files in sorted(walked):
                 for file in sorted(files):
-                    if file.lower().endswith(extensions):
+                    if file.lower().endswith(extensions) and not _hidden(file):
                         self.samples.append((os.path.join(folder, file), self.class_to_idx[name]))
+            if len(self.samples) == found:
+                empty.append(name)
         if not self.samples:
             raise FileNotFoundError(f"minicnn: ImageFolder: no files ending in {extensions} "
                                     f"under {root}")
+        if empty:
+            raise FileNotFoundError(
+                f"minicnn: ImageFolder: class folder{'s' if len(empty) > 1 else ''} "
+                f"{', '.join(empty)} in {root} hold{'' if len(empty) > 1 else 's'} no file ending "
+                f"in {extensions}; expected at least one image per class (remove the folder or "
+                "add its images)")
         self.targets = [t for _, t in self.samples]
         self.transform, self.target_transform, self.loader = transform, target_transform, loader
 

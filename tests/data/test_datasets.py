@@ -354,3 +354,27 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(FileNotFoundError, match="no files ending in"):
         ImageFolder(tmp_path)
+
+
+def test_image_folder_skips_hidden_folders_and_files(tmp_path):
+    # Jupyter leaves an empty .ipynb_checkpoints/ in every folder it opened: as a class it
+    # came first in the sorted list and shifted every label by one
+    for name in ("blue", "red"):
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / "x.npy", np.zeros((2, 2)))
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "red" / ".ipynb_checkpoints").mkdir()
+    np.save(tmp_path / "red" / ".ipynb_checkpoints" / "x-checkpoint.npy", np.zeros((2, 2)))
+    np.save(tmp_path / "red" / "._x.npy", np.zeros((2, 2)))       # macOS's resource fork
+    ds = ImageFolder(tmp_path, transform=None)
+    assert ds.classes == ["blue", "red"] and ds.targets == [0, 1]
+    assert [os.path.basename(p) for p, _ in ds.samples] == ["x.npy", "x.npy"]
+
+
+def test_image_folder_refuses_a_class_folder_without_images(tmp_path):
+    for name in ("blue", "red"):
+        (tmp_path / name).mkdir()
+    np.save(tmp_path / "red" / "x.npy", np.zeros((2, 2)))
+    (tmp_path / "blue" / "notes.txt").write_text("no image")
+    with pytest.raises(FileNotFoundError, match=r"class folder blue in .* holds no file ending"):
+        ImageFolder(tmp_path)
