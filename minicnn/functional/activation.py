@@ -85,13 +85,54 @@ class Tanh(Function):
 
 
 def relu(input, inplace=False):
-    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    """Rectified linear unit, max(0, x) elementwise, as ``torch.nn.functional.relu``.
+
+    ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place.  A NaN
+    stays NaN.  The gradient is 1 where the output is positive and 0 elsewhere (0 at x = 0,
+    PyTorch's choice).  Integers are fine (their output stays integer); bools are refused.
+
+    Args:
+        input (Tensor): the values.
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.relu(mc.tensor([-1.0, 2.0]))
+        tensor([0., 2.], dtype=float32)
+        >>> mc.tensor([[-3, 0, 4]]).relu()
+        tensor([[0, 0, 4]], dtype=int64)
+    """
     check_dtype("relu", input, "iuf", "numbers, not bools")
     return ReLU.apply(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    """x where x > 0, else ``negative_slope * x``, as ``torch.nn.functional.leaky_relu``.
+
+    ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place.  A unit
+    that is off still passes a little gradient (``negative_slope``), so it cannot die the
+    way a ReLU unit stuck below 0 does.  Floating-point inputs only, as in PyTorch.
+
+    Args:
+        input (Tensor): floating-point values.
+        negative_slope (float, optional): the slope for x <= 0. Default: ``0.01``
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.leaky_relu(mc.tensor([-2.0, 0.0, 3.0]))
+        tensor([-0.02,  0.  ,  3.  ], dtype=float32)
+        >>> F.leaky_relu(mc.tensor([-2.0, 3.0]), negative_slope=0.5)
+        tensor([-1.,  3.], dtype=float32)
+    """
     check_dtype("leaky_relu", input)          # PyTorch has no integer leaky_relu either
     if not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"minicnn: leaky_relu: negative_slope must be a number, got {negative_slope!r}")
@@ -99,7 +140,29 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """``inplace`` is accepted for PyTorch compatibility; minicnn never works in place."""
+    """x clipped to [min_val, max_val], as ``torch.nn.functional.hardtanh``.
+
+    ``inplace`` is accepted for PyTorch compatibility; minicnn never works in place.  The
+    gradient is 1 strictly inside the bounds and 0 where x is clipped, the bounds included
+    (PyTorch's rule).  Integer inputs clip to integer bounds, as in PyTorch.
+
+    Args:
+        input (Tensor): the values (numbers, not bools).
+        min_val (float, optional): the lower bound. Default: ``-1.0``
+        max_val (float, optional): the upper bound, at least ``min_val``. Default: ``1.0``
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.hardtanh(mc.tensor([-3.0, -0.5, 0.5, 3.0]))
+        tensor([-1. , -0.5,  0.5,  1. ], dtype=float32)
+        >>> F.hardtanh(mc.tensor([-3, 1, 9]), min_val=0, max_val=5)
+        tensor([0, 1, 5], dtype=int64)
+    """
     check_dtype("hardtanh", input, "iuf", "numbers, not bools")
     for name, value in (("min_val", min_val), ("max_val", max_val)):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
@@ -112,14 +175,71 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 
 def relu6(input, inplace=False):
-    """min(max(x, 0), 6): hardtanh(x, 0, 6) (MobileNet's activation)."""
+    """min(max(x, 0), 6): hardtanh(x, 0, 6) (MobileNet's activation).
+
+    As ``torch.nn.functional.relu6``.  The cap keeps activations small enough for
+    low-precision arithmetic.  ``inplace`` is accepted for PyTorch compatibility; minicnn
+    never works in place.
+
+    Args:
+        input (Tensor): the values (numbers, not bools).
+        inplace (bool, optional): accepted and ignored. Default: ``False``
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.relu6(mc.tensor([-1.0, 3.0, 8.0]))
+        tensor([0., 3., 6.], dtype=float32)
+    """
     return hardtanh(input, 0.0, 6.0)
 
 
 # sigmoid and tanh of integers are floats (the default dtype), as in PyTorch
 def sigmoid(input):
+    """The logistic function 1 / (1 + exp(-x)) elementwise, as ``torch.sigmoid``.
+
+    Computed by the sign of x so that exp never overflows (-1000 and 1000 give 0 and 1, no
+    warning).  Sigmoid and tanh of integers are floats (the default dtype), as in PyTorch.
+    The gradient is y * (1 - y), from the saved output y.
+
+    Args:
+        input (Tensor): the values.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.sigmoid(mc.tensor([0.0, 2.0], dtype=np.float64))
+        tensor([0.5       , 0.88079708], dtype=float64)
+        >>> F.sigmoid(mc.tensor([-1000.0, 1000.0]))
+        tensor([0., 1.], dtype=float32)
+    """
     return Sigmoid.apply(*promote(input, floating=True))
 
 
 def tanh(input):
+    """Hyperbolic tangent elementwise, as ``torch.tanh``.
+
+    Sigmoid and tanh of integers are floats (the default dtype), as in PyTorch.  The
+    gradient is 1 - y**2, from the saved output y.
+
+    Args:
+        input (Tensor): the values.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape.
+
+    Example::
+
+        >>> F.tanh(mc.tensor([0.0, 1.0], dtype=np.float64))
+        tensor([0.        , 0.76159416], dtype=float64)
+        >>> F.tanh(mc.tensor([-1, 0, 1])).dtype
+        dtype('float32')
+    """
     return Tanh.apply(*promote(input, floating=True))

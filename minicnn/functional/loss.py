@@ -75,9 +75,9 @@ class CrossEntropy(Function):
 def softmax(input, dim):
     """Softmax over ``dim``: ``exp(x) / sum(exp(x))``, as ``torch.nn.functional.softmax``.
 
-    Each slice along ``dim`` becomes a probability distribution: positive values that sum to
-    1.  The largest value is subtracted first, so exp never overflows: logits of 1000 work.
-    Floating-point inputs only.  Backward uses dy_i/dx_j = y_i (delta_ij - y_j).
+    Each slice along ``dim`` becomes a probability distribution: positive values summing to
+    one.  The largest value is subtracted first, so exp never overflows: logits of 1000
+    work. Floating-point inputs only.  Backward uses dy_i/dx_j = y_i (delta_ij - y_j).
 
     Args:
         input (Tensor): floating-point logits.
@@ -162,8 +162,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
     Args:
         input (Tensor): floating-point logits.
-        target (Tensor or array-like): int64 class indices in [0, C) (or ``ignore_index``),
-            or class probabilities of ``input``'s shape.
+        target (Tensor or array-like): integer class indices in [0, C) (or
+            ``ignore_index``), or class probabilities of ``input``'s shape.
         weight (Tensor, optional): a weight per class, of ``input``'s dtype.
             Default: ``None`` (every class 1)
         ignore_index (int, optional): a class-index target that counts for nothing (not in

@@ -405,7 +405,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         >>> y = F.local_response_norm(x, size=2)
         >>> y.shape
         (1, 3, 1, 1)
-        >>> print(y.numpy().ravel().round(6))     # channel 0 has one neighbour in its window
+        >>> print(y.numpy().ravel().round(6))     # channel 0's window [-1, 0]: zero padding
         [0.999963 0.999925 0.999925]
     """
     if not isinstance(input, Tensor) or input.ndim < 3:

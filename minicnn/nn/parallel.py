@@ -36,12 +36,42 @@ from .module import Module
 
 
 class DistributedDataParallel(Module):
-    """Wrap ``module`` (PyTorch's name and meaning; the wrapped model is ``.module`` and the
-    state-dict keys start with ``module.``).
+    """One model per process, gradients averaged over the processes.
 
-    broadcast_buffers: before each forward with gradients enabled, copy rank 0's buffers
-        (BatchNorm running statistics) to every process, so all evaluate the same model.
-    bucket_cap_mb: the size of the gradient buckets, in megabytes (2**20 bytes).
+    Wrap ``module`` (PyTorch's name and meaning; the wrapped model is ``.module`` and the
+    state-dict keys start with ``module.``), as
+    ``torch.nn.parallel.DistributedDataParallel``. Wrapping copies rank 0's parameters and
+    buffers to every process; each ``loss.backward()`` then leaves in every ``.grad`` the
+    average over the processes, so the same optimizer step keeps the weights equal
+    everywhere.  The averaging overlaps backward: gradients are all-reduced in buckets of
+    about ``bucket_cap_mb`` as soon as a bucket's gradients are final.  Every parameter that
+    requires grad must receive a gradient in each backward pass (freeze unused ones with
+    ``requires_grad_(False)`` before wrapping).  ``no_sync()`` accumulates gradients locally
+    instead.  Needs a process group: ``minicnn.distributed.init_process_group()`` first.
+
+    Args:
+        module (Module): the model to replicate.
+        broadcast_buffers (bool, optional): before each forward with gradients enabled, copy
+            rank 0's buffers (BatchNorm running statistics) to every process, so all
+            evaluate the same model. Default: ``True``
+        bucket_cap_mb (float, optional): the size of the gradient buckets, in megabytes
+            (2**20 bytes). Default: ``25``
+
+    Example::
+
+        >>> import minicnn.distributed as dist
+        >>> dist.init_process_group("mpi")      # without mpiexec: a world of one process
+        >>> model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
+        >>> model
+        DistributedDataParallel(
+          (module): Linear(in_features=4, out_features=2, bias=True)
+        )
+        >>> model(mc.tensor(np.ones((3, 4), np.float32))).sum().backward()
+        >>> model.module.weight.grad.shape       # averaged over the processes
+        (2, 4)
+        >>> list(model.state_dict())
+        ['module.weight', 'module.bias']
+        >>> dist.destroy_process_group()
     """
 
     def __init__(self, module, broadcast_buffers=True, bucket_cap_mb=25):

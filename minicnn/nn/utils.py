@@ -13,7 +13,9 @@ from ..autograd import Tensor
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
-    """Scale the gradients of ``parameters`` in place so that their total norm is at most
+    """Clip the gradients' total norm to ``max_norm``, in place.
+
+    Scale the gradients of ``parameters`` in place so that their total norm is at most
     ``max_norm``; returns the total norm before clipping (a 0-d Tensor), as
     ``torch.nn.utils.clip_grad_norm_``.
 
@@ -24,6 +26,24 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     avoid dividing by zero).  Parameters without a gradient are skipped.  A non-finite total
     norm is a ``RuntimeError`` with ``error_if_nonfinite=True``; otherwise the gradients
     are scaled by it anyway (and become NaN), as in PyTorch.
+
+    Args:
+        parameters (Tensor or iterable of Tensors): the parameters whose ``.grad`` to clip,
+            usually ``model.parameters()``.
+        max_norm (float): the largest total norm allowed.
+        norm_type (float, optional): the order p of the norms (``math.inf`` for the max
+            norm). Default: ``2.0``
+        error_if_nonfinite (bool, optional): raise a ``RuntimeError`` when the total norm is
+            NaN or infinite. Default: ``False``
+
+    Example::
+
+        >>> p, q = nn.Parameter(np.zeros(2, np.float32)), nn.Parameter(np.zeros(1, np.float32))
+        >>> p.grad, q.grad = mc.tensor([3.0, 4.0]), mc.tensor([12.0])
+        >>> nn.utils.clip_grad_norm_([p, q], max_norm=1.0)        # sqrt(9 + 16 + 144)
+        tensor(13., dtype=float32)
+        >>> print(p.grad.numpy().round(4), q.grad.numpy().round(4))     # divided by 13
+        [0.2308 0.3077] [0.9231]
     """
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad.data for p in params if p.grad is not None]
