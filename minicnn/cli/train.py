@@ -46,12 +46,16 @@ def run(args):
     rank, world = join_processes()
     if world == 1:
         job = prepare(args, rank, world)
-        return 0 if job is None else execute(job)
+        if job is None:
+            return 0
+        with job.claim:
+            return execute(job)
     job = prepare_together(args, rank, world)
     if job is None:
         return 0
     try:
-        return execute(job)
+        with job.claim:
+            return execute(job)
     except training.TrainingDiverged:       # found by every process at the same step
         if rank == 0:
             raise
@@ -179,7 +183,10 @@ def prepare(args, rank, world):
     optimizer = build_optimizer(cfg, params)
     scheduler = build_scheduler(cfg, optimizer)
     loaders = make_loaders(cfg, train_set, val_set, test_set, rank, world)
-    return types.SimpleNamespace(args=args, cfg=cfg, rank=rank, world=world, out=out, finetune=finetune,
+    # Last: a failure above leaves no folder behind.  Rank 0 alone writes the folder.
+    claim = claim_output_folder(out, args) if out is not None and rank == 0 else FolderClaim()
+    return types.SimpleNamespace(args=args, cfg=cfg, rank=rank, world=world, out=out, claim=claim,
+                                 finetune=finetune,
                                  rgb=rgb, model=model, optimizer=optimizer, scheduler=scheduler, loaders=loaders,
                                  sizes=(len(train_set), None if val_set is None else len(val_set), len(test_set)),
                                  num_classes=num_classes, classes=classes,
@@ -319,6 +326,55 @@ def check_output_folder(out, args):
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SystemExit(f"minicnn: cannot write to {existing} (--out {out}): permission denied "
                          "or a read-only file system")
+
+
+class FolderClaim:
+    """A run's hold on its --out folder: an exclusive ``flock`` on the folder itself, which
+    the system releases when the process ends, however it ends (no stale lock to clean
+    up).  A context manager: leaving it releases the hold."""
+
+    def __init__(self, fd=None):
+        self.fd = fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)                     # (closing it releases the lock)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def claim_output_folder(out, args):
+    """Make --out and become its one writer: another run that holds it (training into it
+    now) is refused, and so is a folder that an earlier run filled after
+    ``check_output_folder`` looked (two runs started at once both found it empty)."""
+    try:
+        import fcntl
+    except ImportError:                           # Windows: no flock; the check above only
+        check_output_folder(out, args)
+        return FolderClaim()
+    os.makedirs(out, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(f"minicnn: --out {out} is in use: another run is writing into it now; "
+                         "choose another --out, or wait for that run to end") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    claim = FolderClaim(fd)
+    try:
+        check_output_folder(out, args)            # again, now that no other run can write
+    except BaseException:
+        claim.release()
+        raise
+    return claim
 
 
 def resuming_into(out, args):
