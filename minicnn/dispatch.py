@@ -19,7 +19,8 @@ and an op asks for the one to run on its array::
 
 NumPy arrays take the Numba kernel when one exists and ``backend.numba_enabled()``
 (``MINICNN_NUMBA=0`` or ``with backend.numpy_reference():`` turn it off), else the
-reference.  The fast versions' modules are imported on first use only.  ``implementations("col2im")`` lists them all (tests use it to check that
+reference; so do float16 arrays (Numba has no float16).  The fast versions' modules are
+imported on first use only.  ``implementations("col2im")`` lists them all (tests use it to check that
 every fast version agrees with its reference).
 """
 import importlib
@@ -96,7 +97,9 @@ def kernel(name, array):
         _load("cuda")
         # the method of this process's KernelOps (looked up by name: tests may wrap it)
         return getattr(_cuda_ops(), _registry[name]["cuda"].__name__)
-    if backend.numba_enabled():
+    # Numba has no float16: a float16 array takes the NumPy reference, which computes it
+    # (as PyTorch does on the CPU) instead of failing deep inside Numba's typing.
+    if backend.numba_enabled() and array.dtype != np.float16:
         _load("numba")
         fast = _registry[name].get("numba")
         if fast is not None:

@@ -162,6 +162,9 @@ class Resize:
     ``CenterCrop(224)`` is the standard ImageNet evaluation)."""
 
     def __init__(self, size):
+        if isinstance(size, numbers.Integral) and size < 1:
+            # 0 divided by zero later (the aspect ratio), and -1 gave an empty image
+            raise ValueError(f"minicnn: Resize: size must be at least 1, got {size}")
         self.size = size if isinstance(size, numbers.Integral) else pair(size, "size", "Resize", minimum=1)
 
     def output_size(self, h, w):

@@ -100,11 +100,15 @@ class Pow(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         gx = gy = None
-        if self.needs_input_grad[0]:
-            gx = unbroadcast(g * self.y * self.x ** (self.y - 1), self.x.shape)
-        if self.needs_input_grad[1]:   # d(x^y)/dy = x^y log x, defined as 0 where x == 0
-            log_x = xp.log(xp.where(self.x > 0, self.x, 1))
-            gy = unbroadcast(g * self.out * log_x, self.y.shape)
+        if self.needs_input_grad[0]:   # y x^(y-1), defined as 0 where y == 0 (x^0 is 1), as torch
+            with np.errstate(divide="ignore", invalid="ignore"):    # 0 ** -1 where y == 0
+                gx = xp.where(self.y == 0, 0, g * self.y * self.x ** (self.y - 1)).astype(g.dtype)
+            gx = unbroadcast(gx, self.x.shape)
+        if self.needs_input_grad[1]:   # d(x^y)/dy = x^y log x: 0 where x == 0 <= y, NaN where
+            with np.errstate(divide="ignore", invalid="ignore"):    # x < 0, as in torch
+                gy = xp.where((self.x == 0) & (self.y >= 0), 0,
+                              g * self.out * xp.log(self.x)).astype(g.dtype)
+            gy = unbroadcast(gy, self.y.shape)
         return gx, gy
 
 
@@ -149,7 +153,7 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, x):
         self.save_for_backward(x=x)
-        return abs(x)
+        return backend.get_array_module(x).abs(x)   # not abs(): this module's abs takes Tensors
 
     def backward(self, g):
         return g * backend.get_array_module(g).sign(self.x)
@@ -183,8 +187,10 @@ class Sum(Function):
 
     def forward(self, x):
         # integers and bools add up in int64, as in PyTorch (NumPy would sum uint8 as uint64)
-        dtype = np.int64 if x.dtype.kind in "biu" else None
-        return x.sum(axis=self.dims, keepdims=self.keepdim, dtype=dtype)
+        # float16 adds up in float32 and rounds once, as in PyTorch
+        dtype = np.int64 if x.dtype.kind in "biu" else _accumulator(x.dtype)
+        return x.sum(axis=self.dims, keepdims=self.keepdim, dtype=dtype).astype(
+            np.int64 if dtype == np.int64 else x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -199,7 +205,9 @@ class Mean(Function):
 
     def forward(self, x):
         with np.errstate(invalid="ignore"):     # the mean of nothing is NaN, as in PyTorch
-            return x.sum(axis=self.dims, keepdims=self.keepdim) / _count(x.shape, self.dims)
+            # float16 adds up in float32 (1000 x 100.0 would overflow), as in PyTorch
+            total = x.sum(axis=self.dims, keepdims=self.keepdim, dtype=_accumulator(x.dtype))
+            return (total / _count(x.shape, self.dims)).astype(x.dtype, copy=False)
 
     def backward(self, g):
         xp = backend.get_array_module(g)
@@ -221,8 +229,14 @@ class Max(Function):
 
     def backward(self, g):
         g = g.reshape(_kept_shape(self.input_shapes[0], self.dims))
-        ties = self.is_max.sum(axis=self.dims, keepdims=True)
+        ties = self.is_max.sum(axis=self.dims, keepdims=True).astype(g.dtype)   # not int64
         return g * self.is_max / ties
+
+
+def _accumulator(dtype):
+    """The dtype a float reduction adds up in: float32 for float16 (PyTorch's
+    accumulate type on the CPU), else None (the input's own)."""
+    return np.float32 if dtype == np.float16 else None
 
 
 def _count(shape, dims):
@@ -328,7 +342,7 @@ def div(input, other):
     """True division ``input / other``, as ``torch.div``; what ``x / y`` calls.
 
     Integers divide to the default float dtype (float32), as in PyTorch: ``1 / 4`` is
-    0.25, never 0.  Broadcasting as for ``add``.
+    a quarter, never 0.  Broadcasting as for ``add``.
 
     Args:
         input (Tensor or number): the dividend.

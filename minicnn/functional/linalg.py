@@ -18,9 +18,11 @@ class MatMul(Function):
         # Promote 1-D operands to matrices so one formula covers every case.
         x = self.x[None, :] if self.x.ndim == 1 else self.x
         y = self.y[:, None] if self.y.ndim == 1 else self.y
-        if self.x.ndim == 1:
+        if self.x.ndim == 1 and self.y.ndim == 1:     # a dot product: g is 0-d
+            g = g.reshape(1, 1)
+        elif self.x.ndim == 1:
             g = xp.expand_dims(g, -2)
-        if self.y.ndim == 1:
+        elif self.y.ndim == 1:
             g = xp.expand_dims(g, -1)
         gx = gy = None
         if self.needs_input_grad[0]:

@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, InvalidValueError, Tensor
-from .arguments import wrap_dim
+from .arguments import result_type, wrap_dim
+from .elementwise import to_dtype
 
 
 class Reshape(Function):
@@ -278,7 +279,7 @@ def cat(tensors, dim=0):
     others = {s[:dim] + s[dim + 1:] for s in shapes}
     if len(others) != 1:
         raise InvalidValueError(f"minicnn: cat: shapes must match except in dim {dim}, got {shapes}")
-    return Concatenate.apply(*tensors, dim=dim)
+    return Concatenate.apply(*_one_dtype(tensors), dim=dim)
 
 
 def stack(tensors, dim=0):
@@ -307,4 +308,11 @@ def stack(tensors, dim=0):
     shapes = _check_same_rank("stack", tensors)
     if len(set(shapes)) != 1:
         raise InvalidValueError(f"minicnn: stack: all tensors must have the same shape, got {shapes}")
-    return Stack.apply(*tensors, dim=wrap_dim(dim, len(shapes[0]) + 1, "stack"))
+    return Stack.apply(*_one_dtype(tensors), dim=wrap_dim(dim, len(shapes[0]) + 1, "stack"))
+
+
+def _one_dtype(tensors):
+    """The tensors cast to their common dtype (PyTorch's result_type), as torch.cat and
+    torch.stack promote; the casts stay in the graph, so each gradient keeps its input's dtype."""
+    dtype = result_type(*tensors)
+    return [to_dtype(t, dtype) for t in tensors]

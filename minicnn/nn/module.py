@@ -361,7 +361,10 @@ class Module:
         for key, value in state_dict.items():
             if key in own:
                 values[key] = as_numpy(value)
-                if values[key].shape != own[key].shape:
+                if values[key].dtype.kind not in "biuf":    # an object array would load as NaN
+                    problems.append(f"{key}: expected numbers (a tensor or numeric array), got "
+                                    f"an array of dtype {values[key].dtype}")
+                elif values[key].shape != own[key].shape:
                     problems.append(f"size mismatch for {key}: copying a value of shape "
                                     f"{values[key].shape} from the state dict, but the shape "
                                     f"in this model is {own[key].shape}")
