@@ -343,17 +343,23 @@ def rng_state(*objects):
             "objects": [g.bit_generator.state for g in random_generators(*objects)]}
 
 
-def set_rng_state(state, *objects):
-    """Restore what ``rng_state`` returned, into the same kind of ``objects``."""
+def set_rng_state(state, *objects, strict=True):
+    """Restore what ``rng_state`` returned, into the same kind of ``objects``.  Objects
+    holding another number of generators (built another way, e.g. with other random
+    transforms) are a ValueError, or with ``strict=False`` are left as they are: returns
+    whether their generators were restored (minicnn's own always is)."""
     random.generator(np).bit_generator.state = state["minicnn"]
     generators = random_generators(*objects)
     if len(generators) != len(state["objects"]):
+        if not strict:
+            return False
         raise ValueError(f"minicnn: resume: the checkpoint has the states of "
                          f"{len(state['objects'])} random generators (loaders, transforms), "
                          f"but these loaders hold {len(generators)}; build them the same way "
                          "as in the run that wrote the checkpoint")
     for g, s in zip(generators, state["objects"]):
         g.bit_generator.state = s
+    return True
 
 
 # ----- checkpoints, the metrics log and the curves ------------------------------------
@@ -365,10 +371,12 @@ def save_training_state(path, model, optimizer, scheduler, epoch, loaders, histo
                     rng=rng_state(*loaders), history=history, config=config)
 
 
-def load_training_state(path, model, optimizer=None, scheduler=None, loaders=()):
+def load_training_state(path, model, optimizer=None, scheduler=None, loaders=(), strict=True):
     """Load a checkpoint written by ``fit`` into freshly built objects; returns it
     (``ckpt["epoch"]`` is the number of epochs already done, ``ckpt["history"]``
-    their metrics)."""
+    their metrics).  ``strict=False``: loaders built another way than the saved run's
+    (another number of random generators) keep their own generators, and
+    ``ckpt["rng_restored"]`` is False."""
     ckpt = load_checkpoint(path)
     _unwrapped(model).load_state_dict(ckpt["model"])
     if optimizer is not None and ckpt.get("optimizer") is not None:
@@ -376,7 +384,7 @@ def load_training_state(path, model, optimizer=None, scheduler=None, loaders=())
     if scheduler is not None and ckpt.get("scheduler") is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
     if loaders and ckpt.get("rng") is not None:
-        set_rng_state(ckpt["rng"], *loaders)
+        ckpt["rng_restored"] = set_rng_state(ckpt["rng"], *loaders, strict=strict)
     return ckpt
 
 
@@ -460,10 +468,15 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
     sampler = getattr(train_loader, "sampler", None)
     history, start = [], 0
     if resume is not None:
-        ckpt = load_training_state(resume, model, optimizer, scheduler, loaders)
+        # (loaders built with other random transforms are allowed: docs/training.md)
+        ckpt = load_training_state(resume, model, optimizer, scheduler, loaders, strict=False)
         history, start = list(ckpt.get("history") or []), int(ckpt["epoch"])
         if log:
             log(f"resumed from {resume} after epoch {start}")
+            if ckpt.get("rng_restored") is False:
+                log("note: the loaders' random transforms differ from the saved run's (e.g. "
+                    "another --augment), so they draw anew from the seed: the run goes on, but "
+                    "no longer as the original would have")
     if out_dir is not None:
         os.makedirs(out_dir, exist_ok=True)
     last_good = os.fspath(resume) if resume is not None else None   # what a divergence keeps

@@ -77,7 +77,7 @@ def test_resume_without_the_random_state_would_differ(tmp_path, monkeypatch):
     first = make_run()
     run(first, 1, out_dir=tmp_path)
     resumed = make_run(seed=7)
-    monkeypatch.setattr(mc.train, "set_rng_state", lambda state, *loaders: None)
+    monkeypatch.setattr(mc.train, "set_rng_state", lambda state, *loaders, **kw: None)
     run(resumed, 2, resume=tmp_path / "checkpoint.npz")   # weights restored, random state not
     model_a, model_b = straight[0].state_dict(), resumed[0].state_dict()
     assert any(not np.array_equal(model_a[k].numpy(), model_b[k].numpy()) for k in model_a)

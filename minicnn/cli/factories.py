@@ -98,7 +98,8 @@ def build_scheduler(cfg, optimizer):
     main = {"none": lambda: None,
             "step": lambda: S.StepLR(optimizer, step_size=every, gamma=gamma),
             "multistep": lambda: S.MultiStepLR(optimizer, [rest // 2, rest * 3 // 4], gamma=gamma),
-            "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest)}[
+            # (a run extended past its end stays at the end: docs/training.md)
+            "cosine": lambda: S.CosineAnnealingLR(optimizer, T_max=rest, hold_at_end=True)}[
                 "step" if kind == "exponential" else kind]()
     if not warmup:
         return main

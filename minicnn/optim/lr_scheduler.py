@@ -222,16 +222,23 @@ class CosineAnnealingLR(LRScheduler):
         lr(t) = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2
 
     computed recursively from the current lr, exactly like PyTorch.
+
+    ``hold_at_end=True`` (not in PyTorch): after ``T_max`` epochs the lr stays at
+    ``eta_min`` instead of rising again -- what a run extended past its planned end
+    wants (the command line's cosine schedule): a converged model is not kicked back
+    to the initial learning rate.
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max, self.eta_min = T_max, eta_min
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1, *, hold_at_end=False):
+        self.T_max, self.eta_min, self.hold_at_end = T_max, eta_min, bool(hold_at_end)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         t, T, lo = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._lrs()
+        if self.hold_at_end and t >= T:
+            return [lo for _ in self.base_lrs]
         if self._step_count == 1 and t > 0:        # resumed with last_epoch > 0
             return [lo + (base - lo) * (1 + math.cos(t * math.pi / T)) / 2
                     for base in self.base_lrs]
@@ -242,8 +249,8 @@ class CosineAnnealingLR(LRScheduler):
         return [ratio * (lr - lo) + lo for lr in self._lrs()]
 
     def _get_closed_form_lr(self):
-        return [self.eta_min + (base - self.eta_min)
-                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        t = min(self.last_epoch, self.T_max) if self.hold_at_end else self.last_epoch
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
                 for base in self.base_lrs]
 
 

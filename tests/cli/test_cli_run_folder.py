@@ -1,10 +1,12 @@
 """A run folder has one owner: two `train` runs into the same --out never both write."""
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+import minicnn as mc
 from minicnn.__main__ import main
 from minicnn.cli import train as cli_train
 from tests.cli.test_cli import assert_one_line_error, failing_cli
@@ -61,3 +63,25 @@ def test_the_claim_ends_with_the_run(tmp_path, capsys):
         os.close(fd)
     assert main(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "2",
                  "--no-progress"]) == 0
+
+
+# ----- extending and changing a resumed run --------------------------------------------------
+def test_extending_epochs_after_the_cosine_reached_zero_keeps_it_there(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "2", "--limit", "50",
+                 "--no-progress"]) == 0
+    assert main(["train", "--resume", str(out / "checkpoint.npz"), "--epochs", "5",
+                 "--no-progress"]) == 0
+    lrs = [json.loads(line)["lr"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[0] == 0.05 and lrs[2:] == [0.0, 0.0, 0.0], lrs    # never back up to 0.05
+
+
+def test_resuming_with_another_augmentation_is_allowed(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *QUICK]) == 0
+    capsys.readouterr()
+    code, stdout, err = failing_cli(capsys, "train", "--resume", str(out / "checkpoint.npz"),
+                                    "--epochs", "2", "--augment", "--no-progress")
+    assert code == 0, err
+    assert "random transforms differ" in stdout
+    assert mc.io.load_checkpoint(out / "checkpoint.npz")["config"]["augment"] is True

@@ -234,3 +234,29 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="different optimizer"):
         ours_sched.SequentialLR(opt, [ours_sched.StepLR(opt, 2), ours_sched.StepLR(other, 2)],
                                 milestones=[3])
+
+
+def test_cosine_hold_at_end_stays_at_eta_min_past_t_max():
+    """hold_at_end=True: a run extended past T_max keeps eta_min (PyTorch's cosine, the
+    default, rises back towards the initial lr), stepped or jumped to, and after a
+    resume from a state saved at the end."""
+    opt, _ = make_optimizers()
+    sched = ours_sched.CosineAnnealingLR(opt, T_max=4, eta_min=0.001, hold_at_end=True)
+    plain_opt, _ = make_optimizers()
+    plain = ours_sched.CosineAnnealingLR(plain_opt, T_max=4, eta_min=0.001)
+    lrs, plain_lrs = [], []
+    for _ in range(8):
+        sched.step()
+        plain.step()
+        lrs.append(sched.get_last_lr()[0])
+        plain_lrs.append(plain.get_last_lr()[0])
+    assert lrs[:4] == plain_lrs[:4]                      # the same cosine up to T_max
+    assert lrs[3:] == [0.001] * 5 and plain_lrs[-1] > 0.05
+    sched.step(6)                                        # the closed form agrees
+    assert sched.get_last_lr() == [0.001, 0.001]
+    state = sched.state_dict()
+    opt2, _ = make_optimizers()
+    resumed = ours_sched.CosineAnnealingLR(opt2, T_max=4, eta_min=0.001, hold_at_end=True)
+    resumed.load_state_dict(state)
+    resumed.step()
+    assert resumed.get_last_lr() == [0.001, 0.001]
