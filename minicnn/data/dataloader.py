@@ -132,34 +132,19 @@ class _Prefetcher:
     keeping at most ``depth`` finished results waiting in a queue.
 
     An exception in the thread is re-raised by ``next()``; abandoning the
-    iterator (``break``) stops the thread at its next batch.
+    iterator (``break``) stops the thread at its next batch and drops the batches it
+    queued.  The thread holds only the queue and the stop flag, never this iterator:
+    so an abandoned iterator is freed at once, and its ``__del__`` stops the thread.
     """
 
     def __init__(self, make, items, depth):
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._finished = False
-        self._thread = threading.Thread(target=self._work, args=(make, items), daemon=True,
-                                        name="minicnn-DataLoader")
+        self._thread = threading.Thread(target=_produce,
+                                        args=(make, items, self._queue, self._stop),
+                                        daemon=True, name="minicnn-DataLoader")
         self._thread.start()
-
-    def _work(self, make, items):
-        try:
-            for item in items:
-                if self._stop.is_set():
-                    return
-                self._put(("batch", make(item)))
-            self._put(("end", None))
-        except BaseException as error:      # handed over to the consumer thread
-            self._put(("error", error))
-
-    def _put(self, message):
-        while not self._stop.is_set():      # wake up now and then to notice a close()
-            try:
-                self._queue.put(message, timeout=0.05)
-                return
-            except queue.Full:
-                pass
 
     def __iter__(self):
         return self
@@ -176,9 +161,38 @@ class _Prefetcher:
         raise StopIteration
 
     def close(self):
-        """Stop the background thread (called at the end, or when abandoned)."""
+        """Stop the background thread (called at the end, or when abandoned) and drop
+        the batches it queued."""
         self._finished = True
         self._stop.set()
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
 
     def __del__(self):
         self.close()
+
+
+def _produce(make, items, results, stop):
+    """The background thread: ``make(item)`` for each item into the queue ``results``,
+    then ("end", None); an exception is handed over as ("error", error).  Returns as soon
+    as ``stop`` is set."""
+    try:
+        for item in items:
+            if stop.is_set():
+                return
+            _put(results, stop, ("batch", make(item)))
+        _put(results, stop, ("end", None))
+    except BaseException as error:      # handed over to the consumer thread
+        _put(results, stop, ("error", error))
+
+
+def _put(results, stop, message):
+    while not stop.is_set():            # wake up now and then to notice a close()
+        try:
+            results.put(message, timeout=0.05)
+            return
+        except queue.Full:
+            pass
