@@ -11,7 +11,11 @@ while running (a missing file, a model that cannot take the input, ...) is print
 ``main`` (exit status 1).  ``--debug`` or ``MINICNN_DEBUG=1`` shows the traceback.
 """
 import argparse
+import pickle
 import sys
+import tarfile
+import zipfile
+import zlib
 
 from . import bench, demo, evaluate, finetune, gradcheck, summary, train, viz
 from .options import EPILOG, Parser, debug_requested
@@ -25,8 +29,14 @@ Run a subcommand with --help for its options.  With no options,
 with minicnn (no download) to about 99% test accuracy in a minute or two on a CPU.
 """
 
-# What minicnn raises for bad input (files, shapes, settings): reported on one line.
-USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+# What minicnn raises for bad input (files, shapes, settings), and what the libraries it
+# reads files with raise for damaged ones (minicnn's readers turn these into ValueErrors
+# naming the file; this is the net below them): reported on one line.  MemoryError: an
+# input, batch or model too large for this machine.
+USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError, EOFError, MemoryError,
+               pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, tarfile.TarError)
+OUT_OF_MEMORY_HINT = ("out of memory: a smaller --batch-size, --image-size or --input "
+                      "needs less")
 
 
 def build_parser():
@@ -46,6 +56,8 @@ def one_line(error):
     else:
         text = str(error)
     text = " ".join(text.split())
+    if isinstance(error, MemoryError):
+        return f"minicnn: {OUT_OF_MEMORY_HINT} ({text or 'MemoryError'})"
     if text.startswith("minicnn"):
         return text
     return (f"minicnn: {type(error).__name__}: {text} (run with --debug or MINICNN_DEBUG=1 "

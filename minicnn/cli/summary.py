@@ -1,7 +1,10 @@
 """`minicnn summary`: the per-layer table of a model (minicnn.summary)."""
+import math
+
 import minicnn as mc
+from minicnn.summary import human_bytes
 from .factories import build_model
-from .options import add_command, nonnegative_int, positive_int
+from .options import add_command, available_memory, nonnegative_int, positive_int
 
 # Each model's natural input: alexnet_2012 has no adaptive pooling and needs 227x227;
 # small_cnn is the network `python -m minicnn train` trains on the 8x8 digits (10 classes).
@@ -46,5 +49,32 @@ def run(args):
             raise SystemExit(f"minicnn: --stride-in-1x1 applies to {', '.join(BOTTLENECK_RESNETS)} "
                              f"(bottleneck blocks), not {args.model}")
         model = getattr(mc.models, args.model)(num_classes=num_classes, stride_in_1x1=True)
+    check_it_fits(model, shape, args)
     print(mc.summary(model.eval(), shape, depth=args.depth))
     return 0
+
+
+PROBE_PIXELS = 256 * 256      # larger inputs are first measured at this size, then scaled
+
+
+def check_it_fits(model, shape, args, available=None):
+    """The summary runs one forward pass and keeps every activation: for a large --input,
+    measure it at a smaller size first (activations grow with H x W) and refuse an input
+    whose forward pass cannot fit in the memory available (it would otherwise take all of
+    the machine's memory until the system kills the process)."""
+    channels, height, width = shape
+    if height * width <= PROBE_PIXELS:
+        return
+    factor = math.sqrt(height * width / PROBE_PIXELS)
+    small = (channels, max(1, math.ceil(height / factor)), max(1, math.ceil(width / factor)))
+    try:
+        probe = mc.summary(model.eval(), small)
+    except (ValueError, RuntimeError, TypeError):   # the model cannot take the smaller input:
+        return                                      # nothing to scale from
+    need = probe.total_activation_bytes * (height * width) / (small[1] * small[2])
+    available = available_memory() if available is None else available
+    if available is not None and need > available:
+        raise SystemExit(f"minicnn: summary {args.model} --input {channels},{height},{width} "
+                         f"needs about {human_bytes(need)} for its forward pass's activations; "
+                         f"{human_bytes(available)} of memory is available: choose a smaller "
+                         "--input")

@@ -16,8 +16,10 @@ decoded file; the default transform ``ToTensor()`` makes it a float32
 """
 import gzip
 import io
+import math
 import os
 import tarfile
+import zlib
 
 import numpy as np
 
@@ -92,15 +94,28 @@ def load_digits(split="train", size=None, transform=ToTensor(), target_transform
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_bytes(path, what):
-    """The file's bytes, un-gzipped if it ends in .gz."""
+def _read_idx_bytes(path, what):
+    """The IDX file's bytes (un-gzipped if it ends in .gz): the header, then no more data
+    than the header's shape needs plus one byte: a .gz that would unpack to far more
+    (a gzip bomb) is never held in memory."""
     try:
-        if path.endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        with open(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError) as e:        # gzip.BadGzipFile is an OSError
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_DTYPES:
+                return head                 # (read_idx says what is wrong)
+            head += f.read(4 * head[3])
+            if len(head) < 4 + 4 * head[3]:
+                return head
+            shape = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big")
+                          for i in range(head[3]))
+            expected = math.prod(shape) * np.dtype(_IDX_DTYPES[head[2]]).itemsize
+            try:
+                return head + f.read(expected + 1)
+            except MemoryError:
+                raise ValueError(f"minicnn: {what}: {path}: its header promises {expected} "
+                                 f"bytes of data (shape {shape}), more than fits in "
+                                 "memory (damaged, or not this data set)") from None
+    except (OSError, EOFError, zlib.error) as e:        # gzip.BadGzipFile is an OSError
         raise ValueError(f"minicnn: {what}: {path}: cannot read it "
                          f"({type(e).__name__}: {e})") from e
 
@@ -113,7 +128,7 @@ def read_idx(path, expected_magic=None, what="IDX"):
     read as one big-endian int are the "magic number" (2051 for MNIST images:
     unsigned bytes, 3 dimensions; 2049 for labels).
     """
-    raw = _read_bytes(path, what)
+    raw = _read_idx_bytes(path, what)
     if len(raw) < 4:
         raise ValueError(f"minicnn: {what}: {path}: file too short for an IDX header "
                          f"({len(raw)} bytes)")
@@ -129,10 +144,11 @@ def read_idx(path, expected_magic=None, what="IDX"):
         raise ValueError(f"minicnn: {what}: {path}: truncated header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[type_code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
+        found = len(raw) - header if len(raw) - header <= expected else "more"
         raise ValueError(f"minicnn: {what}: {path}: expected {expected} bytes of data for shape "
-                         f"{shape}, found {len(raw) - header} (truncated or corrupt file)")
+                         f"{shape}, found {found} (truncated or corrupt file)")
     array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return array.astype(dtype.newbyteorder("="))              # native byte order, own copy
 
@@ -271,6 +287,10 @@ def load_array_pickle(raw, filename, what):
     return _finish(obj)
 
 
+OFFICIAL_CIFAR_FILE = 155_000_000      # bytes: CIFAR-100's "train", the largest file
+MAX_CIFAR_FILE = 2 * OFFICIAL_CIFAR_FILE
+
+
 class CIFAR10(ArrayImageDataset):
     """CIFAR-10 (32x32 RGB, 10 classes) from the official "python version".
 
@@ -350,15 +370,24 @@ class CIFAR10(ArrayImageDataset):
                                     "sets: put the official python-version files there")
         try:
             tar = tarfile.open(archive, "r:gz")
-        except (tarfile.TarError, OSError) as e:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise ValueError(f"minicnn: {what}: {archive}: not a readable .tar.gz ({e})") from e
 
         def read(name):
             member = f"{self.base_folder}/{name}"
             try:
-                raw = tar.extractfile(member).read()
+                info = tar.getmember(member)
+                if info.size > MAX_CIFAR_FILE:         # a tar bomb: refused before reading
+                    raise ValueError(f"minicnn: {what}: {archive}: {member} claims "
+                                     f"{info.size} bytes; the official files are at most "
+                                     f"{OFFICIAL_CIFAR_FILE} (damaged or not CIFAR)")
+                raw = tar.extractfile(info).read()
             except (KeyError, AttributeError):
                 raise FileNotFoundError(f"minicnn: {what}: {archive} has no {member}") from None
+            except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+                # cut short (EOFError), damaged compressed data, a bad header
+                raise ValueError(f"minicnn: {what}: {archive} is damaged ({type(e).__name__}: "
+                                 f"{e})") from e
             return f"{archive}:{member}", load_array_pickle(raw, f"{archive}:{member}", what)
         return read, tar.close
 
@@ -389,7 +418,15 @@ def load_image(path):
     """An image file as a NumPy array: ``.npy`` directly, other formats through
     Pillow (converted to RGB ``(H, W, 3)`` uint8, as torchvision's loader does)."""
     if path.lower().endswith(".npy"):
-        img = np.load(path, allow_pickle=False)
+        try:
+            img = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"minicnn: no such image file {path}") from None
+        except MemoryError:
+            raise MemoryError(f"minicnn: the image {path} does not fit in memory") from None
+        except Exception as e:        # a damaged header parses as damaged Python (SyntaxError)
+            raise ValueError(f"minicnn: cannot read the image {path} ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())})") from e
         if img.ndim not in (2, 3):
             raise ValueError(f"minicnn: {path}: expected an (H, W) or (H, W, C) image, got "
                              f"shape {img.shape}")
@@ -399,8 +436,19 @@ def load_image(path):
     except ImportError:
         raise ImportError(f"minicnn: reading {path} needs Pillow (pip install pillow); or store "
                           "the images as .npy arrays") from None
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))      # (decodes the whole file)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"minicnn: no such image file {path}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        # damaged (cut short, not an image) or a decompression bomb (an image too large to
+        # decode: Pillow's limit Image.MAX_IMAGE_PIXELS)
+        raise ValueError(f"minicnn: cannot read the image {path} ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())})") from e
+    except MemoryError:
+        raise MemoryError(f"minicnn: the image {path} does not fit in memory once "
+                          "decoded") from None
 
 
 def _hidden(name):

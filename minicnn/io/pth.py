@@ -23,7 +23,9 @@ import collections
 import io
 import math
 import os
+import pickle
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -131,7 +133,7 @@ class _PthUnpickler(RestrictedUnpickler):
     def _read_storage(self, storage_type, key, numel):
         name = f"{self.prefix}data/{key}"
         try:
-            raw = self.archive.read(name)
+            info = self.archive.getinfo(name)
         except KeyError:
             raise ValueError(f"minicnn: {self.filename}: storage {name} is missing from the "
                              "archive") from None
@@ -139,9 +141,14 @@ class _PthUnpickler(RestrictedUnpickler):
         dtype = np.dtype(np.uint16 if bf16 else storage_type.dtype)
         if dtype.itemsize > 1:
             dtype = dtype.newbyteorder("<" if self.byteorder == "little" else ">")
-        if len(raw) < numel * dtype.itemsize:
-            raise ValueError(f"minicnn: {self.filename}: storage {name} holds {len(raw)} bytes, "
-                             f"expected {numel} x {storage_type} ({numel * dtype.itemsize} bytes)")
+        # Sizes first, from the archive's directory: nothing is decompressed (or allocated)
+        # for a storage that cannot be right, and no more than the tensor needs is read.
+        expected = numel * dtype.itemsize
+        if numel < 0 or info.file_size < expected:
+            raise ValueError(f"minicnn: {self.filename}: storage {name} holds {info.file_size} "
+                             f"bytes, expected {numel} x {storage_type} ({expected} bytes)")
+        with self.archive.open(info) as member:
+            raw = member.read(expected)
         array = np.frombuffer(raw, dtype=dtype, count=numel).astype(dtype.newbyteorder("="))
         return _bfloat16_to_float32(array) if bf16 else array
 
@@ -155,7 +162,16 @@ def read_pth(path):
     """
     path = os.fspath(path)
     with open_for_reading(path, "load_pth") as f:
-        return _read_pth_archive(path, f)
+        try:
+            return _read_pth_archive(path, f)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+                UnicodeDecodeError, pickle.UnpicklingError, IndexError, KeyError,
+                AttributeError) as e:
+            if isinstance(e, UnsafePickleError):
+                raise
+            # a damaged archive (bad CRC, cut short) or a damaged pickle inside it
+            raise ValueError(f"minicnn: load_pth: {path} is damaged ({type(e).__name__}: "
+                             f"{e})") from e
 
 
 def _read_pth_archive(path, f):

@@ -15,8 +15,9 @@ function).  Anything else is refused before it can run.
 import pickle
 
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """The file asked for something other than plain data; nothing was executed."""
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
+    """The file asked for something other than plain data; nothing was executed.  (Also a
+    ValueError: bad input, reported on one line by the command line.)"""
 
 
 class RestrictedUnpickler(pickle.Unpickler):

@@ -6,6 +6,7 @@ so it runs in a few milliseconds; commands run in-process through ``minicnn.cli.
 and two run as real processes, for the exit status and stderr a shell sees.
 """
 import os
+import shutil
 import string
 import subprocess
 import sys
@@ -173,3 +174,213 @@ def test_a_real_process_exits_with_the_status_and_no_traceback(paths, argv, stat
     assert result.returncode == status, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+# ----- damaged files of every kind, wherever a command reads one ---------------------------
+# Each kind: a good file, written by ``make``, and where the commands read it.  A damaged
+# copy (cut short, or a run of bytes overwritten, at a place hypothesis picks) and the
+# crafted ones below (a pickle that would run code, bombs) must end with exit status 0 (the
+# damage missed what is read) or one line, never a traceback: whatever a file, a pickle,
+# an image or memory can raise.
+def write_pth(path):
+    torch = pytest.importorskip("torch")
+    torch.save({k: torch.from_numpy(np.array(v.numpy())) for k, v in
+                mc.models.small_cnn(in_channels=3).state_dict().items()}, path)
+
+
+def write_png(path, size=(64, 64)):
+    from PIL import Image
+    noise = np.random.default_rng(0).integers(0, 256, size + (3,), dtype=np.uint8)
+    Image.fromarray(noise).save(path)
+
+
+def write_image_folder(root, image="0.png"):
+    """root/train and root/val with classes a and b; returns the file to damage."""
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            np.save(root / split / c / "0.npy", np.zeros((8, 8, 3), np.uint8))
+    target = root / "val" / "a" / image
+    (write_png if image.endswith(".png") else
+     lambda p: np.save(p, np.zeros((8, 8, 3), np.uint8)))(target)
+    return target
+
+
+def pickled(obj):
+    import pickle
+    return pickle.dumps(obj, protocol=2)
+
+
+def write_cifar(root, batch=None):
+    import io
+    import tarfile
+    good = {b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 3]}
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            raw = batch if batch is not None and name == "test_batch" else pickled(good)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return root / "cifar-10-python.tar.gz"
+
+
+def write_mnist(root, extra_zeros=0):
+    import gzip
+    for prefix, n in (("train", 4), ("t10k", 4)):
+        with gzip.open(root / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 3]) + np.array([n, 28, 28], ">u4").tobytes())
+            f.write(bytes(n * 784))
+            for _ in range(extra_zeros):                    # a gzip bomb: MiBs of zeros
+                f.write(bytes(1 << 20))
+        with gzip.open(root / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + np.array([n], ">u4").tobytes() + bytes(range(n)))
+    return root / "train-images-idx3-ubyte.gz"
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo this should never run",))
+
+
+def write_evil_pth(path):
+    import zipfile
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickled({"w": Evil()}))
+
+
+def write_bomb_png(path):
+    from PIL import Image
+    Image.new("1", (20000, 20000)).save(path)            # 400 megapixels, 50 KB of file
+
+
+def checkpoint_file(folder):
+    model = mc.models.small_cnn()
+    config = {**TRAIN_DEFAULTS, "num_classes": 10, "in_channels": 1, "rgb": False}
+    mc.io.save_checkpoint(folder / "checkpoint.npz", model, None, epoch=1, config=config)
+    return folder / "checkpoint.npz"
+
+
+QUICK_RUN = ["--epochs", "1", "--limit", "8", "--image-size", "8", "--no-progress",
+             "--out", "{out}"]
+DAMAGEABLE = {   # kind: (write the good file into a folder -> the path, command lines)
+    "checkpoint": (checkpoint_file, [
+        ["evaluate", "{file}", "--limit", "8", "--no-progress"],
+        ["train", "--resume", "{file}", "--epochs", "2", "--no-progress", "--out", "{out}"],
+        ["finetune", "--weights", "{file}", *QUICK_RUN],
+        ["viz", "filters", "--weights", "{file}", "--out", "{out}/f.png"]]),
+    "pth": (lambda d: (write_pth(d / "w.pth"), d / "w.pth")[1], [
+        ["evaluate", "{file}", "--model", "small_cnn", "--limit", "8", "--image-size", "8",
+         "--no-progress"],
+        ["finetune", "--weights", "{file}", "--model", "small_cnn", *QUICK_RUN]]),
+    "png": (write_image_folder, [
+        ["train", "--dataset", "folder:{data}", *QUICK_RUN],
+        ["viz", "features", "--layer", "features.0.2", "--image", "{file}", "--out",
+         "{out}/m.png"]]),
+    "npy": (lambda d: write_image_folder(d, "0.npy"), [
+        ["train", "--dataset", "folder:{data}", *QUICK_RUN]]),
+    "cifar": (write_cifar, [["train", "--dataset", "cifar10:{data}", *QUICK_RUN]]),
+    "mnist": (write_mnist, [["train", "--dataset", "mnist:{data}", *QUICK_RUN]]),
+}
+CRAFTED = {   # name: (kind whose commands read it, write it into a folder -> the path)
+    "a .pth whose pickle would run code": ("pth", lambda d: (write_evil_pth(d / "e.pth"),
+                                                             d / "e.pth")[1]),
+    "a CIFAR batch whose pickle would run code": ("cifar", lambda d: write_cifar(
+        d, pickled({b"data": Evil()}))),
+    "a PNG decompression bomb": ("png", lambda d: (write_image_folder(d),
+                                                   write_bomb_png(d / "val" / "a" / "0.png"),
+                                                   d / "val" / "a" / "0.png")[2]),
+    "an MNIST gzip bomb": ("mnist", lambda d: write_mnist(d, extra_zeros=64)),
+    "a CIFAR archive cut short": ("cifar", lambda d: cut(write_cifar(d), 2 / 3)),
+    "a PNG cut short": ("png", lambda d: cut(write_image_folder(d), 0.9)),
+    "a .pth with a changed byte (bad CRC)": ("pth", lambda d: changed((write_pth(d / "w.pth"),
+                                                                        d / "w.pth")[1])),
+}
+
+
+def cut(path, fraction):
+    raw = path.read_bytes()
+    path.write_bytes(raw[:int(len(raw) * fraction)])
+    return path
+
+
+def changed(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF                                   # inside the weights
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def run_on(paths, capsys, argv, file, folder):
+    argv = [a.format(file=file, data=folder, **paths) for a in argv]
+    before = files_outside(str(paths["root"]), paths["out"])
+    code, out, err = failing_cli(capsys, *argv)
+    if code != 0:
+        assert_one_line_error(code, err)
+    assert "Traceback" not in err and "should never run" not in out
+    assert files_outside(str(paths["root"]), paths["out"]) == before
+    return code, err
+
+
+@pytest.mark.parametrize("kind", list(DAMAGEABLE))
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_damaged_file_of_any_kind_gets_one_line(paths, capsys, kind, data):
+    write, commands = DAMAGEABLE[kind]
+    base = paths["root"] / "data"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.rmtree(paths["out"], ignore_errors=True)
+    base.mkdir()
+    file = write(base)
+    raw = file.read_bytes()
+    where = data.draw(st.integers(0, len(raw) - 1), label="where")
+    damage = data.draw(st.sampled_from(["cut", "overwrite", "zero"]), label="damage")
+    if damage == "cut":
+        raw = raw[:where]
+    else:
+        n = data.draw(st.integers(1, 64), label="bytes")
+        junk = (bytes(n) if damage == "zero" else
+                data.draw(st.binary(min_size=n, max_size=n), label="junk"))
+        raw = raw[:where] + junk + raw[where + n:]
+    file.write_bytes(raw)
+    argv = data.draw(st.sampled_from(commands), label="command")
+    run_on(paths, capsys, argv, file, base)
+
+
+@pytest.mark.parametrize("name", list(CRAFTED))
+def test_a_crafted_file_is_refused_on_one_line(paths, capsys, name):
+    kind, write = CRAFTED[name]
+    base = paths["root"] / "data"
+    base.mkdir()
+    file = write(base)
+    for argv in DAMAGEABLE[kind][1]:
+        shutil.rmtree(paths["out"], ignore_errors=True)
+        code, err = run_on(paths, capsys, argv, file, base)
+        assert code == 1, (argv, err)
+        assert str(file) in err, err                               # it names the file
+
+
+# ----- memory -------------------------------------------------------------------------------
+def test_running_out_of_memory_gets_one_line(paths, capsys, monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 12.9 TiB for an array with shape (100000, "
+                          "100000, 355, 1) and data type float32")
+    monkeypatch.setattr(mc.train, "evaluate", too_big)
+    code, _, err = failing_cli(capsys, "evaluate", paths["checkpoint"], "--limit", "8",
+                               "--no-progress")
+    assert_one_line_error(code, err)
+    assert "out of memory" in err and "12.9 TiB" in err
+
+
+def test_summary_refuses_an_input_whose_forward_pass_cannot_fit(capsys, monkeypatch):
+    """Measured at a smaller size and scaled: (1, 2000, 2000) needs about 160 MB; with 10 MB
+    available it is refused before the forward pass (which, far larger, took all of a
+    machine's memory until the system killed it); with enough memory it runs."""
+    from minicnn.cli import summary as cli_summary
+    monkeypatch.setattr(cli_summary, "available_memory", lambda: 10_000_000)
+    code, out, err = failing_cli(capsys, "summary", "small_cnn", "--input", "1,2000,2000")
+    assert_one_line_error(code, err)
+    assert "needs about" in err and "choose a smaller --input" in err and out == ""
+    monkeypatch.setattr(cli_summary, "available_memory", lambda: 10_000_000_000)
+    code, out, err = failing_cli(capsys, "summary", "small_cnn", "--input", "1,2000,2000")
+    assert code == 0 and "total" in out

@@ -378,3 +378,26 @@ def test_image_folder_refuses_a_class_folder_without_images(tmp_path):
     (tmp_path / "blue" / "notes.txt").write_text("no image")
     with pytest.raises(FileNotFoundError, match=r"class folder blue in .* holds no file ending"):
         ImageFolder(tmp_path)
+
+
+def test_an_idx_gzip_bomb_is_never_unpacked_beyond_its_header(tmp_path, monkeypatch):
+    """A .gz whose header promises 5 images but that unpacks to 64 MiB more: refused after
+    reading what the header needs plus one byte (reading it all could exhaust memory)."""
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + struct.pack(">3I", 5, 28, 28) + bytes(5 * 784))
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    requested = []
+    real_open = gzip.open
+
+    def counting_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        read = f.read
+        f.read = lambda n=-1: (requested.append(n), read(n))[1]
+        return f
+    monkeypatch.setattr(gzip, "open", counting_open)
+    with pytest.raises(ValueError, match=r"expected 3920 bytes of data for shape \(5, 28, 28\), "
+                                         "found more"):
+        read_idx(str(path))
+    assert requested and all(0 <= n <= 3921 for n in requested), requested

@@ -234,3 +234,36 @@ def test_torchscript_archive_is_refused(tmp_path):
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     with pytest.raises(ValueError, match="TorchScript archive"):
         load_pth(path)
+
+
+def test_a_storage_is_sized_before_it_is_decompressed(tmp_path):
+    """A record of one float whose storage entry unpacks to 64 MiB (deflated, a few KB in
+    the file): only the 4 bytes the record needs are ever decompressed."""
+    path = tmp_path / "bomb.pth"
+    crafted_pth(path, _FakeTensor((1,), (1,)), numel=1, raw=np.float32(2.5).tobytes())
+    with zipfile.ZipFile(path) as z:
+        entries = {name: z.read(name) for name in z.namelist()}
+    entries["archive/data/0"] = np.float32(2.5).tobytes() + bytes(64 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, raw in entries.items():
+            z.writestr(name, raw)
+    assert os.path.getsize(path) < 1_000_000
+    tracemalloc.start()
+    try:
+        w = load_pth(path)["w"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000, f"{peak} bytes allocated"
+    assert w.tolist() == [2.5]
+
+
+def test_a_damaged_archive_is_a_value_error_naming_the_file(tmp_path):
+    path = tmp_path / "damaged.pth"
+    torch.save({"w": torch.ones(1000)}, path)
+    raw = bytearray(path.read_bytes())
+    start = raw.index(np.ones(4, np.float32).tobytes())      # inside the storage's bytes
+    raw[start:start + 16] = bytes(16)                          # its CRC no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"load_pth: .*damaged.pth is damaged \(BadZipFile"):
+        load_pth(path)
