@@ -91,9 +91,11 @@ class Runner:
             self.no_grad = mc.no_grad
         self.F = F
 
-    def train(self):
+    def train(self, zero_grad=True):
+        """One step; without ``zero_grad`` the gradients add up (accumulation over micro-batches)."""
         self.model.train()
-        self.opt.zero_grad()
+        if zero_grad:
+            self.opt.zero_grad()
         self.F.cross_entropy(self.model(self.x), self.y).backward()
         self.opt.step()
 
@@ -179,11 +181,12 @@ def _status_mb(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def peak_memory_child(lib, name, batch, threads):
+def peak_memory_child(lib, name, batch, threads, accumulate=False):
     """Run in a fresh process: how far a training step lifts the resident memory above
     what the model, its data and (after a first step) its optimizer state and gradients
     hold, in MB.  The peak counter is reset first (Linux: /proc/self/clear_refs) so that
-    building the models does not count.  Linux with glibc only."""
+    building the models does not count.  Linux with glibc only.  ``accumulate``: the
+    measured step keeps the gradients of the first (no zero_grad): gradient accumulation."""
     import ctypes
     import gc
     set_threads(threads)
@@ -198,13 +201,14 @@ def peak_memory_child(lib, name, batch, threads):
     before = _status_mb("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")                                # reset VmHWM to the current RSS
-    runner.train()
+    runner.train(zero_grad=not accumulate)
     return _status_mb("VmHWM") - before
 
 
-def peak_memory(lib, name, batch, threads):
+def peak_memory(lib, name, batch, threads, accumulate=False):
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", lib,
-                          "--models", name, "--batch", str(batch), "--threads", str(threads)],
+                          "--models", name, "--batch", str(batch), "--threads", str(threads)]
+                         + ["--accumulate"] * accumulate,
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -286,6 +290,8 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each library (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--accumulate", action="store_true",
+                   help="measure the memory of a step without zero_grad (gradient accumulation)")
     p.add_argument("--profile", metavar="MODEL", help="print minicnn's time per op for MODEL and stop")
     p.add_argument("--plot", metavar="PNG", help="also draw a bar chart of the ratios")
     p.add_argument("--quick", action="store_true", help="smoke run: resnet18, batch 1, 2 repeats")
@@ -302,7 +308,8 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if args.memory_child:
-        print(peak_memory_child(args.memory_child, args.models[0], args.batch, args.threads))
+        print(peak_memory_child(args.memory_child, args.models[0], args.batch, args.threads,
+                                args.accumulate))
         return None
     import torch
     import minicnn as mc
@@ -325,13 +332,14 @@ def main(argv=None):
                "eval": summarise(time_alternating(runners, "eval", args.repeats, args.warmup))}
         del runners
         if not args.no_memory:
-            mine, theirs = (peak_memory(lib, name, args.batch, args.threads)
+            mine, theirs = (peak_memory(lib, name, args.batch, args.threads, args.accumulate)
                             for lib in ("minicnn", "torch"))
             row["memory"] = {"minicnn_mb": mine, "torch_mb": theirs, "ratio": mine / theirs}
         rows.append(row)
         print(format_row(row), flush=True)
     result = {"device": "cpu", "threads": args.threads, "batch": args.batch,
               "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
+              "accumulate": args.accumulate,
               "machine": {"processor": platform.processor() or platform.machine(),
                           "cores": os.cpu_count(), "python": platform.python_version()},
               "versions": {"minicnn": mc.__version__, "torch": torch.__version__,

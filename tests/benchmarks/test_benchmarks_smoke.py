@@ -90,7 +90,7 @@ def test_paired_ratio_is_the_median_of_back_to_back_ratios():
 def test_conv_algorithms_benchmark_quick_writes_json(tmp_path, capsys):
     """Both of minicnn's algorithms and PyTorch are timed on the same layer; the choice is
     restored afterwards."""
-    from minicnn.functional import conv as conv_module
+    from minicnn.functional import conv_algorithm
     out = tmp_path / "conv.json"
     threads = torch.get_num_threads()
     try:
@@ -103,7 +103,7 @@ def test_conv_algorithms_benchmark_quick_writes_json(tmp_path, capsys):
         for p in ("fwd", "fwdbwd"):
             assert row[f"{way}_{p}_median_ms"] > 0 and row[f"{way}_{p}_min_ms"] > 0
     assert row["winograd_over_im2col_fwdbwd"] > 0
-    assert conv_module.CONV_ALGORITHM == "auto"         # put back as it was
+    assert conv_algorithm.CONV_ALGORITHM == "auto"         # put back as it was
     assert "quick" in capsys.readouterr().out
 
 

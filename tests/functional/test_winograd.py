@@ -9,19 +9,19 @@ import minicnn as mc
 import minicnn.functional as F
 from minicnn import geometry
 from minicnn.cpu import winograd as fast
-from minicnn.functional import conv as conv_module, winograd
+from minicnn.functional import conv_algorithm, winograd
 from minicnn.gradcheck import gradcheck
 from minicnn.utils import assert_close, compare_with_torch
 
 
 @pytest.fixture
 def use_winograd(monkeypatch):
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "winograd")
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "winograd")
 
 
 def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkeypatch):
     def choose(weight, stride=(1, 1), dilation=(1, 1), groups=1, dtype=np.float32, input_hw=(5, 5)):
-        return conv_module.conv_algorithm((1, weight[1] * groups) + input_hw, weight, stride, (1, 1),
+        return conv_algorithm.choose((1, weight[1] * groups) + input_hw, weight, stride, (1, 1),
                                           dilation, groups, dtype)
     assert choose((8, 4, 3, 3)) == "winograd"
     for weight, stride, dilation, groups, dtype in [((8, 4, 5, 5), (1, 1), (1, 1), 1, np.float32),
@@ -32,10 +32,10 @@ def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkey
         assert choose(weight, stride, dilation, groups, dtype) == "im2col"
     x = mc.tensor(np.ones((1, 4, 5, 5)), requires_grad=True)
     assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "WinogradConv2d"
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "im2col")
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "im2col")
     assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "Conv2d"
     assert choose((512, 512, 3, 3), input_hw=(28, 28)) == "im2col"
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "fft")
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "fft")
     with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', got 'fft'"):
         F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))))
 
@@ -43,12 +43,12 @@ def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkey
 def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypatch):
     """The default, "auto": Winograd where it measured faster (VGG's 256-512 channel layers),
     im2col elsewhere; only on the CPU, where it was measured."""
-    assert conv_module.CONV_ALGORITHM == "auto"
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_CHANNELS", 8)     # small arrays, same rule
-    monkeypatch.setattr(conv_module, "WINOGRAD_MIN_OUTPUT", 6)
+    assert conv_algorithm.CONV_ALGORITHM == "auto"
+    monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_CHANNELS", 8)     # small arrays, same rule
+    monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_OUTPUT", 6)
 
     def choose(c_in, c_out, hw, on_cpu=True, stride=(1, 1)):
-        return conv_module.conv_algorithm((2, c_in, hw, hw), (c_out, c_in, 3, 3), stride, (1, 1),
+        return conv_algorithm.choose((2, c_in, hw, hw), (c_out, c_in, 3, 3), stride, (1, 1),
                                           (1, 1), 1, np.float32, on_cpu)
     assert choose(8, 8, 6) == "winograd"
     assert choose(16, 8, 9) == "winograd"
@@ -60,7 +60,7 @@ def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypa
     w = mc.tensor(np.random.default_rng(1).standard_normal((8, 8, 3, 3)), requires_grad=True)
     y = F.conv2d(x, w, padding=1)
     assert type(y.grad_fn).__name__ == "WinogradConv2d"
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "im2col")
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "im2col")
     np.testing.assert_allclose(y.data, F.conv2d(x, w, padding=1).data, rtol=1e-12, atol=1e-12)
 
 
@@ -98,7 +98,7 @@ def test_winograd_equals_im2col_on_a_large_mean_in_float32(monkeypatch):
     exact = TF.conv2d(*(mc.utils.to_torch(a.astype(np.float64)) for a in (x, w)), padding=1).numpy()
     errors = {}
     for algorithm in ("im2col", "winograd"):
-        monkeypatch.setattr(conv_module, "CONV_ALGORITHM", algorithm)
+        monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", algorithm)
         y = F.conv2d(mc.tensor(x), mc.tensor(w), padding=1).numpy()
         errors[algorithm] = np.abs(y - exact).max() / np.abs(exact).max()
     assert errors["winograd"] < 1e-6 and errors["im2col"] < 1e-6, errors
@@ -170,3 +170,21 @@ def test_transforms_and_their_adjoints_are_transposes(n, c, o, h, w, padding):
                           np.vdot(x, run["winograd_input_adjoint"](dV, x.shape, padding)), rtol=1e-12)
         assert np.isclose(np.vdot(run["winograd_output"](M, g.shape), g),
                           np.vdot(M, run["winograd_output_adjoint"](g)), rtol=1e-12)
+
+
+def test_conv_algorithm_use_sets_the_algorithm_for_a_block_and_puts_it_back():
+    x = mc.tensor(np.ones((1, 2, 6, 6), np.float32))
+    w = mc.tensor(np.ones((2, 2, 3, 3), np.float32), requires_grad=True)
+    with conv_algorithm.use("winograd"):
+        assert type(F.conv2d(x, w, padding=1).grad_fn).__name__ == "WinogradConv2d"
+        with conv_algorithm.use("im2col"):
+            assert type(F.conv2d(x, w, padding=1).grad_fn).__name__ == "Conv2d"
+        assert conv_algorithm.CONV_ALGORITHM == "winograd"
+    assert conv_algorithm.CONV_ALGORITHM == "auto"
+    with pytest.raises(RuntimeError, match="inside"):
+        with conv_algorithm.use("winograd"):
+            raise RuntimeError("inside")
+    assert conv_algorithm.CONV_ALGORITHM == "auto"                  # put back after an error too
+    with pytest.raises(ValueError, match=r"conv_algorithm.use: expected one of .* got 'fft'"):
+        with conv_algorithm.use("fft"):
+            pass

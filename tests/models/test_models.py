@@ -241,8 +241,8 @@ def test_model_parity(case_name):
 def test_model_parity_with_winograd_convolutions(case_name, monkeypatch):
     """conv2d's second algorithm on every 3x3 stride-1 layer (Winograd F(2x2, 3x3)) keeps the
     model equal to PyTorch's: logits and every parameter's gradient, float64."""
-    from minicnn.functional import conv as conv_module
-    monkeypatch.setattr(conv_module, "CONV_ALGORITHM", "winograd")
+    from minicnn.functional import conv_algorithm
+    monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "winograd")
     test_model_parity(case_name)
 
 

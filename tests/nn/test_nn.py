@@ -419,18 +419,19 @@ def test_batch_norm_layer_matches_torch_over_train_and_eval(make, shape):
 def test_layer_errors_name_the_layer():
     conv = nn.Conv2d(3, 64, kernel_size=7, stride=2)
     with pytest.raises(ValueError, match=r"Conv2d\(3, 64, kernel_size=\(7, 7\), stride=\(2, 2\)\): "
-                                         r"expected input with 3 channels, got \(8, 1, 28, 28\)"):
+                                         r"conv2d: expected input with 3 channels \(weight \(64, 3, 7, 7\), "
+                                         r"groups=1\), got input of shape \(8, 1, 28, 28\)"):
         conv(mc.tensor(np.zeros((8, 1, 28, 28), np.float32)))
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 64.*4-D input \(N, 3, H, W\) or a 3-D one "
-                                         r"\(3, H, W\), got \(28, 28\)"):
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 64.*4-D input \(N, C, H, W\) or a 3-D one "
+                                         r"\(C, H, W\), got shape \(28, 28\)"):
         conv(mc.tensor(np.zeros((28, 28), np.float32)))
-    with pytest.raises(ValueError, match=r"Conv2d\(3, 64, .*\): expected input with 3 channels, "
-                                         r"got \(1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"Conv2d\(3, 64, .*\): conv2d: expected input with 3 channels "
+                                         r".*got input of shape \(1, 28, 28\)"):
         conv(mc.tensor(np.zeros((1, 28, 28), np.float32)))
     with pytest.raises(ValueError, match=r"Conv2d\(3, 64, .*\): conv2d: "):   # too small
         conv(mc.tensor(np.zeros((1, 3, 4, 4), np.float32)))
     with pytest.raises(ValueError, match=r"Linear\(in_features=512, out_features=10, bias=True\): "
-                                         r"expected input with 512 features .* got \(2, 256\)"):
+                                         r"linear: expected input with 512 features .* got input of shape \(2, 256\)"):
         nn.Linear(512, 10)(mc.tensor(np.zeros((2, 256), np.float32)))
     with pytest.raises(ValueError, match=r"BatchNorm2d\(16, .*\): expected input shaped "
                                          r"\(N, 16, H, W\), got \(2, 8, 4, 4\)"):
