@@ -22,12 +22,19 @@ How an array travels (a "transport" per kind of array, all with the same methods
 
 Every process must make the same collective calls in the same order, or the job hangs;
 an uncaught exception in any process therefore aborts the whole job (see
-``init_process_group``).
+``init_process_group``).  A collective that has not completed after the group's timeout
+(30 minutes by default, as PyTorch's; ``init_process_group(timeout=...)`` or the
+``MINICNN_DIST_TIMEOUT`` environment variable, in seconds) ends the job with a message
+naming the rank and the collective: a process that left early (``sys.exit``, which no
+excepthook sees) or ran out of batches before the others would otherwise hang them.
 """
+import datetime
 import importlib.util
 import os
+import pickle
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -38,6 +45,8 @@ MPI_MISSING = ("minicnn.distributed: the 'mpi' backend needs mpi4py and an MPI l
                'install both with `pip install -e ".[mpi]"` (or `pip install mpi4py mpich`)')
 # Environment variables that MPI launchers set (MPICH/Hydra and Intel MPI, Open MPI, PMIx, MVAPICH)
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MV2_COMM_WORLD_SIZE")
+DEFAULT_TIMEOUT = 1800.0                  # seconds a collective may wait: PyTorch's default
+TIMEOUT_VARIABLE = "MINICNN_DIST_TIMEOUT"   # overrides it (seconds), unless init passes one
 
 
 class ReduceOp:
@@ -68,17 +77,20 @@ def abort_job(comm, status):
     comm.Abort(status)
 
 
-def init_process_group(backend="mpi"):
+def init_process_group(backend="mpi", timeout=None):
     """Join the processes started by ``mpiexec`` (without it: a world of one, rank 0).
 
     With more than one process, an uncaught exception in any of them prints its traceback
     and then aborts the whole job (``MPI_Abort``): the others would otherwise wait forever
-    in their next collective call.
+    in their next collective call.  ``timeout`` (a ``datetime.timedelta`` or seconds; default
+    ``$MINICNN_DIST_TIMEOUT``, else 30 minutes, as PyTorch's) bounds every collective's
+    wait: past it, the waiting rank prints which collective timed out and aborts the job.
     """
     global _group
     if backend not in ("mpi", None):
         raise ValueError(f"minicnn.distributed: unknown backend {backend!r}; minicnn supports "
                          "'mpi' (NCCL is used inside it for CuPy arrays when available)")
+    timeout = _timeout_seconds(timeout)
     if _group is not None:
         raise RuntimeError("minicnn.distributed: init_process_group() was already called "
                            "(call destroy_process_group() first)")
@@ -86,7 +98,28 @@ def init_process_group(backend="mpi"):
         from mpi4py import MPI     # initialises MPI (and finalises it when Python exits)
     except ImportError as error:   # not installed, or installed without a working MPI library
         raise ImportError(f"{MPI_MISSING} ({error})") from error
-    _group = _ProcessGroup(MPI)
+    _group = _ProcessGroup(MPI, timeout)
+
+
+def _timeout_seconds(timeout):
+    """``timeout`` (timedelta, seconds or None: the environment's, else the default) in
+    seconds; anything but a positive duration is a ValueError."""
+    where = "timeout"
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_VARIABLE)
+        if text is None:
+            return DEFAULT_TIMEOUT
+        where, timeout = TIMEOUT_VARIABLE, text
+        try:
+            timeout = float(text)
+        except ValueError:
+            pass
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"minicnn.distributed: init_process_group: {where} must be a positive "
+                         f"number of seconds or a datetime.timedelta, got {timeout!r}")
+    return float(timeout)
 
 
 def is_initialized():
@@ -158,7 +191,8 @@ def broadcast(tensor, src=0):
 
 def barrier():
     """Wait until every process has reached this call."""
-    _require().comm.Barrier()
+    group = _require()
+    group.wait(group.comm.Ibarrier(), "barrier")
 
 
 def all_gather_object(object_list, obj):
@@ -169,7 +203,17 @@ def all_gather_object(object_list, obj):
     if len(object_list) != group.size:
         raise ValueError(f"minicnn.distributed: all_gather_object: object_list must have one "
                          f"entry per process ({group.size}), got {len(object_list)}")
-    object_list[:] = group.comm.allgather(obj)
+    # pickled, then two non-blocking collectives (the sizes, then the bytes), so that the
+    # wait has the group's timeout as every other collective's
+    data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8)
+    sizes = np.empty(group.size, dtype=np.int64)
+    group.wait(group.comm.Iallgather(np.array([data.size], dtype=np.int64), sizes),
+               "all_gather_object")
+    everything = np.empty(int(sizes.sum()), dtype=np.uint8)
+    group.wait(group.comm.Iallgatherv(data, [everything, sizes]), "all_gather_object")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    object_list[:] = [pickle.loads(everything[bounds[i]:bounds[i + 1]].tobytes())
+                      for i in range(group.size)]
 
 
 def _array_of(tensor, name):
@@ -182,11 +226,12 @@ def _array_of(tensor, name):
 
 class Work:
     """A started collective (``torch.distributed.Work``): ``wait()`` blocks until its result
-    is in the array.  ``request`` is MPI's (None: already complete); ``then(fn)`` queues
-    what must run after it (copying a result back, dividing a sum)."""
+    is in the array.  ``request`` is MPI's (None: already complete), waited for by
+    ``waiter(request)`` (the group's, with its timeout); ``then(fn)`` queues what must run
+    after it (copying a result back, dividing a sum)."""
 
-    def __init__(self, request=None):
-        self.request, self.callbacks = request, []
+    def __init__(self, request=None, waiter=None):
+        self.request, self.waiter, self.callbacks = request, waiter, []
 
     def then(self, fn):
         self.callbacks.append(fn)
@@ -198,7 +243,10 @@ class Work:
 
     def wait(self):
         if self.request is not None:
-            self.request.Wait()
+            if self.waiter is None:
+                self.request.Wait()
+            else:
+                self.waiter(self.request)
             self.request = None
         for fn in self.callbacks:
             fn()
@@ -209,13 +257,14 @@ class Work:
 class _ProcessGroup:
     """The processes, the communicator they share and how to move each kind of array."""
 
-    def __init__(self, MPI):
+    def __init__(self, MPI, timeout=DEFAULT_TIMEOUT):
         self.comm = MPI.COMM_WORLD.Dup()      # our own: a user's MPI calls cannot interleave
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)     # the processes on this machine
         self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
         node.Free()
-        self.mpi = _MPITransport(self.comm, MPI)
+        self.timeout = timeout                # seconds a collective may wait (see wait)
+        self.mpi = _MPITransport(self.comm, MPI, self.wait)
         self.gpu = None                        # made on first use of a CuPy array
         self.previous_excepthook = None
         if self.size > 1:
@@ -226,6 +275,28 @@ class _ProcessGroup:
         sys.stderr.flush()
         print(f"minicnn.distributed: rank {self.rank} failed; aborting all {self.size} "
               "processes", file=sys.stderr, flush=True)
+        abort_job(self.comm, 1)
+
+    def wait(self, request, collective="all_reduce"):
+        """Wait for a started MPI request; past ``self.timeout`` seconds, print which rank
+        and collective timed out, and where, then end the whole job (``MPI_Abort``)."""
+        if request.Test():
+            return
+        start = time.monotonic()
+        while not request.Test():           # Test also lets MPI move the data along
+            waited = time.monotonic() - start
+            if waited > self.timeout:
+                self._timed_out(collective)
+            time.sleep(0 if waited < 0.01 else 0.001)     # yield, then poll each millisecond
+
+    def _timed_out(self, collective):
+        traceback.print_stack(file=sys.stderr)
+        print(f"minicnn.distributed: rank {self.rank}: {collective} did not complete within "
+              f"{self.timeout:g} s (the group's timeout): another process left the job or "
+              "stopped making the same collective calls (a rank that ended early, say with "
+              "sys.exit, or had fewer batches than the others); aborting all "
+              f"{self.size} processes.  Set the timeout with init_process_group(timeout=...) "
+              f"or {TIMEOUT_VARIABLE} (seconds).", file=sys.stderr, flush=True)
         abort_job(self.comm, 1)
 
     def transport(self, array):
@@ -244,19 +315,21 @@ class _ProcessGroup:
 class _MPITransport:
     """NumPy arrays through MPI's buffer interface (non-blocking all-reduce)."""
 
-    def __init__(self, comm, MPI):
+    def __init__(self, comm, MPI, wait=None):
         self.comm, self.MPI = comm, MPI
         self.ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        self.wait = wait or (lambda request, collective: request.Wait())   # the group's: timed
 
     def all_reduce(self, array, op):
         # MPI needs one contiguous buffer: a non-contiguous view travels as a copy
         buffer = np.ascontiguousarray(array)
-        work = Work(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.ops[op]))
+        work = Work(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.ops[op]),
+                    lambda request: self.wait(request, "all_reduce"))
         return work if buffer is array else work.then(lambda: array.__setitem__(..., buffer))
 
     def broadcast(self, array, src):
         buffer = np.ascontiguousarray(array)
-        self.comm.Bcast(buffer, root=src)
+        self.wait(self.comm.Ibcast(buffer, root=src), "broadcast")
         if buffer is not array:
             array[...] = buffer
 

@@ -86,6 +86,7 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         self.require_backward_grad_sync = True   # False inside no_sync()
         self._sync_this_backward = True          # what the last forward decided
+        _check_same_model_everywhere(module)
         _broadcast_from_rank0(list(module.parameters()) + list(module.buffers()))
         params = [p for p in module.parameters() if p.requires_grad]
         self._names = {id(p): name for name, p in module.named_parameters()}
@@ -175,6 +176,31 @@ def _make_buckets(params, cap_bytes):
         current.append(p)
         size += p.data.nbytes
     return buckets + ([_Bucket(current)] if current else [])
+
+
+def _check_same_model_everywhere(module):
+    """Every process's parameters and buffers have rank 0's names, shapes and dtypes, as
+    PyTorch's DDP checks: otherwise the flat broadcasts and all-reduces would silently mix
+    unrelated values wherever the total sizes happen to match.  Every rank sees every
+    rank's list, so all of them raise the same error (none is left waiting)."""
+    mine = [(kind, name, tuple(t.shape), str(t.dtype))
+            for kind, named in (("parameter", module.named_parameters()),
+                                ("buffer", module.named_buffers()))
+            for name, t in named]
+    everyone = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, mine)
+    for rank, theirs in enumerate(everyone[1:], start=1):
+        if theirs == everyone[0]:
+            continue
+        for ours, other in zip(everyone[0], theirs):
+            if ours != other:
+                raise RuntimeError(
+                    f"minicnn: DistributedDataParallel expects the same model on every process, "
+                    f"but rank {rank}'s {other[0]} {other[1]!r} (shape {other[2]}, {other[3]}) "
+                    f"does not match rank 0's {ours[0]} {ours[1]!r} (shape {ours[2]}, {ours[3]})")
+        raise RuntimeError(
+            f"minicnn: DistributedDataParallel expects the same model on every process, but "
+            f"rank 0 has {len(everyone[0])} parameters and buffers and rank {rank} has {len(theirs)}")
 
 
 def _broadcast_from_rank0(tensors):
