@@ -47,6 +47,7 @@ from . import distributed as dist
 from . import functional as F
 from .autograd import Tensor, no_grad
 from .io import save_checkpoint, load_checkpoint
+from .io.files import atomic_path
 from .nn.parallel import DistributedDataParallel
 from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
@@ -390,11 +391,9 @@ def load_training_state(path, model, optimizer=None, scheduler=None, loaders=(),
 
 def write_metrics(history, path):
     """The metrics log: one JSON object per epoch and line (``metrics.jsonl``)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for record in history:
             f.write(json.dumps(record) + "\n")
-    os.replace(tmp, path)
 
 
 def read_metrics(path):
@@ -429,7 +428,8 @@ def plot_history(history, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
 
 
 # ----- the whole run --------------------------------------------------------------------
@@ -513,19 +513,43 @@ def fit(model, train_loader, val_loader, optimizer, epochs, scheduler=None, *,
                       **{f"val_{k}": v for k, v in val.items()},
                       "seconds": round(time.perf_counter() - t0, 3)}
             history.append(record)
+            if out_dir is not None:
+                # The checkpoint first: the metrics log and the screen never get ahead of it.
+                last_good = _save_epoch(out_dir, epoch, last_good, model, optimizer, scheduler,
+                                        loaders, history, config, title)
             if log:
                 line = (f"epoch {epoch:3d}/{epochs}  lr {lr:.3g}  train loss {train['loss']:.4f} "
                         f"acc {train['acc1']:.2%}")
                 if val:
                     line += f"  val loss {val['loss']:.4f} acc {val['acc1']:.2%}"
                 log(line + f"  ({record['seconds']:.1f}s)")
-            if out_dir is not None:
-                write_metrics(history, os.path.join(out_dir, METRICS))
-                plot_history(history, os.path.join(out_dir, CURVES), title)
-                last_good = os.path.join(out_dir, CHECKPOINT)
-                save_training_state(last_good, model, optimizer, scheduler, epoch, loaders,
-                                    history, config)
     return history
+
+
+def _save_epoch(out_dir, epoch, last_good, model, optimizer, scheduler, loaders, history, config,
+                title):
+    """Write the checkpoint, then the metrics log and the curves, after ``epoch``; returns
+    the checkpoint's path.  A write that fails (a full disk) is an OSError saying which
+    epoch the checkpoint on disk holds."""
+    checkpoint = os.path.join(out_dir, CHECKPOINT)
+    saved = False
+    try:
+        save_training_state(checkpoint, model, optimizer, scheduler, epoch, loaders, history,
+                            config)
+        last_good, saved = checkpoint, True
+        write_metrics(history, os.path.join(out_dir, METRICS))
+        plot_history(history, os.path.join(out_dir, CURVES), title)
+    except OSError as e:
+        if saved:
+            kept = f"the checkpoint {checkpoint} holds it, but {METRICS} or {CURVES} may not"
+        elif last_good is not None:
+            kept = (f"the last checkpoint is {last_good} (the epoch before; continue with "
+                    f"--resume {last_good})")
+        else:
+            kept = "no checkpoint was written"
+        raise OSError(e.errno, f"minicnn: epoch {epoch} was trained but could not be saved in "
+                               f"{out_dir} ({e.strerror or e}): {kept}") from e
+    return last_good
 
 
 PLATEAU_METRICS = {"val_loss": "min", "val_acc1": "max"}   # metric: ReduceLROnPlateau's mode

@@ -11,6 +11,7 @@ while running (a missing file, a model that cannot take the input, ...) is print
 ``main`` (exit status 1).  ``--debug`` or ``MINICNN_DEBUG=1`` shows the traceback.
 """
 import argparse
+import os
 import pickle
 import sys
 import tarfile
@@ -64,9 +65,29 @@ def one_line(error):
             "for the traceback)")
 
 
+# Commands that run in one process: under mpiexec, rank 0 alone runs them (N copies would
+# do the same work and write the same files at once).  train and finetune are distributed.
+SINGLE_PROCESS = ("evaluate", "summary", "gradcheck", "viz", "bench", "demo")
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def launcher_rank():
+    """This process's rank as the MPI launcher set it (no MPI call); None without one."""
+    for name in RANK_VARIABLES:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return None
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     debug = debug_requested(args)
+    rank = launcher_rank() if args.command in SINGLE_PROCESS else None
+    if rank is not None and rank > 0:
+        return 0
+    if rank == 0:
+        print(f"minicnn: note: {args.command} runs in one process; under mpiexec, rank 0 "
+              "alone runs it", file=sys.stderr)
     try:
         return args.run(args)
     except BrokenPipeError:          # `minicnn summary vgg16 | head`: the reader left early

@@ -21,6 +21,7 @@ import numpy as np
 
 import minicnn as mc
 from minicnn import backend, distributed as dist, nn, train as training
+from minicnn.io.files import atomic_path
 from minicnn.nn.parallel import DistributedDataParallel
 from .datasets import (check_augmentation, check_same_classes, classes_of, make_datasets,
                        make_loaders, parse_dataset, where)
@@ -259,7 +260,8 @@ def execute(job):
     if not talk:
         return 0
     seconds = time.perf_counter() - start
-    with open(os.path.join(out, TEST_RESULT), "w", encoding="utf-8") as f:
+    with atomic_path(os.path.join(out, TEST_RESULT)) as tmp, \
+            open(tmp, "w", encoding="utf-8") as f:
         json.dump({**test, "images": n_test, "epochs": len(history)}, f)
     print(f"test accuracy {test['acc1']:.2%} (top-5 {test['acc5']:.2%}, loss {test['loss']:.4f}) "
           f"on {n_test} images after {plural(len(history), 'epoch')}; time {seconds:.1f}s; "
@@ -323,6 +325,9 @@ def check_output_folder(out, args):
     existing = out
     while not os.path.exists(existing):           # the folder, or where it will be made
         existing = os.path.dirname(os.path.abspath(existing))
+    if not os.path.isdir(existing):
+        raise SystemExit(f"minicnn: --out {out}: {existing} is a file, not a folder, so no "
+                         "folder can be made inside it")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SystemExit(f"minicnn: cannot write to {existing} (--out {out}): permission denied "
                          "or a read-only file system")

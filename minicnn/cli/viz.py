@@ -15,6 +15,7 @@ import numpy as np
 import minicnn as mc
 from minicnn import nn, viz
 from minicnn.data import transforms as T
+from minicnn.io.files import atomic_path
 from .datasets import DATASET_HELP, load_split, make_transforms, num_classes_of, parse_dataset
 from .factories import build_model, num_classes_in, read_weights
 from .options import TRAIN_DEFAULTS, add_command, nonnegative_int, positive_int, resolve
@@ -118,7 +119,7 @@ def run_filters(args):
                          f"not a Conv2d; the Conv2d layers are {shortlist(convs)}")
     figure = viz.filters(layer, channel=args.channel, scale=args.scale,
                          max_filters=args.max_filters)
-    figure.savefig(out)
+    save_figure(figure, out)
     print(f"wrote {out}: the filters of {name}")
     return 0
 
@@ -131,7 +132,8 @@ def run_features(args):
     else:
         index = args.index or 0
         x, what = nth_image(test_set, index, "--index")[0], f"test image {index}"
-    viz.feature_maps(model, x, args.layer, max_maps=args.max_maps, scale=args.scale).savefig(out)
+    save_figure(viz.feature_maps(model, x, args.layer, max_maps=args.max_maps,
+                                 scale=args.scale), out)
     print(f"wrote {out}: the output of {args.layer} for {what}")
     return 0
 
@@ -142,7 +144,7 @@ def run_rf(args):
     size = tuple(args.input_size) if args.input_size else np.shape(test_set[0][0])
     field = viz.receptive_field_of(model, size, args.layer, args.position, args.channel)
     figure = viz.receptive_field(model, size, args.layer, args.position, args.channel)
-    figure.savefig(out)
+    save_figure(figure, out)
     (r0, r1), (c0, c1) = field.rows, field.cols
     print(f"{args.layer} unit (channel {args.channel}, row {args.position[0]}, col "
           f"{args.position[1]}) of a {'x'.join(map(str, size))} input: rows {r0}-{r1}, "
@@ -173,8 +175,18 @@ def output_file(args):
                          f"{', '.join('.' + f for f in args.formats)} (the format), got {out!r}")
     if os.path.isdir(out):
         raise SystemExit(f"minicnn: viz {args.picture}: --out {out} is a folder; give a file name")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):               # a typo in the path makes no folders
+        raise SystemExit(f"minicnn: viz {args.picture}: --out {out}: the folder {folder} "
+                         f"{'is a file' if os.path.exists(folder) else 'does not exist'}; "
+                         "expected a file in an existing folder")
     return out
+
+
+def save_figure(figure, out):
+    """Write a matplotlib figure to ``out`` atomically (the format from its extension)."""
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp)
 
 
 def load_model(args):

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from .files import open_for_reading
+from .files import default_file_mode, open_for_reading
 
 FORMAT = "minicnn-checkpoint"
 VERSION = 1
@@ -106,6 +106,8 @@ def save_checkpoint(path, model_state, optimizer_state=None, epoch=None, **extra
     _remove_stale_temporaries(folder, prefix)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=TMP_SUFFIX)
     try:
+        if hasattr(os, "fchmod"):                     # mkstemp's 0600 -> what open() gives
+            os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()

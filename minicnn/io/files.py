@@ -1,5 +1,8 @@
-"""Opening a file the user named, with an error that says what is wrong with the name."""
+"""Opening a file the user named, with an error that says what is wrong with the name;
+writing one atomically."""
+import contextlib
 import os
+import tempfile
 
 
 def open_for_reading(path, reader):
@@ -15,3 +18,34 @@ def open_for_reading(path, reader):
     except PermissionError:
         raise PermissionError(f"minicnn: {reader}: cannot read {path}: permission "
                               "denied") from None
+
+
+def default_file_mode():
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the umask (0644 usually).
+    ``tempfile.mkstemp`` makes 0600 files: a file written through one gets this mode, so
+    that all the files of a run share it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """``with atomic_path(path) as tmp:`` write the file ``tmp`` (in the same folder, with
+    the same extension, so that writers that pick a format by extension work); at the end
+    of the block it replaces ``path`` in one step (``os.replace``), with the mode a new file
+    gets.  An error in the block leaves ``path`` as it was, and no temporary file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=os.path.splitext(name)[1])
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, default_file_mode())
+        os.close(fd)
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

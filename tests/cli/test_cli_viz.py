@@ -58,6 +58,7 @@ def test_graph_dot_names_the_models_ops_and_parameters(tmp_path, capsys):
 def test_graph_without_graphviz_writes_the_dot_and_exits_0(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(viz.shutil, "which", lambda program: None)
     out = tmp_path / "sub" / "graph.svg"
+    out.parent.mkdir()                     # (viz makes no folders: test_cli_files)
     code, text, err = failing_cli(capsys, "viz", "graph", "--out", str(out), "--index", "3")
     assert code == 0 and not out.exists()
     assert written(tmp_path / "sub" / "graph.dot")

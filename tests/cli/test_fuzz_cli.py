@@ -135,6 +135,7 @@ def paths(tmp_path, monkeypatch):
     config = {**TRAIN_DEFAULTS, "num_classes": 10, "in_channels": 1, "rgb": False}
     mc.io.save_checkpoint(fixtures / "checkpoint.npz", model, None, epoch=1, config=config)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()                     # (viz writes into an existing folder)
     return {"out": str(tmp_path / "out"), "checkpoint": str(fixtures / "checkpoint.npz"),
             "missing": str(tmp_path / "missing" / "file.npz"), "folder": str(fixtures),
             "junk_file": str(fixtures / "junk.npz"), "empty_folder": str(fixtures / "empty"),
@@ -329,7 +330,8 @@ def test_a_damaged_file_of_any_kind_gets_one_line(paths, capsys, kind, data):
     write, commands = DAMAGEABLE[kind]
     base = paths["root"] / "data"
     shutil.rmtree(base, ignore_errors=True)
-    shutil.rmtree(paths["out"], ignore_errors=True)
+    shutil.rmtree(paths["out"])
+    os.mkdir(paths["out"])
     base.mkdir()
     file = write(base)
     raw = file.read_bytes()
@@ -354,7 +356,8 @@ def test_a_crafted_file_is_refused_on_one_line(paths, capsys, name):
     base.mkdir()
     file = write(base)
     for argv in DAMAGEABLE[kind][1]:
-        shutil.rmtree(paths["out"], ignore_errors=True)
+        shutil.rmtree(paths["out"])
+        os.mkdir(paths["out"])
         code, err = run_on(paths, capsys, argv, file, base)
         assert code == 1, (argv, err)
         assert str(file) in err, err                               # it names the file

@@ -401,3 +401,18 @@ def test_an_idx_gzip_bomb_is_never_unpacked_beyond_its_header(tmp_path, monkeypa
                                          "found more"):
         read_idx(str(path))
     assert requested and all(0 <= n <= 3921 for n in requested), requested
+
+
+def test_a_damaged_image_file_is_named_in_the_error(tmp_path):
+    """A truncated PNG failed with Pillow's "image file is truncated", without its path."""
+    from PIL import Image
+    (tmp_path / "a").mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "a" / "cut.png")
+    raw = (tmp_path / "a" / "cut.png").read_bytes()
+    (tmp_path / "a" / "cut.png").write_bytes(raw[:len(raw) * 9 // 10])
+    (tmp_path / "a" / "header.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '\0")
+    ds = ImageFolder(tmp_path, transform=None)
+    for i, name in enumerate(["cut.png", "header.npy"]):
+        with pytest.raises(ValueError, match=f"cannot read the image .*{name} "):
+            ds[i]
