@@ -210,6 +210,18 @@ def split_indices(cfg, n):
             order[:n_val][:cfg["limit"] or None].tolist())
 
 
+def check_model_classes(saved, outputs, dataset, model_from, data_from):
+    """A saved model and the data it is shown: the same class list when the checkpoint
+    records it, and in any case no label beyond the model's outputs."""
+    if (saved or {}).get("classes") is not None:
+        check_same_classes(saved["classes"], classes_of(dataset), model_from,
+                           where(dataset, data_from))
+    elif num_classes_of(dataset) > outputs:
+        raise ValueError(f"minicnn: {data_from} has {num_classes_of(dataset)} classes, but the "
+                         f"model ({model_from}) has {outputs} outputs: its labels would point "
+                         "past them")
+
+
 def make_datasets(cfg, rgb):
     """(train, val, test) datasets; val is None when validating on the test split.
     With --subtract-mean, the training images' mean is measured first (once: it is kept

@@ -1,8 +1,8 @@
 """`minicnn evaluate`: the accuracy of a saved model on a dataset split."""
 import minicnn as mc
 from minicnn import train as training
-from .datasets import (DATASET_HELP, check_same_classes, classes_of, first_images, load_split,
-                       make_transforms, parse_dataset, where)
+from .datasets import (DATASET_HELP, check_model_classes, first_images, load_split,
+                       make_transforms, parse_dataset)
 from .factories import build_model, num_classes_in, read_weights
 from .options import TRAIN_DEFAULTS, add_command, positive_int, resolve
 
@@ -38,9 +38,8 @@ def run(args):
     kind, path = parse_dataset(cfg["dataset"])
     dataset = load_split(cfg, kind, path, args.split,
                          make_transforms(cfg, kind, False, rgb, cfg["ten_crop"]))
-    if saved.get("classes") is not None:     # (older checkpoints do not record them)
-        check_same_classes(saved["classes"], classes_of(dataset), f"the model ({args.checkpoint})",
-                           where(dataset, f"--dataset {cfg['dataset']}"))
+    check_model_classes(saved, num_classes_in(state), dataset, f"the model ({args.checkpoint})",
+                        f"--dataset {cfg['dataset']}")
     dataset = first_images(dataset, cfg["limit"])
     model = build_model(cfg["model"], num_classes_in(state), saved.get("in_channels", 3),
                         weights=state)

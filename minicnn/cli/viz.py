@@ -16,7 +16,8 @@ import minicnn as mc
 from minicnn import nn, viz
 from minicnn.data import transforms as T
 from minicnn.io.files import atomic_path
-from .datasets import DATASET_HELP, load_split, make_transforms, num_classes_of, parse_dataset
+from .datasets import (DATASET_HELP, check_model_classes, load_split, make_transforms,
+                       num_classes_of, parse_dataset)
 from .factories import build_model, num_classes_in, read_weights
 from .options import TRAIN_DEFAULTS, add_command, nonnegative_int, positive_int, resolve
 
@@ -206,6 +207,9 @@ def load_model(args):
         raise SystemExit(f"minicnn: viz: the test split of {cfg['dataset']} has no images")
     in_channels = int(np.shape(test_set[0][0])[0])
     num_classes = num_classes_in(state) if state is not None else num_classes_of(test_set)
+    if state is not None:
+        check_model_classes(saved, num_classes, test_set, f"--weights {args.weights}",
+                            f"--dataset {cfg['dataset']}")
     model = build_model(cfg["model"], num_classes, in_channels, weights=state)
     args.model_name = cfg["model"]
     return model.eval(), test_set, transform

@@ -8,6 +8,7 @@ import numpy as np
 
 import minicnn as mc
 from minicnn.__main__ import main
+from minicnn.cli.options import TRAIN_DEFAULTS
 from tests.cli.test_cli import assert_one_line_error, failing_cli
 
 COLOURS = ["blue", "green", "red"]
@@ -80,3 +81,30 @@ def test_evaluate_and_resume_check_the_classes_of_the_model(tmp_path, capsys):
                                "--dataset", f"folder:{other}", "--no-progress")
     assert_one_line_error(code, err)
     assert "lacks 'red'" in err
+
+
+def test_viz_checks_the_classes_of_the_model(tmp_path, capsys):
+    root = colour_folder(tmp_path / "data")
+    assert main(train(root, tmp_path / "run", "--epochs", "1")) == 0
+    other = colour_folder(tmp_path / "other", (("train", ["blue", "pink"], 2),
+                                               ("val", ["blue", "pink"], 2)))
+    capsys.readouterr()
+    code, _, err = failing_cli(capsys, "viz", "graph", "--weights",
+                               str(tmp_path / "run" / "checkpoint.npz"), "--dataset",
+                               f"folder:{other}", "--out", str(tmp_path / "g.dot"))
+    assert_one_line_error(code, err)
+    assert "lacks 'green', 'red'" in err
+
+
+def test_a_model_without_class_names_must_have_an_output_per_class(tmp_path, capsys):
+    """A checkpoint that records no class names (older runs) with 2 outputs, shown the 10
+    digit classes: labels 2-9 would point past its outputs."""
+    config = {**TRAIN_DEFAULTS, "num_classes": 2, "in_channels": 1, "rgb": False}
+    path = tmp_path / "two.npz"
+    mc.io.save_checkpoint(path, mc.models.small_cnn(num_classes=2), None, epoch=1,
+                          config=config)
+    for argv in (["evaluate", str(path), "--limit", "8", "--no-progress"],
+                 ["viz", "graph", "--weights", str(path), "--out", str(tmp_path / "g.dot")]):
+        code, _, err = failing_cli(capsys, *argv)
+        assert_one_line_error(code, err)
+        assert "has 10 classes, but the model" in err and "has 2 outputs" in err
