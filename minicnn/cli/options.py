@@ -130,32 +130,6 @@ def add_command(subparsers, name, run, **kwargs):
     return parser
 
 
-def available_memory():
-    """Bytes this process may still allocate: the system's available memory, or less under
-    a limit on the address space (``ulimit -v``); None where neither can be read."""
-    found = []
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            used = 0
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("VmSize:"):
-                        used = int(line.split()[1]) * 1024
-            found.append(max(0, soft - used))
-    except (ImportError, OSError, ValueError, IndexError):
-        pass
-    return min(found) if found else None
-
-
 def debug_requested(args):
     """--debug or MINICNN_DEBUG=1: show tracebacks instead of one-line errors."""
     return getattr(args, "debug", False) or os.environ.get("MINICNN_DEBUG", "") not in ("", "0")

@@ -2,9 +2,10 @@
 import math
 
 import minicnn as mc
+from minicnn.io.files import available_memory
 from minicnn.summary import human_bytes
 from .factories import build_model
-from .options import add_command, available_memory, nonnegative_int, positive_int
+from .options import add_command, nonnegative_int, positive_int
 
 # Each model's natural input: alexnet_2012 has no adaptive pooling and needs 227x227;
 # small_cnn is the network `python -m minicnn train` trains on the 8x8 digits (10 classes).

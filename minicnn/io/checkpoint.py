@@ -22,12 +22,13 @@ killed process left behind is deleted by the next save to the same path.
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from .files import default_file_mode, open_for_reading
+from .files import available_memory, default_file_mode, open_for_reading
 
 FORMAT = "minicnn-checkpoint"
 VERSION = 1
@@ -145,11 +146,30 @@ def _fsync_folder(folder):
         os.close(fd)
 
 
+def _check_unpacked_size(f, path):
+    """Refuse, before reading any array, an archive whose entries unpack to more than the
+    memory available (a few KB of deflated zeros can claim gigabytes: np.savez writes
+    them uncompressed, so a real checkpoint is about its file's size)."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return                                        # np.load reports what is wrong
+    finally:
+        f.seek(0)
+    available = available_memory()
+    if available is not None and size > available:
+        raise ValueError(f"minicnn: load_checkpoint: {path} unpacks to {size} bytes, more than "
+                         f"the {available} bytes of memory available (damaged, or not a "
+                         "checkpoint)")
+
+
 def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``: a dict with "model",
     "optimizer", "epoch" and the extra entries, arrays as NumPy arrays."""
     path = os.fspath(path)
     with open_for_reading(path, "load_checkpoint") as f:
+        _check_unpacked_size(f, path)
         try:
             with np.load(f, allow_pickle=False) as archive:
                 if "__meta__" not in archive.files:

@@ -270,3 +270,40 @@ def test_a_file_without_read_permission(tmp_path):
     path.chmod(0)
     with pytest.raises(PermissionError, match="cannot read .*ckpt.npz: permission denied"):
         load_checkpoint(path)
+
+
+def test_an_archive_that_unpacks_beyond_memory_is_refused_before_reading(tmp_path,
+                                                                          monkeypatch):
+    """A checkpoint whose entry is deflated zeros claiming 64 MiB (a few KB of file): with
+    less memory available than that, refused from the zip directory, before np.load
+    allocates anything."""
+    import zipfile
+    from minicnn.io import checkpoint as ckpt_module
+    path = tmp_path / "bomb.npz"
+    save_checkpoint(path, {"w": np.zeros(4, np.float32)}, epoch=1)
+    with zipfile.ZipFile(path) as z:
+        entries = {name: z.read(name) for name in z.namelist()}
+    entries["a9.npy"] = bytes(64 << 20)                       # 64 MiB of zeros, deflated
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, raw in entries.items():
+            z.writestr(name, raw)
+    assert os.path.getsize(path) < 1_000_000
+    monkeypatch.setattr(ckpt_module, "available_memory", lambda: 32 << 20)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load was called"))
+    with pytest.raises(ValueError, match=r"bomb.npz unpacks to \d+ bytes, more than the "
+                                         r"33554432 bytes of memory available"):
+        load_checkpoint(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX file modes")
+def test_a_checkpoint_gets_the_mode_a_new_file_gets(tmp_path):
+    """mkstemp makes 0600 files: checkpoints were private while every other file of a run
+    was 0644."""
+    save_checkpoint(tmp_path / "c.npz", {"w": np.zeros(2)}, epoch=1)
+    assert stat.S_IMODE(os.stat(tmp_path / "c.npz").st_mode) == files.default_file_mode()
+    old = os.umask(0o077)
+    try:
+        save_checkpoint(tmp_path / "private.npz", {"w": np.zeros(2)}, epoch=1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "private.npz").st_mode) == 0o600   # umask obeyed
