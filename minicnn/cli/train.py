@@ -302,6 +302,10 @@ def check_resumed_settings(args, saved):
             raise SystemExit(f"minicnn: --{key.replace('_', '-')} {given} differs from the "
                              f"resumed run's {kept}: a resumed run continues with the "
                              "optimizer in its checkpoint; start a new run (--out) to change it")
+    if args.model is not None and saved.get("model") and args.model != saved["model"]:
+        raise SystemExit(f"minicnn: --model {args.model} differs from the resumed run's "
+                         f"{saved['model']}: a resumed run continues its model (its weights "
+                         "fit no other); start a new run (--out), or finetune from it")
     if args.recipe is not None and args.recipe != saved.get("recipe"):
         raise SystemExit(f"minicnn: --recipe {args.recipe} differs from the resumed run's "
                          f"{saved.get('recipe') or 'settings (no recipe)'}: a resumed run keeps "

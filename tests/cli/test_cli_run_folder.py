@@ -85,3 +85,15 @@ def test_resuming_with_another_augmentation_is_allowed(tmp_path, capsys):
     assert code == 0, err
     assert "random transforms differ" in stdout
     assert mc.io.load_checkpoint(out / "checkpoint.npz")["config"]["augment"] is True
+
+
+def test_resuming_as_another_model_is_refused_naming_both(tmp_path, capsys):
+    """It failed with every missing weight of the other model listed on the one line."""
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *QUICK]) == 0
+    capsys.readouterr()
+    code, _, err = failing_cli(capsys, "train", "--resume", str(out / "checkpoint.npz"),
+                               "--epochs", "2", "--model", "resnet18", "--no-progress")
+    assert_one_line_error(code, err)
+    assert "--model resnet18 differs from the resumed run's small_cnn" in err
+    assert len(err) < 300
