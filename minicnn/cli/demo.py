@@ -15,7 +15,7 @@ import minicnn as mc
 import minicnn.functional as F
 from minicnn import nn, viz
 from .options import add_command, nonnegative_int
-from .viz import nth_image
+from .viz import nth_image, save_figure
 
 RULE = "-" * 78
 
@@ -149,6 +149,6 @@ def write_pictures(net, x, loss, out):
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, name) for name in ("graph.dot", "filters.png", "features.png")]
     viz.render(viz.graph(loss, net), paths[0])
-    viz.filters(net.conv).savefig(paths[1])
-    viz.feature_maps(net, x, "conv").savefig(paths[2])
+    save_figure(viz.filters(net.conv), paths[1])
+    save_figure(viz.feature_maps(net, x, "conv"), paths[2])
     print(f"wrote {', '.join(paths)}")

@@ -129,3 +129,21 @@ def test_viz_under_mpiexec_writes_once(tmp_path):
     result = mpiexec(tmp_path, "filters", "--out", "f.png", python=("-m", "minicnn", "viz"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("wrote") == 1 and os.listdir(tmp_path) == ["f.png"]
+
+
+@pytest.mark.parametrize("argv, written", [
+    (["viz", "filters", "--out", "{tmp}/f.png"], "f.png"),
+    (["demo", "--out", "{tmp}/demo"], "demo/filters.png")])
+def test_a_picture_that_fails_half_way_leaves_no_half_file(tmp_path, capsys, monkeypatch,
+                                                           argv, written):
+    from matplotlib.figure import Figure
+
+    def half_then_fail(self, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(Figure, "savefig", half_then_fail)
+    code, _, err = failing_cli(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert_one_line_error(code, err)
+    assert not (tmp_path / written).exists()
+    assert not [n for n in os.listdir((tmp_path / written).parent) if n.endswith(".png")]
