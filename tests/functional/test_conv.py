@@ -1,6 +1,8 @@
-"""conv2d, im2col and col2im: PyTorch parity, gradients, NumPy-vs-Numba, errors."""
-import contextlib
-
+"""conv2d, im2col and col2im beyond the op table: hypothesis over geometries, groups and
+depthwise filters checked channel by channel, the output-size formula, non-contiguous
+inputs, the skipped input gradient, im2col/col2im against unfold/fold, NumPy-vs-Numba,
+and CuPy.  conv2d's parity with PyTorch on fixed samples (every setting, 'same', unbatched,
+N=0, NaN), its finite differences and its refusals are rows of tests/op_table.py."""
 import numpy as np
 import pytest
 import torch
@@ -31,95 +33,7 @@ def check_conv2d(x, w, b=None, dtype=np.float64, **kw):
     return y
 
 
-# ----- PyTorch parity -----------------------------------------------------------
-CASES = [
-    dict(),
-    dict(stride=2, padding=1),
-    dict(stride=(2, 1), padding=(0, 2), dilation=(2, 1)),
-    dict(padding=2, dilation=2, groups=2),
-    dict(stride=3, padding=(1, 0), groups=4),
-]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", CASES, ids=[str(c) for c in CASES])
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_conv2d_matches_torch(dtype, kw, with_bias):
-    rng = np.random.default_rng(1)
-    groups = kw.get("groups", 1)
-    x = rng.standard_normal((2, 4, 9, 10))
-    w = rng.standard_normal((8, 4 // groups, 3, 2))
-    b = rng.standard_normal(8) if with_bias else None
-    check_conv2d(x, w, b, dtype=dtype, **kw)
-
-
-def test_conv2d_result_is_float32_for_float32_inputs():
-    x = mc.Tensor(np.ones((1, 2, 5, 5), np.float32))
-    w = mc.Tensor(np.ones((3, 2, 3, 3), np.float32))
-    assert F.conv2d(x, w, mc.Tensor(np.zeros(3, np.float32))).dtype == np.float32
-
-
-@pytest.mark.parametrize("padding", ["valid", "same"])
-def test_conv2d_string_padding(padding):
-    rng = np.random.default_rng(2)
-    y = check_conv2d(rng.standard_normal((1, 3, 7, 6)), rng.standard_normal((4, 3, 3, 5)),
-                     padding=padding, dilation=(2, 1))
-    assert y.shape[2:] == ((7, 6) if padding == "same" else (3, 2))
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
-@pytest.mark.parametrize("use_reference", [False, True], ids=["numba", "numpy"])
-@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1, groups=2), dict(padding="same")],
-                         ids=str)
-def test_conv2d_empty_batch_forward_and_backward(use_reference, kw):
-    """N=0: an empty output, an empty input gradient and zero weight and bias gradients."""
-    rng = np.random.default_rng(11)
-    x, w, b = rng.standard_normal((0, 4, 6, 5)), rng.standard_normal((6, 4 // kw.get("groups", 1), 3, 2)), \
-        rng.standard_normal(6)
-    with backend.numpy_reference() if use_reference else contextlib.nullcontext():
-        y = check_conv2d(x, w, b, **kw)
-    assert y.shape[0] == 0
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
-@pytest.mark.parametrize("kw", [dict(), dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
-                                dict(padding="same")], ids=str)
-def test_conv2d_unbatched_input_matches_torch(kw):
-    """(C, H, W) -> (C_out, OH, OW), as PyTorch: a batch of one without the batch axis."""
-    rng = np.random.default_rng(12)
-    y = check_conv2d(rng.standard_normal((4, 7, 6)), rng.standard_normal((6, 2 if "groups" in kw else 4, 3, 2)),
-                     rng.standard_normal(6), **kw)
-    assert y.ndim == 3 and y.shape[0] == 6
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")   # PyTorch's note
-@pytest.mark.parametrize("kernel, dilation", [((2, 4), 1), ((2, 3), (3, 1)), ((4, 1), (1, 2)), ((5, 2), 2)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_same_padding_uneven_matches_torch(kernel, dilation, dtype):
-    """d*(k-1) odd: PyTorch pads the extra zero on the right/bottom; the output keeps the input size."""
-    rng = np.random.default_rng(13)
-    x = rng.standard_normal((2, 3, 6, 5))
-    y = check_conv2d(x, rng.standard_normal((4, 3) + kernel), rng.standard_normal(4), dtype=dtype,
-                     padding="same", dilation=dilation)
-    assert y.shape == (2, 4, 6, 5)
-
-
-def test_conv2d_same_padding_uneven_gradcheck():
-    rng = np.random.default_rng(14)
-    x = mc.tensor(rng.standard_normal((1, 2, 4, 5)), requires_grad=True)
-    w = mc.tensor(rng.standard_normal((3, 2, 2, 3)), requires_grad=True)
-    mc.gradcheck(lambda x, w: F.conv2d(x, w, padding="same", dilation=(1, 2)), x, w)
-
-
-def test_conv2d_gradcheck():
-    rng = np.random.default_rng(3)
-    x = mc.tensor(rng.standard_normal((2, 4, 5, 6)), requires_grad=True)
-    w = mc.tensor(rng.standard_normal((4, 2, 3, 2)), requires_grad=True)
-    b = mc.tensor(rng.standard_normal(4), requires_grad=True)
-    mc.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
-                 x, w, b)
-
-
+# ----- PyTorch parity on random geometries -------------------------------------------
 @settings(**SETTINGS)
 @given(n=st.integers(1, 2), cin_g=st.integers(1, 3), cout_g=st.integers(1, 3), groups=st.integers(1, 3),
        h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
@@ -315,43 +229,7 @@ def test_col2im_1x1_kernel_is_a_reshape():
                  TF.fold(torch.from_numpy(np.ascontiguousarray(c[:, :, :6])), (4, 5), 1, stride=2))
 
 
-# ----- bad input ------------------------------------------------------------------------
-def _t(*shape, dtype=np.float32):
-    return mc.Tensor(np.zeros(shape, dtype))
-
-
-@pytest.mark.parametrize("args, kwargs, error, match", [
-    ((_t(8, 8), _t(4, 3, 3, 3)), {}, ValueError,
-     r"conv2d: expected a 4-D input \(N, C, H, W\) or a 3-D one \(C, H, W\), got shape \(8, 8\)"),
-    ((_t(1, 1, 3, 8, 8), _t(4, 3, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D input .*\(1, 1, 3, 8, 8\)"),
-    ((_t(1, 3, 8, 8), _t(0, 3, 3, 3)), {}, ValueError, r"conv2d: expected a weight with at least one output channel"),
-    ((_t(1, 3, 8, 8, dtype=bool), _t(4, 3, 3, 3, dtype=bool)), {}, TypeError, r"conv2d: .*got dtype bool"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=1.5), TypeError, r"conv2d: stride must be an int or a pair of ints, got 1.5"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=True), TypeError, r"conv2d: stride must be an int or a pair of ints, got True"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(dilation=(1, 2.0)), TypeError, r"conv2d: dilation must be an int"),
-    ((_t(1, 3, 8, 8), _t(4, 3, 3)), {}, ValueError, r"conv2d: expected a 4-D weight"),
-    ((_t(8, 1, 28, 28), _t(64, 3, 7, 7)), {}, ValueError,
-     r"conv2d: expected input with 3 channels \(weight \(64, 3, 7, 7\), groups=1\), got input of shape \(8, 1, 28, 28\)"),
-    ((_t(1, 4, 8, 8), _t(4, 3, 3, 3)), dict(groups=2), ValueError, r"expected input with 6 channels.*groups=2"),
-    ((_t(1, 6, 8, 8), _t(4, 2, 3, 3)), dict(groups=3), ValueError, r"divisible by groups=3"),
-    ((_t(1, 5, 8, 8), _t(4, 5, 3, 3)), dict(groups=0), ValueError, r"groups must be a positive int"),
-    ((_t(1, 3, 4, 4), _t(2, 3, 7, 7)), dict(padding=1), ValueError,
-     r"conv2d: kernel \(dilated extent \(7, 7\)\) is larger than the padded input \(6, 6\)"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(dilation=5), ValueError, r"dilated extent \(11, 11\)"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3), _t(3)), {}, ValueError, r"expected bias of shape \(2,\).*got \(3,\)"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=0), ValueError, r"stride must be at least 1"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding=-1), ValueError, r"padding must be at least 0"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(stride=(1, 2, 3)), ValueError, r"stride must be an int or a pair"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding="same", stride=2), ValueError,
-     r"conv2d: padding='same' is not supported for strided convolutions \(stride=2\)"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3)), dict(padding="full"), ValueError, r"'valid', 'same'"),
-    ((_t(1, 3, 8, 8), _t(2, 3, 3, 3, dtype=np.float64)), {}, TypeError, r"input is float32 but weight is float64"),
-])
-def test_conv2d_bad_input_errors(args, kwargs, error, match):
-    with pytest.raises(error, match=match):
-        F.conv2d(*args, **kwargs)
-
-
+# ----- bad input to the array functions (conv2d's: the op table) -------------------------
 def test_im2col_col2im_bad_input_errors():
     with pytest.raises(ValueError, match=r"im2col: expected a 4-D array"):
         F.im2col(np.zeros((3, 5, 5)), 3)

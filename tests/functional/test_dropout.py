@@ -1,5 +1,7 @@
 """dropout and dropout2d: inverted scaling, eval identity, mask/gradient consistency,
-reproducibility with minicnn.manual_seed, and bad-input errors."""
+reproducibility with minicnn.manual_seed.  Their rows in tests/op_table.py add parity with
+PyTorch on minicnn's own mask, finite differences and the refusals (bad p, integer input,
+2-D input to dropout2d)."""
 import numpy as np
 import pytest
 import torch
@@ -66,18 +68,6 @@ def test_dropout_p_1_gives_zeros_and_zero_grad(fn):
 
 
 @pytest.mark.parametrize("fn", [F.dropout, F.dropout2d])
-@pytest.mark.parametrize("p", [-0.1, 1.5, "0.5"])
-def test_dropout_bad_p_is_an_error(fn, p):
-    with pytest.raises(ValueError, match=r"dropout(2d)?: dropout probability has to be between 0 and 1"):
-        fn(mc.tensor(np.ones((2, 3, 4, 4))), p=p)
-
-
-def test_dropout2d_bad_rank_is_an_error():
-    with pytest.raises(ValueError, match=r"dropout2d: expected input of shape \(N, C, H, W\).*got \(4, 3\)"):
-        F.dropout2d(mc.tensor(np.ones((4, 3))))
-
-
-@pytest.mark.parametrize("fn", [F.dropout, F.dropout2d])
 def test_dropout_is_reproducible_with_manual_seed(fn):
     x = mc.tensor(positive((4, 6, 3, 3)))
     mc.manual_seed(123)
@@ -123,16 +113,6 @@ def test_dropout_non_contiguous_input():
     g = np.random.default_rng(3).standard_normal(x.shape)
     y.backward(g)
     assert_close(X.grad, kept * g / 0.6)
-
-
-def test_dropout_gradcheck():
-    # fixed seed per call: gradcheck re-evaluates the function and needs the same mask
-    x = mc.Tensor(positive((3, 4)), requires_grad=True)
-
-    def fn(t):
-        mc.manual_seed(7)
-        return F.dropout(t, p=0.4)
-    mc.gradcheck(fn, x)
 
 
 @settings(max_examples=25, deadline=None)

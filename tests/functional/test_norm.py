@@ -1,7 +1,9 @@
-"""batch_norm and local_response_norm: PyTorch parity, the traps of pytorch-semantics.md,
-finite differences and bad-input errors."""
+"""batch_norm and local_response_norm beyond the op table: the traps of pytorch-semantics.md
+(unbiased running variance, biased normalisation, in-place running statistics, LRN's
+asymmetric even window and the paper's constants) and hypothesis against PyTorch.  Their
+parity on fixed samples (every mode and rank, large means, N=0, NaN, non-contiguous),
+finite differences and refusals are rows of tests/op_table.py."""
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as TF
 from hypothesis import given, settings, strategies as st
@@ -45,43 +47,6 @@ def run_bn_pair(x, training, affine=True, momentum=0.1, eps=1e-5, running=True, 
         assert_close(RM, RMt, name="running_mean", **tol)
         assert_close(RV, RVt, name="running_var", **tol)
     return y, RM, RV
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(6, 4), (3, 5, 4, 6)])
-@pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("affine", [True, False])
-def test_bn_matches_torch(dtype, shape, training, affine):
-    x = (np.random.default_rng(1).standard_normal(shape) * 3 + 2).astype(dtype)
-    run_bn_pair(x, training, affine=affine, momentum=0.3)
-
-
-def test_bn_3d_input_matches_torch():
-    run_bn_pair(np.random.default_rng(2).standard_normal((4, 3, 7)), training=True)
-
-
-@pytest.mark.parametrize("training", [True, False])
-def test_bn_float32_large_mean_matches_torch(training):
-    """1000 + randn in float32: a one-pass variance (E[x^2] - E[x]^2) cancels catastrophically
-    here (x^2 ~ 1e6 has float32 steps of 0.06) and is off by ~0.1; two passes are exact.
-    Tolerance: float32 resolves x near 1000 only to 6e-5, so each x - mean carries that much
-    rounding, and the weight gradient sums 128 of them: 1e-3 is what float32 can promise here,
-    and 50 times finer than the one-pass error."""
-    x = (1000 + np.random.default_rng(20).standard_normal((8, 3, 4, 4))).astype(np.float32)
-    tol = dict(rtol=1e-3, atol=2e-3)
-    y, RM, RV = run_bn_pair(x, training, momentum=1.0, tol=tol)   # running stats = this batch's
-    if training:
-        assert_close(RV, x.astype(np.float64).var(axis=(0, 2, 3), ddof=1), **tol)
-
-
-@pytest.mark.parametrize("shape", [(0, 3, 4, 4), (0, 3), (2, 3, 0, 4)],
-                         ids=["empty batch", "empty batch 1d", "no rows"])
-@pytest.mark.parametrize("training", [True, False])
-def test_bn_zero_size_input_matches_torch(shape, training):
-    """Empty output, empty input gradient, zero weight/bias gradients; in training the
-    running statistics stay as they were (an empty batch has none), as in PyTorch."""
-    y, RM, RV = run_bn_pair(np.zeros(shape), training)
-    assert y.shape == shape
 
 
 def test_bn_running_var_is_unbiased():
@@ -129,33 +94,10 @@ def test_bn_updates_running_stats_in_place():
     assert not np.allclose(rm.numpy(), 0)
 
 
-def test_bn_training_without_running_stats_matches_torch():
-    run_bn_pair(np.random.default_rng(7).standard_normal((4, 3, 3, 3)), training=True, running=False)
-
-
 def test_bn_float32_running_stats_stay_float32():
     rm, rv = mc.tensor(np.zeros(3, np.float32)), mc.tensor(np.ones(3, np.float32))
     y = F.batch_norm(mc.tensor(np.ones((4, 3), np.float32)), rm, rv, training=True)
     assert y.dtype == np.float32 and rm.dtype == np.float32 and rv.dtype == np.float32
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bn_non_contiguous_input(dtype):
-    nhwc = np.random.default_rng(8).standard_normal((3, 4, 5, 6)).astype(dtype)
-    x = nhwc.transpose(0, 3, 1, 2)                     # (N, C, H, W) view, not contiguous
-    assert not x.flags.c_contiguous
-    run_bn_pair(x, training=True)
-    run_bn_pair(x[:, ::2], training=False)
-
-
-@pytest.mark.parametrize("training", [True, False])
-def test_bn_gradcheck(training):
-    rng = np.random.default_rng(9)
-    x = mc.Tensor(rng.standard_normal((3, 2, 3, 2)), requires_grad=True)
-    w = mc.Tensor(rng.standard_normal(2), requires_grad=True)
-    b = mc.Tensor(rng.standard_normal(2), requires_grad=True)
-    rm, rv = mc.tensor(rng.standard_normal(2)), mc.tensor(rng.random(2) + 0.5)
-    mc.gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=training), x, w, b)
 
 
 @settings(max_examples=30, deadline=None)
@@ -166,43 +108,11 @@ def test_bn_hypothesis(n, c, hw, training, momentum, seed):
     run_bn_pair(x, training, momentum=momentum, seed=seed)
 
 
-def test_bn_bad_inputs():
-    x = mc.tensor(np.zeros((4, 3, 2, 2)))
-    with pytest.raises(ValueError, match=r"batch_norm: expected running_mean of shape \(3,\).*got \(4,\)"):
-        F.batch_norm(x, mc.tensor(np.zeros(4)), mc.tensor(np.ones(3)), training=True)
-    with pytest.raises(ValueError, match=r"batch_norm: expected weight of shape \(3,\)"):
-        F.batch_norm(x, None, None, weight=mc.tensor(np.ones(2)), training=True)
-    with pytest.raises(ValueError, match="batch_norm: running_mean and running_var must be given"):
-        F.batch_norm(x, None, None, training=False)
-    with pytest.raises(ValueError, match="batch_norm: expected more than 1 value per channel"):
-        F.batch_norm(mc.tensor(np.zeros((1, 3))), None, None, training=True)
-    with pytest.raises(ValueError, match="batch_norm: expected more than 1 value per channel"):
-        F.batch_norm(mc.tensor(np.zeros((1, 3, 1, 1))), None, None, training=True)
-    for dtype in (np.int64, np.int32, bool):           # PyTorch: NotImplementedError
-        with pytest.raises(NotImplementedError):
-            TF.batch_norm(torch.zeros((2, 3), dtype=torch.from_numpy(np.zeros(1, dtype)).dtype),
-                          torch.zeros(3), torch.ones(3))
-        with pytest.raises(TypeError, match=f"batch_norm: expected a floating-point input, got dtype "
-                                            f"{np.dtype(dtype)}"):
-            F.batch_norm(mc.tensor(np.zeros((2, 3), dtype)), mc.tensor(np.zeros(3)),
-                         mc.tensor(np.ones(3)))
-    with pytest.raises(ValueError, match=r"batch_norm: expected input of shape \(N, C, ...\)"):
-        F.batch_norm(mc.tensor(np.zeros(3)), None, None, training=True)
-
-
 # ----- local response norm ----------------------------------------------------
 def lrn_pair(x, size, alpha=1e-4, beta=0.75, k=1.0, dtype=np.float64):
     return compare_with_torch(lambda t: F.local_response_norm(t, size, alpha, beta, k),
                               lambda t: TF.local_response_norm(t, size, alpha, beta, k),
                               x, dtype=dtype, **TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 6, 9])
-def test_lrn_matches_torch(dtype, size):
-    x = np.random.default_rng(size).standard_normal((2, 7, 3, 4)) * 2
-    lrn_pair(x, size, alpha=1.0, beta=0.75, k=2.0, dtype=dtype)     # large alpha: see below
-    lrn_pair(x, size, dtype=dtype)                                    # PyTorch's defaults
 
 
 def test_lrn_even_size_asymmetric_window():
@@ -256,22 +166,6 @@ def test_lrn_alexnet_paper_constants():
     lrn_pair(x, 5, alpha=5e-4, beta=0.75, k=2.0)
 
 
-def test_lrn_other_ranks_and_non_contiguous():
-    rng = np.random.default_rng(12)
-    lrn_pair(rng.standard_normal((2, 5, 7)), 3, alpha=0.5)                  # (N, C, L)
-    lrn_pair(rng.standard_normal((2, 5, 2, 3, 2)), 4, alpha=0.5)            # (N, C, D, H, W)
-    x = rng.standard_normal((2, 4, 5, 6)).transpose(0, 3, 1, 2)             # NHWC -> NCHW view
-    assert not x.flags.c_contiguous
-    lrn_pair(x, 3, alpha=0.5)
-    lrn_pair(x.astype(np.float32), 3, alpha=0.5, dtype=np.float32)
-
-
-@pytest.mark.parametrize("size", [2, 3])
-def test_lrn_gradcheck(size):
-    x = mc.Tensor(np.random.default_rng(13).standard_normal((2, 5, 2, 3)), requires_grad=True)
-    mc.gradcheck(lambda t: F.local_response_norm(t, size, alpha=1.0, beta=0.75, k=1.5), x)
-
-
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 3), c=st.integers(1, 8), h=st.integers(1, 4), w=st.integers(1, 4),
        size=st.integers(1, 10), alpha=st.sampled_from([1e-4, 0.3, 1.0]),
@@ -281,18 +175,3 @@ def test_lrn_hypothesis(n, c, h, w, size, alpha, beta, k, seed):
     lrn_pair(x, size, alpha, beta, k)
 
 
-@pytest.mark.parametrize("shape", [(0, 5, 2, 3), (2, 0, 2, 3), (2, 5, 0, 3), (0, 4, 3)])
-def test_lrn_zero_size_input_matches_torch(shape):
-    y, _ = lrn_pair(np.zeros(shape), 3, alpha=1.0)
-    assert y.shape == shape
-
-
-def test_lrn_bad_inputs():
-    with pytest.raises(TypeError, match=r"local_response_norm: expected a floating-point input, got dtype int64"):
-        F.local_response_norm(mc.tensor(np.zeros((1, 3, 2, 2), np.int64)), 2)
-    with pytest.raises(ValueError, match=r"local_response_norm: expected input of 3 or more dims.*\(4, 3\)"):
-        F.local_response_norm(mc.tensor(np.zeros((4, 3))), 2)
-    with pytest.raises(ValueError, match="local_response_norm: size must be a positive integer"):
-        F.local_response_norm(mc.tensor(np.zeros((1, 3, 2, 2))), 0)
-    with pytest.raises(ValueError, match="local_response_norm: size must be a positive integer"):
-        F.local_response_norm(mc.tensor(np.zeros((1, 3, 2, 2))), 2.5)

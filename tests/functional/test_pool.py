@@ -1,10 +1,13 @@
-"""Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d against PyTorch.
+"""Pooling beyond the op table: max_pool2d, avg_pool2d, adaptive_avg_pool2d and
+adaptive_max_pool2d on random geometries (hypothesis) and on the named PyTorch traps.
 
-Every parity test runs twice: on the Numba fast path and on the NumPy reference
-(``path`` fixture), so the two implementations are held to the same answers.
+The pools' parity with PyTorch on fixed samples (every setting, unbatched, N=0, NaN,
+non-contiguous), their finite differences and their refusals are rows of tests/op_table.py,
+run on both paths by tests/functional/test_ops.py.  Here too every parity test runs twice:
+on the Numba fast path and on the NumPy reference (``path`` fixture), so the two
+implementations are held to the same answers.
 """
 import contextlib
-import re
 
 import numpy as np
 import pytest
@@ -37,111 +40,7 @@ def no_ties(shape, dtype=np.float64, seed=0):
     return rng.permutation(np.linspace(-5, 5, n)).reshape(shape).astype(dtype)
 
 
-# ----- parity with PyTorch ---------------------------------------------------
-# compare_with_torch checks the output (and indices, if returned) and the input gradient.
-# Its float32 tolerances are the loose defaults: average pooling sums in a different order
-# than PyTorch, so the last bits differ.
-MAX_POOL_CASES = [
-    dict(kernel_size=2, stride=2),                                  # VGG
-    dict(kernel_size=3, stride=2),                                  # AlexNet: overlapping windows
-    dict(kernel_size=3, stride=1, padding=1),                       # Inception branches
-    dict(kernel_size=3, stride=2, ceil_mode=True),                  # GoogLeNet
-    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 0)),
-    dict(kernel_size=3, stride=1, padding=1, dilation=2),
-    dict(kernel_size=2, stride=None),
-    dict(kernel_size=3, stride=2, padding=1, return_indices=True),
-    dict(kernel_size=2, stride=1, dilation=(2, 1), ceil_mode=True, return_indices=True),
-]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", MAX_POOL_CASES, ids=str)
-def test_max_pool2d_matches_torch(path, kw, dtype):
-    x = no_ties((2, 3, 9, 8), dtype)
-    compare_with_torch(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x)
-
-
-AVG_POOL_CASES = [
-    dict(kernel_size=2, stride=2),
-    dict(kernel_size=3, stride=1, padding=1),                       # Inception branches
-    dict(kernel_size=3, stride=1, padding=1, count_include_pad=False),
-    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
-    dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1), ceil_mode=True),
-    dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
-    dict(kernel_size=3, stride=None),
-]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", AVG_POOL_CASES, ids=str)
-def test_avg_pool2d_matches_torch(path, kw, dtype):
-    x = np.random.default_rng(0).standard_normal((2, 3, 10, 7)).astype(dtype)
-    compare_with_torch(lambda t: F.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), x)
-
-
-ADAPTIVE_CASES = [((13, 13), (6, 6)), ((7, 7), 7), ((9, 5), (4, 3)), ((3, 4), (5, 7)),
-                  ((8, 6), (None, 4)), ((7, 5), 1), ((7, 5), (1, 3)), ((4, 4), (2, 2))]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size, out", ADAPTIVE_CASES, ids=str)
-def test_adaptive_avg_pool2d_matches_torch(path, size, out, dtype):
-    x = np.random.default_rng(0).standard_normal((2, 3) + size).astype(dtype)
-    compare_with_torch(lambda t: F.adaptive_avg_pool2d(t, out),
-                       lambda t: TF.adaptive_avg_pool2d(t, out), x)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size, out", ADAPTIVE_CASES, ids=str)
-def test_adaptive_max_pool2d_matches_torch(path, size, out, dtype):
-    x = no_ties((2, 3) + size, dtype)
-    compare_with_torch(lambda t: F.adaptive_max_pool2d(t, out, return_indices=True),
-                       lambda t: TF.adaptive_max_pool2d(t, out, return_indices=True), x)
-
-
-@pytest.mark.parametrize("op", ["max", "avg", "adaptive_avg", "adaptive_max", "global"])
-def test_unbatched_3d_input(path, op):
-    fns = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
-           "avg": lambda f, t: f.avg_pool2d(t, 3, 2, 1),
-           "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (3, 2)),
-           "adaptive_max": lambda f, t: f.adaptive_max_pool2d(t, (3, 2), True),
-           "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
-    y, _ = compare_with_torch(lambda t: fns[op](F, t), lambda t: fns[op](TF, t), no_ties((3, 7, 6)))
-    assert (y[0] if isinstance(y, tuple) else y).ndim == 3
-
-
-POOLS = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
-         "avg": lambda f, t: f.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
-         "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (3, 2)),
-         "adaptive_max": lambda f, t: f.adaptive_max_pool2d(t, (3, 2), True),
-         "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
-
-
-@pytest.mark.parametrize("op", sorted(POOLS))
-def test_empty_batch_forward_and_backward(path, op):
-    """N=0 gives an empty output and an empty input gradient, as in PyTorch."""
-    y, _ = compare_with_torch(lambda t: POOLS[op](F, t), lambda t: POOLS[op](TF, t),
-                              np.zeros((0, 3, 7, 6)))
-    assert (y[0] if isinstance(y, tuple) else y).shape[:2] == (0, 3)
-
-
-@pytest.mark.parametrize("op", sorted(POOLS))
-@pytest.mark.parametrize("shape", [(2, 0, 5, 5), (2, 3, 0, 5), (1, 3, 5, 0), (0, 5, 5), (3, 0, 5)])
-def test_only_the_batch_may_be_empty(op, shape):
-    """PyTorch's max and avg pools refuse empty channels, height or width (a RuntimeError);
-    its adaptive ones accept some of them forward and then fail in backward ("Expected
-    grad_output to have non-zero size").  minicnn refuses them all up front."""
-    if op in ("max", "avg"):
-        with pytest.raises(RuntimeError):
-            POOLS[op](TF, torch.zeros(shape))
-    with pytest.raises(ValueError, match=r"expected an input with non-zero channels, height and width "
-                                         r"\(only the batch N may be 0\), got input of shape "
-                                         + re.escape(str(shape))):
-        POOLS[op](F, mc.Tensor(np.zeros(shape)))
-
-
+# ----- -inf ------------------------------------------------------------------
 def test_maxpool_all_minus_inf_window_reports_its_first_tap_like_torch(path):
     """Nothing beats -inf: the index is the window's first tap inside the input (a valid index)."""
     x = np.full((1, 2, 4, 5), -np.inf)
@@ -156,38 +55,6 @@ def test_maxpool_all_minus_inf_window_reports_its_first_tap_like_torch(path):
     y, idx = F.adaptive_max_pool2d(mc.Tensor(x), (3, 2), return_indices=True)
     yt, idx_t = TF.adaptive_max_pool2d(torch.from_numpy(x), (3, 2), return_indices=True)
     np.testing.assert_array_equal(idx.numpy(), idx_t.numpy())
-
-
-@pytest.mark.parametrize("make_view", [lambda a: a.transpose(0, 1, 3, 2),
-                                       lambda a: a[:, ::2, 1:, ::-1]],
-                         ids=["transposed", "sliced"])
-@pytest.mark.parametrize("op", ["max", "avg", "adaptive_avg", "global"])
-def test_non_contiguous_inputs(path, make_view, op):
-    x = make_view(no_ties((2, 6, 9, 8)))
-    assert not x.flags.c_contiguous
-    fns = {"max": lambda f, t: f.max_pool2d(t, 3, 2, 1, return_indices=True),
-           "avg": lambda f, t: f.avg_pool2d(t, 3, 1, 1, ceil_mode=True),
-           "adaptive_avg": lambda f, t: f.adaptive_avg_pool2d(t, (5, 3)),
-           "global": lambda f, t: f.adaptive_avg_pool2d(t, 1)}
-    compare_with_torch(lambda t: fns[op](F, t), lambda t: fns[op](TF, t), x)
-
-
-# ----- finite differences ----------------------------------------------------
-@pytest.mark.parametrize("fn", [
-    lambda t: F.max_pool2d(t, 3, 2, 1),
-    lambda t: F.max_pool2d(t, 2, 1, dilation=2, ceil_mode=True),
-    lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
-    lambda t: F.avg_pool2d(t, 3, 1, 1, count_include_pad=False),
-    lambda t: F.avg_pool2d(t, 2, divisor_override=3),
-    lambda t: F.adaptive_avg_pool2d(t, (3, 4)),
-    lambda t: F.adaptive_avg_pool2d(t, 1),
-    lambda t: F.adaptive_max_pool2d(t, (3, 4)),
-], ids=["max", "max_dilated_ceil", "avg_ceil", "avg_no_pad", "avg_divisor", "adaptive_avg",
-        "global_avg", "adaptive_max"])
-def test_gradcheck(path, fn):
-    # shuffled linspace: neighbours differ by >= 0.1, far beyond eps, so no argmax flips
-    x = mc.tensor(no_ties((2, 2, 7, 6)), requires_grad=True)
-    assert mc.gradcheck(fn, x)
 
 
 # ----- hypothesis: random geometries against PyTorch ----------------------------
@@ -395,75 +262,3 @@ def test_maxpool_dilated_window_outside_the_input(path):
 def test_no_grad_input_gives_plain_tensor():
     y, idx = F.max_pool2d(mc.Tensor(no_ties((1, 1, 4, 4))), 2, return_indices=True)
     assert not y.requires_grad and not idx.requires_grad
-
-
-# ----- bad input -------------------------------------------------------------
-@pytest.mark.parametrize("op", [lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 2),
-                                lambda t: F.adaptive_avg_pool2d(t, 2),
-                                lambda t: F.adaptive_max_pool2d(t, 2)],
-                         ids=["max", "avg", "adaptive_avg", "adaptive_max"])
-@pytest.mark.parametrize("shape", [(4, 4), (1, 1, 1, 4, 4), (4,)])
-def test_wrong_number_of_dims(op, shape):
-    with pytest.raises(ValueError, match=r"expected a 4-D input \(N, C, H, W\) or a 3-D one.*got "
-                                         r"input of shape " + re.escape(str(shape))):
-        op(mc.Tensor(np.zeros(shape)))
-
-
-def test_kernel_larger_than_padded_input():
-    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(5, 5\).*does not fit.*"
-                                         r"\(1, 1, 2, 2\) padded by \(1, 1\)"):
-        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 2, 2))), 5, padding=1)   # 2 + 2*1 < 5
-    with pytest.raises(ValueError, match=r"avg_pool2d: kernel_size \(4, 2\).*does not fit"):
-        F.avg_pool2d(mc.Tensor(np.zeros((1, 1, 3, 3))), (4, 2))
-    with pytest.raises(ValueError, match=r"max_pool2d: kernel_size \(3, 3\) \(dilation \(3, 3\)\)"):
-        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 5, 5))), 3, dilation=3)
-
-
-@pytest.mark.parametrize("op", [F.max_pool2d, F.avg_pool2d])
-def test_padding_more_than_half_the_kernel(op):
-    with pytest.raises(ValueError, match=r"padding \(2, 2\) must be at most half of kernel_size \(3, 3\)"):
-        op(mc.Tensor(np.zeros((1, 1, 8, 8))), 3, padding=2)
-    with pytest.raises(ValueError, match=r"padding \(0, 2\) must be at most half of kernel_size \(2, 2\)"):
-        op(mc.Tensor(np.zeros((1, 1, 8, 8))), 2, padding=(0, 2))
-
-
-@pytest.mark.parametrize("output_size", [-1, (2, -3), (2, 2, 2), (None,)])
-def test_bad_output_size(output_size):
-    for op in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
-        with pytest.raises(ValueError, match="output_size must be a non-negative int or a pair"):
-            op(mc.Tensor(np.zeros((1, 1, 6, 6))), output_size)
-
-
-@pytest.mark.parametrize("output_size", [2.5, "6", (True, 2), True, (2, 2.0)])
-def test_non_int_output_size_is_a_type_error_like_torch(output_size):
-    for op, op_t in ((F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d),
-                     (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)):
-        with pytest.raises(TypeError):
-            op_t(torch.zeros((1, 1, 6, 6)), output_size)
-        with pytest.raises(TypeError, match="output_size must be an int or a pair of ints"):
-            op(mc.Tensor(np.zeros((1, 1, 6, 6))), output_size)
-
-
-def test_bad_pool_arguments():
-    x = mc.Tensor(np.zeros((1, 1, 6, 6)))
-    with pytest.raises(TypeError, match=r"max_pool2d: kernel_size must be an int or a pair of ints, got 2.0"):
-        F.max_pool2d(x, 2.0)
-    with pytest.raises(ValueError, match=r"max_pool2d: stride must be at least 1, got 0"):
-        F.max_pool2d(x, 2, stride=0)
-    with pytest.raises(ValueError, match=r"avg_pool2d: padding must be at least 0, got -1"):
-        F.avg_pool2d(x, 2, padding=-1)
-    with pytest.raises(ValueError, match=r"avg_pool2d: divisor_override must be a non-zero int, got 0"):
-        F.avg_pool2d(x, 2, divisor_override=0)
-    for bad in (1.5, True):
-        with pytest.raises(TypeError, match=r"avg_pool2d: divisor_override must be an int, got " + str(bad)):
-            F.avg_pool2d(x, 2, divisor_override=bad)
-    for bad in (1.5, True, (2, 1.0)):
-        with pytest.raises(TypeError, match=r"max_pool2d: stride must be an int or a pair of ints"):
-            F.max_pool2d(x, 2, stride=bad)
-    with pytest.raises(TypeError, match=r"max_pool2d: expected a floating-point input, got dtype int64"):
-        F.max_pool2d(mc.Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), 2)
-    with pytest.raises(TypeError, match=r"avg_pool2d: expected a minicnn Tensor, got ndarray"):
-        F.avg_pool2d(np.zeros((1, 1, 4, 4)), 2)
-    with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: expected an input with non-zero "
-                                         r"channels, height and width .*got input of shape \(1, 1, 0, 4\)"):
-        F.adaptive_avg_pool2d(mc.Tensor(np.zeros((1, 1, 0, 4))), 2)

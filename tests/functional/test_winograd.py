@@ -1,6 +1,8 @@
-"""Winograd F(2x2, 3x3), conv2d's second algorithm: equal to PyTorch's convolution (forward and
-every gradient, random upstream gradient), finite differences in float64, the Numba transforms
-equal to their NumPy references, and the weight transform equal to its definition G w G^T."""
+"""Winograd F(2x2, 3x3), conv2d's second algorithm: when conv2d takes it, float32 on a large
+mean, the Numba transforms equal to their NumPy references, and the weight transform equal to
+its definition G w G^T.  Its parity with PyTorch's convolution (forward and every gradient,
+random upstream gradient: odd sizes, uneven padding, a 1x1 input, N=0) and its finite
+differences are the rows of ``conv2d_winograd`` in tests/op_table.py."""
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -10,8 +12,7 @@ import minicnn.functional as F
 from minicnn import geometry
 from minicnn.cpu import winograd as fast
 from minicnn.functional import conv_algorithm, winograd
-from minicnn.gradcheck import gradcheck
-from minicnn.utils import assert_close, compare_with_torch
+from minicnn.utils import assert_close
 
 
 @pytest.fixture
@@ -64,31 +65,6 @@ def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypa
     np.testing.assert_allclose(y.data, F.conv2d(x, w, padding=1).data, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape, padding", [((2, 3, 7, 6), 1), ((1, 2, 5, 8), 0), ((3, 4, 4, 3), 2),
-                                            ((2, 3, 6, 9), (0, 1)), ((2, 2, 1, 1), 1),
-                                            ((3, 5, 10, 10), "same")], ids=str)
-def test_winograd_conv2d_matches_torch(use_winograd, shape, padding, dtype):
-    """Odd sizes (the last tiles stick out of the output), even ones, uneven padding, a 1x1
-    input, with and without bias: output, input, weight and bias gradients."""
-    rng = np.random.default_rng(sum(shape))
-    x = rng.standard_normal(shape)
-    w = rng.standard_normal((4, shape[1], 3, 3))
-    for b in (rng.standard_normal(4), None):
-        out, _ = compare_with_torch(lambda *t: F.conv2d(*t, padding=padding),
-                                    lambda *t: TF.conv2d(*t, padding=padding), x, w, b, dtype=dtype)
-        assert type(out.grad_fn).__name__ == "WinogradConv2d"
-
-
-def test_winograd_conv2d_finite_differences(use_winograd):
-    rng = np.random.default_rng(1)
-    x = mc.tensor(rng.standard_normal((2, 3, 5, 4)), requires_grad=True)
-    w = mc.tensor(rng.standard_normal((2, 3, 3, 3)), requires_grad=True)
-    b = mc.tensor(rng.standard_normal(2), requires_grad=True)
-    for padding in (1, (0, 2)):
-        assert gradcheck(lambda *t: F.conv2d(*t, padding=padding), x, w, b)
-
-
 def test_winograd_equals_im2col_on_a_large_mean_in_float32(monkeypatch):
     """B^T's differences of neighbouring pixels cancel a large mean: float32 stays as close to
     the float64 result as im2col's (relative to the output's size)."""
@@ -102,15 +78,6 @@ def test_winograd_equals_im2col_on_a_large_mean_in_float32(monkeypatch):
         y = F.conv2d(mc.tensor(x), mc.tensor(w), padding=1).numpy()
         errors[algorithm] = np.abs(y - exact).max() / np.abs(exact).max()
     assert errors["winograd"] < 1e-6 and errors["im2col"] < 1e-6, errors
-
-
-def test_winograd_empty_batch(use_winograd):
-    x = mc.tensor(np.zeros((0, 3, 5, 5)), requires_grad=True)
-    w = mc.tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
-    y = F.conv2d(x, w, padding=1)
-    assert y.shape == (0, 2, 5, 5)
-    y.sum().backward()
-    assert x.grad.shape == (0, 3, 5, 5) and np.all(w.grad.numpy() == 0)
 
 
 # ----- the pieces -------------------------------------------------------------------------------
