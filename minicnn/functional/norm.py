@@ -9,8 +9,9 @@ import numpy as np
 
 from .. import backend, dispatch
 from .. import distributed as dist
-from ..autograd import Function, Tensor
+from ..autograd import Function, InvalidDtypeError, Tensor
 from .arguments import check_dtype
+from .elementwise import to_dtype
 
 
 def _channel_axes(ndim):
@@ -135,6 +136,23 @@ def _check_batch_norm_args(op, input, running_mean, running_var, weight, bias, m
                              f"{input.shape} with {c} channels, got {t.shape}")
     if not isinstance(momentum, numbers.Real):
         raise TypeError(f"minicnn: {op}: momentum must be a number, got {momentum!r}")
+    # PyTorch's rule on the CPU: the parameters have the input's dtype, or float32 for a
+    # float16 input (computed in float32, the output float16); any other mix is refused
+    # (it gave gradients in another dtype than their tensors)
+    dtypes = {name: t.dtype for name, t in (("running_mean", running_mean),
+              ("running_var", running_var), ("weight", weight), ("bias", bias)) if t is not None}
+    allowed = ({input.dtype, np.dtype(np.float32)} if input.dtype == np.float16
+               else {input.dtype})
+    if len(set(dtypes.values())) > 1 or not set(dtypes.values()) <= allowed:
+        raise InvalidDtypeError(
+            f"minicnn: {op}: expected weight, bias and running statistics of one dtype, the "
+            f"input's ({input.dtype}){' or float32' if input.dtype == np.float16 else ''}, got "
+            + ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items()))
+
+
+def _in_float32(input, weight):
+    """True for a float16 input with float32 parameters: computed in float32, as PyTorch."""
+    return input.dtype == np.float16 and weight is not None and weight.dtype == np.float32
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -193,6 +211,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         # one value has no variance (an empty batch is fine: its output is empty too)
         raise ValueError("minicnn: batch_norm: expected more than 1 value per channel when "
                          f"training, got input of shape {input.shape}")
+    params = [t for t in (weight, bias, running_mean, running_var) if t is not None]
+    if params and _in_float32(input, params[0]):     # the casts stay in the graph
+        return to_dtype(batch_norm(to_dtype(input, np.float32), running_mean, running_var,
+                                   weight, bias, training, momentum, eps), np.float16)
     return BatchNorm.apply(input, weight, bias, training=bool(training),
                            momentum=float(momentum), eps=float(eps),
                            running_mean=None if running_mean is None else running_mean.data,
@@ -311,6 +333,10 @@ def sync_batch_norm(input, running_mean, running_var, weight=None, bias=None, mo
     """
     _check_batch_norm_args("sync_batch_norm", input, running_mean, running_var, weight, bias,
                            momentum)
+    params = [t for t in (weight, bias, running_mean, running_var) if t is not None]
+    if params and _in_float32(input, params[0]):     # the casts stay in the graph
+        return to_dtype(sync_batch_norm(to_dtype(input, np.float32), running_mean, running_var,
+                                        weight, bias, momentum, eps), np.float16)
     return SyncBatchNorm.apply(
         input, weight, bias, momentum=float(momentum), eps=float(eps),
         running_mean=None if running_mean is None else running_mean.data,

@@ -242,3 +242,60 @@ def test_resize_refuses_a_size_below_one(size):
 def test_resize_to_one_pixel_still_works():
     from minicnn.data.transforms import Resize
     assert Resize(1)(np.zeros((4, 6, 3), np.float32)).shape == (1, 1, 3)
+
+
+# ----- batch norm's dtypes: PyTorch's rule on the CPU ------------------------------------------
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_float16_input_with_float32_parameters_matches_torch(training):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 2, 2)).astype(np.float16)
+    w, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    stats = rng.standard_normal(3).astype(np.float32), (rng.random(3) + 0.5).astype(np.float32)
+    mc_stats = [mc.tensor(s) for s in stats]
+    th_stats = [torch.tensor(s) for s in stats]
+    run_both(lambda x, w, b: F.batch_norm(x, *mc_stats, w, b, training=training),
+             lambda x, w, b: TF.batch_norm(x, *th_stats, w, b, training=training),
+             [x, w, b], tol=dict(rtol=2e-2, atol=2e-2))      # x float16, its gradient too
+    for got, want in zip(mc_stats, th_stats):                 # updated in float32
+        assert got.dtype == np.float32
+        assert_close(got, want.numpy(), rtol=1e-3, atol=1e-3, name="running statistics")
+
+
+@pytest.mark.parametrize("x_dtype,param_dtype", [(np.float32, np.float64), (np.float64, np.float32),
+                                                 (np.float32, np.float16), (np.float16, np.float64)])
+@pytest.mark.parametrize("which", ["weight", "running_mean"])
+def test_batch_norm_refuses_other_dtype_mixes_as_torch(x_dtype, param_dtype, which):
+    x = np.random.default_rng(5).standard_normal((4, 3)).astype(x_dtype)
+    mc_args = {"weight": None, "running_mean": None, "running_var": None}
+    mc_args[which] = np.ones(3, param_dtype)
+    if which == "running_mean":
+        mc_args["running_var"] = np.ones(3, param_dtype)
+    with pytest.raises(RuntimeError):        # torch: "mixed dtype (CPU)"
+        TF.batch_norm(torch.tensor(x), *(None if v is None else torch.tensor(v) for v in
+                                         (mc_args["running_mean"], mc_args["running_var"],
+                                          mc_args["weight"])), training=True)
+    with pytest.raises(TypeError, match=rf"batch_norm: expected weight, bias and running "
+                                        rf"statistics of one dtype, the input's \({np.dtype(x_dtype)}\)"
+                                        rf".*got .*{which} {np.dtype(param_dtype)}"):
+        F.batch_norm(mc.tensor(x), *(None if v is None else mc.tensor(v) for v in
+                                     (mc_args["running_mean"], mc_args["running_var"],
+                                      mc_args["weight"])), training=True)
+
+
+@pytest.mark.skipif(not mc.distributed.is_available(), reason="needs mpi4py")
+def test_sync_batch_norm_float16_input_with_float32_parameters_matches_torch():
+    import minicnn.distributed as dist
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 3, 2, 2)).astype(np.float16)
+    w, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    rm, rv = mc.tensor(np.zeros(3, np.float32)), mc.tensor(np.ones(3, np.float32))
+    dist.init_process_group("mpi")          # a world of one: batch norm's results
+    try:
+        run_both(lambda x, w, b: F.sync_batch_norm(x, rm, rv, w, b),
+                 lambda x, w, b: TF.batch_norm(x, None, None, w, b, training=True),
+                 [x, w, b], tol=dict(rtol=2e-2, atol=2e-2))
+        assert rm.dtype == rv.dtype == np.float32
+        with pytest.raises(TypeError, match="sync_batch_norm: expected weight, bias and running"):
+            F.sync_batch_norm(mc.tensor(x.astype(np.float32)), None, None, mc.tensor(w.astype(np.float64)))
+    finally:
+        dist.destroy_process_group()
