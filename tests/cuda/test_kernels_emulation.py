@@ -15,6 +15,11 @@ full of NaN bytes (``PoisonedNumpy``), so an element no thread writes cannot pas
 
 float64 results must agree to rounding error; float32 ones to the float32
 tolerances of ``assert_close`` (kernels and NumPy sum in different orders).
+
+Two kinds of cases: every kernel call the op table's samples make (tests/op_table.py: the
+arguments the ops really pass), replayed under every launch; and the kernel cases below
+(``CASES``, shared with tests/cuda/test_kernels_gpu.py), with hypothesis over shapes and
+named traps.
 """
 import numpy as np
 import pytest
@@ -30,6 +35,7 @@ from minicnn.cuda.launch import KernelOps
 from minicnn import geometry
 from minicnn.functional import conv, norm, pool, winograd
 from minicnn.utils import assert_close
+from tests.op_table import KERNELS_NOT_REPLAYED, OPS, assert_kernel_result, reference_kernel_calls
 
 pytestmark = pytest.mark.skipif(emulation.compiler() is None,
                                 reason="no C++ compiler (g++ or $CXX) for the CUDA emulation")
@@ -290,6 +296,34 @@ def test_cases_launch_every_kernel():
     defined = {loader.entry_name(n, d) for f in loader.kernel_files()
                for n in loader.kernel_names(f) for d in DTYPES}
     assert defined and launched == defined, f"never launched: {sorted(defined - launched)}"
+
+
+# ----- every kernel call of the op table's samples, under every launch ---------------------------
+def replay_cases():
+    """Each sample of an op with kernels (tests/op_table.py), both dtypes."""
+    for op in OPS:
+        if op.kernels:
+            for dtype in op.dtypes:
+                for sample in op.sample_inputs(dtype):
+                    known = sample.known_failures.get("cuda")
+                    yield pytest.param(op, sample, dtype, id=f"{op.name}-{sample.name}-{np.dtype(dtype).name}",
+                                       marks=[pytest.mark.xfail(strict=True, reason=f"known minicnn bug: {known}")]
+                                       if known else [])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")        # NaN samples in the references
+@pytest.mark.parametrize("op, sample, dtype", list(replay_cases()))
+def test_op_kernel_calls_match_the_references_under_every_launch(op, sample, dtype):
+    """The op runs forward and backward on the NumPy references, which records every kernel
+    call -- the window tables, divisors, statistics and gradients the op really passes --;
+    each call is replayed through the launch layer (the CUDA kernel, emulated) under every
+    launch and must give the reference's result."""
+    calls = [c for c in reference_kernel_calls(op, sample) if c.name not in KERNELS_NOT_REPLAYED]
+    for launch in sorted(LAUNCHES):
+        ops = make_ops(launch)
+        for call in calls:
+            got = getattr(ops, call.name)(*call.args, **call.kwargs)
+            assert_kernel_result(call.name, got, call.result, tolerances={}, where=f" ({launch})")
 
 
 # ----- hypothesis: shapes and options ---------------------------------------------------------

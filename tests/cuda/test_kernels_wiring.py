@@ -5,7 +5,8 @@ To run those branches here, ``FakeCupy`` stands in for CuPy: its arrays are NumP
 arrays of a subclass that minicnn's backend takes for CuPy's (it looks at the
 class's module), and ``minicnn.cuda.ops()`` launches the kernels through the CPU
 emulation.  So ``F.conv2d`` on a "cuda" tensor takes exactly the path it takes on a
-GPU -- the launch layer and the kernels included -- and must agree with the CPU.
+GPU -- the launch layer and the kernels included -- and must agree with the CPU.  The cases
+are the op table's ``device`` samples (tests/op_table.py).
 """
 import types
 
@@ -15,10 +16,12 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import backend
+from minicnn.autograd import Function
 from minicnn.cuda import emulation
 from minicnn.cuda.emulation import EmulationLoader
 from minicnn.cuda.launch import KernelOps
 from minicnn.utils import assert_close
+from tests.op_table import FLOATS, OPS, first, recording_kernels, run
 
 pytestmark = pytest.mark.skipif(emulation.compiler() is None,
                                 reason="no C++ compiler (g++ or $CXX) for the CUDA emulation")
@@ -73,93 +76,83 @@ def fake_gpu(monkeypatch):
     return calls
 
 
-def run_on(device, fn, arrays, g, seed=0):
+def device_cases(dtypes=FLOATS):
+    """The op table's ``device`` samples: odd sizes, every setting, empty batches."""
+    for op in OPS:
+        for dtype in dtypes:
+            for sample in op.sample_inputs(dtype):
+                if sample.device:
+                    yield pytest.param(op, sample, dtype, id=f"{op.name}-{sample.name}-{np.dtype(dtype).name}")
+
+
+def outputs(out):
+    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+@pytest.mark.parametrize("op, sample, dtype", list(device_cases()))
+def test_gpu_branch_of_op_matches_cpu(fake_gpu, op, sample, dtype):
+    """Forward and backward (a random upstream gradient) on "cuda" tensors give the CPU's
+    outputs and input gradients, and launch the kernels the CPU path dispatches (and the
+    ones the sample names)."""
+    with recording_kernels() as dispatched:
+        out_cpu, inputs_cpu = run(op, sample, "cpu")
+    assert not fake_gpu, "the CPU run must not touch the kernels"
+    out_gpu, inputs_gpu = run(op, sample, "cuda")
+    assert all(o.device == "cuda" for o in (out_gpu if isinstance(out_gpu, tuple) else (out_gpu,)))
+    launched = set(fake_gpu)
+    assert launched == {call.name for call in dispatched}, (
+        f"the GPU launched {sorted(launched)}, the CPU path dispatched {sorted({c.name for c in dispatched})}")
+    assert (sample.kernels or set()) <= launched, f"did not launch {sorted(set(sample.kernels) - launched)}"
+    for k, (a, b) in enumerate(zip(outputs(out_gpu), outputs(out_cpu), strict=True)):
+        assert_close(a, b, name=f"{op.name} output {k}")
+    for i in sample.grad_positions():
+        assert_close(inputs_gpu[i].grad.numpy(), inputs_cpu[i].grad.numpy(), name=f"{op.name} gradient {i}")
+
+
+def saved_state(op, sample, device):
+    """What each Function of the op's graph keeps: [(its class, its attributes' names, its
+    saved values)], from the output back."""
+    grad = sample.grad_positions()
+    tensors = [None if a is None else mc.tensor(a, requires_grad=i in grad, device=device)
+               for i, a in enumerate(sample.arrays)]
+    out = first(op.op(*tensors, **sample.kwargs))
+    state, todo, seen = [], [out.grad_fn], set()
+    while todo:
+        fn = todo.pop()
+        if not isinstance(fn, Function) or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        state.append((type(fn).__name__, sorted(vars(fn)), fn.saved))
+        todo.extend(reversed(fn.parents))
+    return state
+
+
+@pytest.mark.parametrize("op, sample, dtype", list(device_cases()))
+def test_op_saves_the_same_state_on_cpu_and_gpu(fake_gpu, op, sample, dtype):
+    """An op's Functions keep the same attributes whichever implementation ran, and save the
+    same arrays for backward (names, shapes, dtypes, values): the backward reads one set of
+    names, not one per device."""
+    cpu, gpu = saved_state(op, sample, "cpu"), saved_state(op, sample, "cuda")
+    assert [(name, attributes) for name, attributes, _ in gpu] == [(name, attributes) for name, attributes, _ in cpu]
+    for (name, _, on_gpu), (_, _, on_cpu) in zip(gpu, cpu):
+        assert list(on_gpu) == list(on_cpu), name
+        for key, value in on_cpu.items():
+            if isinstance(value, np.ndarray):
+                got = on_gpu[key]
+                assert isinstance(got, FakeCupyArray), f"{name}.{key} is not on the device"
+                assert got.shape == value.shape and got.dtype == value.dtype, f"{name}.{key}"
+                assert_close(np.asarray(got), value, name=f"{name}.{key}")
+            else:
+                assert on_gpu[key] == value, f"{name}.{key}"
+
+
+def run_on(device, fn, arrays, g):
     """fn on tensors on ``device``; returns the output and the input gradients (NumPy)."""
     tensors = [mc.tensor(a, requires_grad=True, device=device) for a in arrays]
     out = fn(*tensors)
     assert out.device == device
     out.backward(mc.tensor(g, device=device))
     return out.numpy(), [t.grad.numpy() for t in tensors]
-
-
-def no_ties(shape, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.permutation(np.linspace(-4, 4, int(np.prod(shape)))).reshape(shape)
-
-
-OPS = {   # name -> (function, input shapes, kernel ops it must call)
-    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, (2, 1), 1, (1, 2), groups=2),
-               [(2, 4, 7, 6), (6, 2, 3, 3), (6,)], {"im2col", "col2im"}),
-    "max_pool2d": (lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True), [(2, 3, 7, 6)],
-                   {"max_pool_forward", "max_pool_backward"}),
-    "max_pool2d dilated": (lambda x: F.max_pool2d(x, 3, 1, 1, dilation=2), [(1, 2, 7, 6)],
-                           {"max_pool_forward", "max_pool_backward"}),
-    "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (3, 4)), [(2, 3, 7, 6)],
-                            {"max_pool_forward", "max_pool_backward"}),
-    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
-                   [(2, 3, 7, 6)], {"avg_pool_forward", "avg_pool_backward"}),
-    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (4, 3)), [(2, 3, 7, 6)],
-                            {"avg_pool_forward", "avg_pool_backward"}),
-    "batch_norm train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-                         [(3, 4, 2, 3), (4,), (4,)],
-                         {"batch_norm_stats", "batch_norm_forward", "batch_norm_backward_sums",
-                          "batch_norm_backward"}),
-    "batch_norm eval": (lambda x: F.batch_norm(
-                            x, mc.tensor(np.arange(4.0), device=x.device),
-                            mc.tensor(np.arange(1.0, 5.0), device=x.device), training=False),
-                        [(3, 4, 2)], {"batch_norm_forward", "batch_norm_backward"}),
-    "local_response_norm": (lambda x: F.local_response_norm(x, 4, 1.0, 0.75, 2.0),
-                            [(2, 7, 3, 2)], {"lrn_forward", "lrn_backward"}),
-    "relu": (F.relu, [(3, 4, 5)], {"relu_forward", "relu_backward"}),
-    # unbatched input and uneven padding='same' (the extra zero on the right/bottom)
-    "conv2d unbatched same": (lambda x, w: F.conv2d(x, w, padding="same", dilation=(1, 2)),
-                              [(4, 7, 6), (6, 4, 2, 3)], {"im2col", "col2im"}),
-    # empty batches (N=0): empty outputs and input gradients, zero parameter gradients
-    "conv2d empty batch": (lambda x, w, b: F.conv2d(x, w, b, 2, 1), [(0, 4, 7, 6), (6, 4, 3, 3), (6,)],
-                           {"im2col", "col2im"}),
-    "max_pool2d empty batch": (lambda x: F.max_pool2d(x, 3, 2, 1), [(0, 3, 7, 6)],
-                               {"max_pool_forward", "max_pool_backward"}),
-    "avg_pool2d empty batch": (lambda x: F.avg_pool2d(x, 2), [(0, 3, 7, 6)],
-                               {"avg_pool_forward", "avg_pool_backward"}),
-    "batch_norm train empty batch": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-                                     [(0, 4, 2, 3), (4,), (4,)],   # no statistics to take
-                                     {"batch_norm_forward", "batch_norm_backward_sums",
-                                      "batch_norm_backward"}),
-    "local_response_norm empty batch": (lambda x: F.local_response_norm(x, 3, 1.0), [(0, 5, 3, 2)],
-                                        {"lrn_forward", "lrn_backward"}),
-}
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_gpu_branch_of_op_matches_cpu(fake_gpu, name, dtype):
-    fn, shapes, kernels = OPS[name]
-    rng = np.random.default_rng(1)
-    arrays = [no_ties(s, seed=i).astype(dtype) for i, s in enumerate(shapes)]
-    with mc.no_grad():
-        out_shape = fn(*[mc.tensor(a) for a in arrays]).shape
-    g = rng.standard_normal(out_shape).astype(dtype)
-    out_cpu, grads_cpu = run_on("cpu", fn, arrays, g)
-    assert not fake_gpu, "the CPU run must not touch the kernels"
-    out_gpu, grads_gpu = run_on("cuda", fn, arrays, g)
-    assert kernels <= set(fake_gpu), f"{name} did not launch {sorted(kernels - set(fake_gpu))}"
-    assert_close(out_gpu, out_cpu, name=f"{name} forward")
-    for i, (a, b) in enumerate(zip(grads_gpu, grads_cpu)):
-        assert_close(a, b, name=f"{name} gradient {i}")
-
-
-@pytest.mark.parametrize("name", sorted(OPS) + ["dropout"])
-def test_op_saves_the_same_state_on_cpu_and_gpu(fake_gpu, name):
-    """An op's Function keeps the same attributes whichever implementation ran: the
-    backward reads one set of names, not one per device."""
-    fn, shapes, _ = OPS[name] if name != "dropout" else (
-        lambda x: F.dropout(x, 0.5, training=True), [(2, 3, 4)], None)
-    arrays = [no_ties(s, seed=i) for i, s in enumerate(shapes)]
-    saved = {}
-    for device in ("cpu", "cuda"):
-        out = fn(*[mc.tensor(a, requires_grad=True, device=device) for a in arrays])
-        saved[device] = sorted(vars(out._creator))
-    assert saved["cpu"] == saved["cuda"]
 
 
 @pytest.mark.parametrize("dropout", [F.dropout, F.dropout2d])
