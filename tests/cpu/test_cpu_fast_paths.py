@@ -12,7 +12,7 @@ import torch.nn.functional as TF
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import geometry
-from minicnn.functional import conv as conv_module
+from minicnn.functional import columns
 from minicnn.utils import compare_with_torch
 
 
@@ -33,8 +33,8 @@ def test_conv2d_in_chunks_of_images_matches_torch(monkeypatch, budget_images, kw
             (kernel, "kernel"), (kw.get("stride", 1), "stride"), (kw.get("padding", 0), "padding"),
             (kw.get("dilation", 1), "dilation")))))
         per_image = int(K * kw.get("groups", 1) * L)                 # column elements
-        monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", budget_images * per_image * 8)
-        assert len(conv_module._image_chunks(x, per_image)) == -(-5 // budget_images)
+        monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", budget_images * per_image * 8)
+        assert len(columns.image_chunks(x, per_image)) == -(-5 // budget_images)
         compare_with_torch(lambda *t: F.conv2d(*t, **kw), lambda *t: TF.conv2d(*t, **kw), x, w, b)
 
 
@@ -197,7 +197,7 @@ def _idle_blas_cpu_seconds(user_timeout):
             "; import minicnn.cpu; a @ a; start = time.process_time(); time.sleep(0.3)"
             "; idle = time.process_time() - start"
             "; print(idle, *[ctypes.CDLL(p).openblas_thread_timeout() "
-            "for p in minicnn.cpu._loaded_openblas()])")
+            "for p in minicnn.cpu.runtime.loaded_openblas()])")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS",
                                                           "OPENBLAS_NUM_THREADS")}
     env["OPENBLAS_NUM_THREADS"] = "2"        # a second thread, even on a one-core machine
@@ -260,7 +260,7 @@ def test_image_parallel_conv_equals_the_serial_loop_and_torch(two_cores, monkeyp
     y_shape = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape
     g = rng.standard_normal(y_shape).astype(dtype)
     per_image = weight[1] * weight[2] * weight[3] * (shape[1] // weight[1]) * y_shape[2] * y_shape[3]
-    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image * x.itemsize)   # 1 image/chunk
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image * x.itemsize)   # 1 image/chunk
     ran_on = []
     original = conv_threads.map_chunks
 
@@ -325,8 +325,8 @@ def test_image_parallel_conv_after_importing_torch_in_a_fresh_process():
     import os
     import subprocess
     code = ("import torch, numpy as np, minicnn as mc, minicnn.functional as F"
-            "; from minicnn.functional import conv; from minicnn.cpu import threads"
-            "; threads.cores = lambda: 2; conv.COLUMN_BUDGET_BYTES = 4 * 9 * 64 * 4"
+            "; from minicnn.functional import columns; from minicnn.cpu import threads"
+            "; threads.cores = lambda: 2; columns.COLUMN_BUDGET_BYTES = 4 * 9 * 64 * 4"
             "; one = mc.tensor(np.ones((1, 4, 8, 8), np.float32), requires_grad=True)"   # 1 chunk:
             "; F.conv2d(one, mc.tensor(np.ones((3, 4, 3, 3), np.float32)), padding=1).sum().backward()"
             "; x = mc.tensor(np.ones((8, 4, 8, 8), np.float32), requires_grad=True)"
@@ -348,10 +348,10 @@ def test_image_parallel_conv_is_not_taken_when_one_image_overflows_the_budget(tw
     x = mc.tensor(np.ones((4, 2, 6, 6), np.float32), requires_grad=True)
     w = mc.tensor(np.ones((3, 2, 3, 3), np.float32))
     per_image = 2 * 9 * 36 * 4                                   # bytes of one image's columns
-    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image)
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image)
     F.conv2d(x, w, padding=1).sum().backward()
     assert calls == [4, 4]                                       # fits: forward and backward ask
     calls.clear()
-    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", per_image - 1)
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)
     F.conv2d(x, w, padding=1).sum().backward()
     assert calls == []

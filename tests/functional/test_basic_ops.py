@@ -70,7 +70,7 @@ def test_composite_expression_matches_torch_to_1e10():
 def test_gradcheck_reports_worst_element_of_a_wrong_backward():
     class BadSquare(mc.Function):
         def forward(self, x):
-            self.x = x
+            self.save_for_backward(x=x)
             return x * x
 
         def backward(self, g):
