@@ -8,7 +8,7 @@
 // (minicnn/cuda/loader.py passes those options; it also pastes this file in
 // place of the #include, so CuPy's compile cache sees every byte of the source.)
 //
-// Rules for every kernel (tests/test_kernels_lint.py enforces the first one, and the
+// Rules for every kernel (tests/cuda/test_kernels_lint.py enforces the first one, and the
 // SHARED macro below):
 //   * no atomics, warp intrinsics (__shfl*, __ballot*, warpSize, ...), fences or
 //     inline PTX: the result must not depend on which thread gets there first, so
