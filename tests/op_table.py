@@ -400,8 +400,6 @@ def max_pool2d_samples(dtype):
 # reaches every window of its plane (0 * NaN), where PyTorch and the Numba kernel give NaN only
 # in the windows that hold it.  Reported; the parity test on the NumPy path, and the fast
 # kernels' replays against that reference, are strict xfails.
-_NAN_BUG = "avg_pool_forward_numpy spreads a NaN to every window of its plane (0 * NaN)"
-AVG_POOL_NAN_BUG = {"numpy": _NAN_BUG, "cuda": _NAN_BUG, "numba-kernels": _NAN_BUG}
 
 
 AVG_POOL_SETTINGS = [
@@ -429,7 +427,7 @@ def avg_pool2d_samples(dtype):
           Sample("empty-batch", (np.zeros((0, 3, 7, 6), dtype),), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
                  check=holds(lambda o: o.shape[:2] == (0, 3), "an empty batch")),
           Sample("nan", (with_nan(randn(r, (2, 3, 4, 4), dtype), 5),), dict(kernel_size=3, stride=1, padding=1),
-                 gradcheck=False, known_failures=AVG_POOL_NAN_BUG),
+                 gradcheck=False),
           Sample("device", (no_ties((2, 3, 7, 6), dtype),),
                  dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
                  device=True, kernels=AVG_POOL_KERNELS),
@@ -458,8 +456,7 @@ def adaptive_avg_pool2d_samples(dtype):
     for view, make in NON_CONTIGUOUS.items():
         for name, out in (("", (5, 3)), ("global-", 1)):
             s.append(Sample(f"{name}non-contiguous-{view}", (make(no_ties((2, 6, 9, 8), dtype)),), dict(output_size=out)))
-    s += [Sample("nan", (with_nan(randn(r, (1, 2, 5, 4), dtype), 9),), dict(output_size=(2, 3)), gradcheck=False,
-                 known_failures=AVG_POOL_NAN_BUG),
+    s += [Sample("nan", (with_nan(randn(r, (1, 2, 5, 4), dtype), 9),), dict(output_size=(2, 3)), gradcheck=False),
           Sample("device", (no_ties((2, 3, 7, 6), dtype),), dict(output_size=(4, 3)), device=True,
                  kernels=AVG_POOL_KERNELS),
           Sample("device-global", (no_ties((2, 3, 7, 6), dtype),), dict(output_size=1), device=True)]
@@ -743,8 +740,7 @@ def relu_samples(dtype):
             Sample("infinities", (np.array([-np.inf, -1.0, 2.0, np.inf], dtype),), gradcheck=False),
             Sample("nan", (with_nan(randn(r, (3, 4), dtype), 1),), gradcheck=False),
             Sample("empty", (np.zeros((0, 2), dtype),)),
-            Sample("int", (ints(r, 5),), known_failures={
-                "cuda": "F.relu of an integer tensor: the CPU computes it, the CUDA kernels take floats only"}),
+            Sample("int", (ints(r, 5),), device=True),
             Sample("device", (no_ties((3, 4, 5), dtype),), device=True, kernels={"relu_forward", "relu_backward"})]
 
 
@@ -797,9 +793,8 @@ def abs_samples(dtype):
     r = rng_for("abs")
     return [Sample("no-zeros", (no_ties((3, 4), dtype, 3, low=-2.0, high=2.5),)),
             Sample("zero-inf", (np.array([0.0, -0.0, -np.inf, 2.0], dtype),), gradcheck=False),
-            # PyTorch: the gradient at a NaN is 0 (sign(NaN) = 0); minicnn's Abs passes NaN on
-            Sample("nan", (np.array([1.5, np.nan, -2.0], dtype),), gradcheck=False,
-                   known_failures={"": "Abs.backward gives NaN at a NaN input, PyTorch 0 (sign(NaN) = 0)"}),
+            # PyTorch: the gradient at a NaN is 0 (sign(NaN) = 0), not NumPy's NaN
+            Sample("nan", (np.array([1.5, np.nan, -2.0], dtype),), gradcheck=False),
             Sample("int", (ints(r, (2, 3)),))]
 
 
@@ -1273,8 +1268,7 @@ UNARY_BAD = {
                           r"hardtanh: min_val cannot be greater than max_val"),
                  BadInput("min_val 'a'", (bad(3),), dict(min_val="a"), TE, TE, r"hardtanh: min_val must be a number")),
     "relu6": (BadInput("bool", (np.array([True]),), {}, NI, NI, r"hardtanh: expected numbers, not bools"),),
-    "abs": (BadInput("bool", (np.array([True, False]),), {}, NI, NI, r"abs: ",
-                     known_failure="F.abs takes bools (PyTorch: NotImplementedError, as for neg)"),),
+    "abs": (BadInput("bool", (np.array([True, False]),), {}, NI, NI, r"abs: expected numbers, not bools"),),
 }
 
 

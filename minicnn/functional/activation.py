@@ -25,8 +25,11 @@ def relu_backward_numpy(grad_out, out):
 class ReLU(Function):
     # Saves its output, not its input: the next layer usually keeps it alive anyway.
     in_place_in_models = True
+
     def forward(self, x):
-        out = dispatch.kernel("relu_forward", x)(x)
+        # the fast kernels take floats; integers (no gradient) take the reference, on any device
+        relu = dispatch.kernel("relu_forward", x) if x.dtype.kind == "f" else relu_forward_numpy
+        out = relu(x)
         self.save_for_backward(out=out)
         return out
 

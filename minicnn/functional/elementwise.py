@@ -156,7 +156,9 @@ class Abs(Function):
         return backend.get_array_module(x).abs(x)   # not abs(): this module's abs takes Tensors
 
     def backward(self, g):
-        return g * backend.get_array_module(g).sign(self.x)
+        xp = backend.get_array_module(g)
+        # sign(x); 0 at a NaN, as PyTorch's sgn (NumPy's sign(NaN) is NaN)
+        return g * xp.where(self.x != self.x, 0, xp.sign(self.x)).astype(g.dtype, copy=False)
 
 
 class ToDtype(Function):
@@ -501,6 +503,7 @@ def abs(input):
         >>> F.abs(mc.tensor([-1.5, 2.0]))
         tensor([1.5, 2. ], dtype=float32)
     """
+    check_dtype("abs", input, "iuf", "numbers, not bools")
     return Abs.apply(input)
 
 

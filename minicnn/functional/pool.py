@@ -73,16 +73,27 @@ def _window_matrix(windows, size, xp, dtype):
 
 @dispatch.register("avg_pool_forward", "numpy")
 def avg_pool_forward_numpy(x, rows, cols, divisor):
-    """x: (B, H, W) -> (B, OH, OW).
+    """x: (B, H, W) -> (B, OH, OW): each window's sum / divisor.
 
-    Window sums are linear and separable: summing the rows of each window is the
-    matrix product R @ x with R: (OH, H), R[oh, h] = 1 where row h is in window oh;
-    the columns likewise with C: (OW, W).  So the windows sums are R @ x @ C.T.
+    Loops over the kernel offsets (i, j), as max pooling does: at each one, adds tap i of
+    every row window and tap j of every column window, from all windows at once.  Taps
+    outside the input add nothing.  (A product with 0/1 window matrices, R @ x @ C.T,
+    would be shorter, but 0 * NaN and 0 * inf are NaN: one NaN or infinity in a plane
+    would reach every window of it.)
     """
     xp = backend.get_array_module(x)
-    R = _window_matrix(rows, x.shape[1], xp, x.dtype)
-    C = _window_matrix(cols, x.shape[2], xp, x.dtype)
-    return (R @ x @ C.T) / xp.asarray(divisor)
+    B, H, W = x.shape
+    r_start, r_stop, c_start, c_stop = (xp.asarray(a) for a in
+                                        (rows.start, rows.stop, cols.start, cols.stop))
+    total = xp.zeros((B, len(r_start), len(c_start)), dtype=x.dtype)
+    for i in range(rows.max_taps):
+        h = r_start + i * rows.step                              # (OH,) tap i of each row window
+        for j in range(cols.max_taps):
+            w = c_start + j * cols.step                          # (OW,)
+            inside = (h < r_stop)[:, None] & (w < c_stop)[None, :]      # (OH, OW)
+            tap = x[:, h.clip(0, H - 1)[:, None], w.clip(0, W - 1)[None, :]]   # (B, OH, OW)
+            total += xp.where(inside, tap, x.dtype.type(0))
+    return total / xp.asarray(divisor)
 
 
 @dispatch.register("avg_pool_backward", "numpy")
