@@ -22,6 +22,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, _reverse_topological_order, no_grad
+from .io.files import atomic_path
 from .summary import summary
 
 
@@ -93,16 +94,17 @@ def render(dot, path):
             "(e.g. https://dreampuf.github.io/GraphvizOnline), or install Graphviz "
             "(apt install graphviz / brew install graphviz / conda install graphviz) and run "
             f"`dot -T{ext} {source} -o {path}`")
-    done = subprocess.run([program, f"-T{ext}", "-o", path], input=dot.encode(),
-                          capture_output=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"minicnn: viz.render: `dot` failed on {path}: "
-                           f"{done.stderr.decode(errors='replace').strip()}")
+    with atomic_path(path) as tmp:         # a failed or cut-short drawing leaves no half file
+        done = subprocess.run([program, f"-T{ext}", "-o", tmp], input=dot.encode(),
+                              capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"minicnn: viz.render: `dot` failed on {path}: "
+                               f"{done.stderr.decode(errors='replace').strip()}")
     return path
 
 
 def _write_text(path, text):
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     return path
 

@@ -124,6 +124,21 @@ def test_render_runs_dot_with_the_format_of_the_file_name(tmp_path, monkeypatch)
     assert written == "-Tpng -o\n" + dot
 
 
+def test_render_that_fails_half_way_leaves_no_half_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "dot"            # writes half a picture, then fails
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "half" > "$3"\necho "dot: out of memory" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent) + os.pathsep + os.environ["PATH"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "graph.png").write_text("the picture of the last run")
+    with pytest.raises(RuntimeError, match="`dot` failed on .*graph.png: dot: out of memory"):
+        viz.render(viz.graph(small_net()(images()).sum()), out / "graph.png")
+    assert sorted(p.name for p in out.iterdir()) == ["graph.png"]
+    assert (out / "graph.png").read_text() == "the picture of the last run"
+
+
 # ----- filters and feature maps ---------------------------------------------------------
 def tiles(fig):
     """The image of every tile, in order."""
