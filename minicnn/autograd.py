@@ -59,6 +59,17 @@ def is_grad_enabled():
 
 
 @contextlib.contextmanager
+def enable_grad():
+    """Inside this block the graph is recorded, even within ``no_grad`` (PyTorch's name)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, True
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+@contextlib.contextmanager
 def observe(callback):
     """Inside this block, ``callback(fn, inputs, output)`` runs after every op.
 

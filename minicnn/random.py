@@ -4,6 +4,8 @@
 Each array module (NumPy, CuPy) gets its own generator, created from the seed on first use,
 so the random numbers are drawn where the data lives.
 """
+import copy
+
 import numpy as np
 
 _seed = None          # None: fresh entropy from the operating system
@@ -15,6 +17,16 @@ def manual_seed(seed):
     global _seed
     _seed = int(seed)
     _generators.clear()
+
+
+def get_state(xp=np):
+    """The state of ``xp``'s generator, to replay its draws later with ``set_state``."""
+    return copy.deepcopy(generator(xp).bit_generator.state)
+
+
+def set_state(state, xp=np):
+    """Put ``xp``'s generator back to a state ``get_state`` returned."""
+    generator(xp).bit_generator.state = copy.deepcopy(state)
 
 
 def generator(xp=np):

@@ -1,10 +1,13 @@
-"""Helpers for comparing minicnn with PyTorch (the tests use them; learners can too).
+"""Helpers for comparing minicnn with PyTorch (the tests use them; learners can too), and
+activation checkpointing (``checkpoint``, ``checkpoint_sequential``, from
+minicnn/activation_checkpoint.py: ``torch.utils.checkpoint``'s names).
 
 PyTorch is imported only by the functions that need it, so minicnn never depends on it.
 """
 import numpy as np
 
 from . import backend
+from .activation_checkpoint import checkpoint, checkpoint_sequential  # noqa: F401
 from .autograd import Tensor
 
 # Default comparison tolerances per dtype: float64 should agree to rounding error;
