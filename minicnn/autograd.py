@@ -162,6 +162,7 @@ class Function:
     in_place_in_models = False
     _tensor_hooks = None    # hooks registered on the op's output tensor (register_hook)
     _retains_grad = None    # weakref to the output tensor, when it called retain_grad()
+    _watched = ()           # (leaf tensor, its version) for leaves whose arrays forward saved
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -226,6 +227,8 @@ class Function:
             # computed it -- never an intermediate Tensor, so its array can be freed
             fn.parents = tuple(_node(t) if needed else None
                                for t, needed in zip(inputs, fn.needs_input_grad))
+            if fn.saved_names:
+                fn._watched = _saved_leaves(fn, inputs)
             result = Tensor(out, requires_grad=True, _creator=fn)
         else:
             result = Tensor(out)
@@ -254,6 +257,7 @@ class Tensor:
 
     __array_priority__ = 1000   # make `ndarray + Tensor` call Tensor.__radd__
     _retains_grad = None        # a leaf keeps its gradient anyway (see retain_grad)
+    _version = 0                # how many times its array was changed in place (bump_version)
 
     def __init__(self, data, requires_grad=False, _creator=None):
         if isinstance(data, Tensor):
@@ -358,6 +362,12 @@ class Tensor:
         return self._creator is not None and self._creator._retains_grad is not None \
             and self._creator._retains_grad() is self
 
+    def bump_version(self):
+        """Record that this tensor's array was changed in place (optimizer steps,
+        ``load_state_dict`` and ``nn.init`` call it): a backward that needs the old values
+        then refuses to run, as PyTorch's does, instead of computing a wrong gradient."""
+        self._version += 1
+
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.dtype.kind != "f":
             raise TypeError(f"minicnn: only floating-point tensors can require gradients, got {self.dtype}")
@@ -422,6 +432,14 @@ class Tensor:
             if getattr(fn, "released", False):
                 raise RuntimeError("minicnn: trying to backward through the graph a second time; "
                                    "pass retain_graph=True to the first backward() to keep it")
+            for leaf, version in fn._watched:
+                if leaf._version != version:
+                    raise RuntimeError(
+                        "minicnn: one of the variables needed for gradient computation has been "
+                        f"modified by an inplace operation: a tensor of shape {leaf.shape}, which "
+                        f"{fn.name()} saved, is at version {leaf._version}; expected version "
+                        f"{version} instead (an optimizer step, load_state_dict or nn.init "
+                        "between forward and backward?)")
             in_grads = fn.backward(g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
@@ -449,6 +467,19 @@ def _refuse_undeclared_state(fn, settings):
         raise TypeError(f"minicnn: {type(fn).__name__}.forward set {undeclared} on self without "
                         "declaring it: use self.save_for_backward(name=value) for what backward "
                         "needs, and local variables for the rest")
+
+
+def _saved_leaves(fn, inputs):
+    """(tensor, version) of each leaf input whose array (or a view of it) forward saved:
+    changing such a tensor in place before backward would change the gradient."""
+    arrays = [v for v in fn.saved.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
+    watched = []
+    for t in inputs:
+        if t is not None and t._creator is None:
+            xp = backend.get_array_module(t.data)
+            if any(xp.may_share_memory(t.data, a) for a in arrays):
+                watched.append((t, t._version))
+    return tuple(watched)
 
 
 def _node(t):

@@ -362,3 +362,52 @@ def test_hooks_refuse_tensors_without_grad_and_replacements_of_another_shape():
     with pytest.raises(RuntimeError, match=r"hook returned a gradient of shape \(1,\) for a "
                                            r"tensor of shape \(2,\)"):
         (x * 2).sum().backward()
+
+
+# ----- in-place safety: a version counter per tensor, as PyTorch's ------------------------------
+def _linear_with_pending_backward(lib):
+    torch_lib = lib.__name__ == "torch"
+    layer = lib.nn.Linear(3, 2)
+    x = (lib.ones(4, 3, requires_grad=True) if torch_lib       # torch keeps the weight only when
+         else mc.tensor(np.ones((4, 3), np.float32), requires_grad=True))   # x needs a gradient
+    return layer, layer(x).sum()
+
+
+@pytest.mark.parametrize("change", ["optimizer step", "load_state_dict", "nn.init"])
+def test_changing_a_saved_weight_before_backward_is_refused_as_in_torch(change):
+    import torch
+    for lib in (torch, mc):
+        layer, loss = _linear_with_pending_backward(lib)
+        if change == "optimizer step":
+            layer.weight.grad = lib.ones_like(layer.weight) if lib is torch else mc.tensor(np.ones((2, 3), np.float32))
+            lib.optim.SGD(layer.parameters(), lr=0.1).step()
+        elif change == "load_state_dict":
+            layer.load_state_dict({k: v * 2 for k, v in layer.state_dict().items()})
+        else:
+            lib.nn.init.zeros_(layer.weight)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            loss.backward()
+
+
+def test_the_refusal_names_the_tensor_and_the_versions_and_unsaved_changes_pass():
+    w = mc.tensor([1.0, 2.0], requires_grad=True)
+    b = mc.tensor([0.5, 0.5], requires_grad=True)
+    y = (w * w).sum() + (b + 1).sum()     # Mul saves w; Add saves nothing of b
+    mc.nn.init.zeros_(b)
+    y.backward(retain_graph=True)          # b's new values change no gradient: allowed, as in torch
+    assert_close(w.grad, [2.0, 4.0]) and assert_close(b.grad, [1.0, 1.0])
+    mc.nn.init.ones_(w)
+    with pytest.raises(RuntimeError, match=r"a tensor of shape \(2,\), which MulBackward saved, is "
+                                           r"at version 1; expected version 0 instead"):
+        y.backward()
+
+
+def test_a_layer_whose_input_needs_no_gradient_keeps_no_weight_and_may_change_it_as_in_torch():
+    import torch
+    for lib in (torch, mc):
+        layer = lib.nn.Linear(3, 2)
+        x = lib.ones(4, 3) if lib is torch else mc.tensor(np.ones((4, 3), np.float32))
+        loss = layer(x).sum()
+        lib.nn.init.zeros_(layer.weight)      # the weight's gradient needs only x
+        loss.backward()
+        assert_close(layer.weight.grad if lib is mc else layer.weight.grad.numpy(), np.full((2, 3), 4.0))

@@ -71,12 +71,15 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, x, y):
-        self.save_for_backward(x=x, y=y)
+        # gx needs y, gy needs x: keep only what a wanted gradient needs
+        need_x, need_y = self.needs_input_grad
+        self.save_for_backward(**({"y": y} if need_x else {}), **({"x": x} if need_y else {}))
         return x * y
 
     def backward(self, g):
-        gx = unbroadcast(g * self.y, self.x.shape) if self.needs_input_grad[0] else None
-        gy = unbroadcast(g * self.x, self.y.shape) if self.needs_input_grad[1] else None
+        x_shape, y_shape = self.input_shapes
+        gx = unbroadcast(g * self.y, x_shape) if self.needs_input_grad[0] else None
+        gy = unbroadcast(g * self.x, y_shape) if self.needs_input_grad[1] else None
         return gx, gy
 
 

@@ -36,7 +36,10 @@ class Linear(Function):
     """x (N.., in) -> x @ W.T + b: (N.., out);  W: (out, in), b: (out,)."""
 
     def forward(self, x, w, b):
-        self.save_for_backward(x=x, w=w)
+        # only what a wanted gradient needs: gx needs w, gw needs x (as PyTorch: a frozen
+        # input's layer keeps no weight, and changing it before backward is then fine)
+        need_x, need_w, _ = self.needs_input_grad
+        self.save_for_backward(**({"w": w} if need_x else {}), **({"x": x} if need_w else {}))
         out = x @ w.T
         return out if b is None else out + b
 

@@ -21,6 +21,7 @@ from .. import backend, random
 def _fill(tensor, values):
     """Write ``values`` into the tensor's array in place (no graph is recorded)."""
     tensor.data[...] = values
+    tensor.bump_version()
     return tensor
 
 
@@ -35,6 +36,7 @@ def _standard(tensor, kind):
         draw(data.shape, dtype=data.dtype, out=data)
     else:
         data[...] = draw(data.shape, dtype=np.float64)
+    tensor.bump_version()
     return data
 
 

@@ -378,6 +378,7 @@ class Module:
         for key, value in values.items():
             target = own[key]     # assignment converts to the target's dtype
             target.data[...] = backend.to_device(value, target.device)
+            target.bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ----- hooks -------------------------------------------------------------

@@ -127,6 +127,7 @@ class Optimizer:
                         raise RuntimeError(f"minicnn: {type(self).__name__}: gradient of shape "
                                            f"{grad.shape} for a parameter of shape {p.shape}")
                     self._update(p.data, grad, self.state.setdefault(id(p), {}), group)
+                    p.bump_version()
         return loss
 
     def _update(self, param, grad, state, group):
