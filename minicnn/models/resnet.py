@@ -8,14 +8,25 @@ changes the size (stride 2) or the channel count, the shortcut becomes a 1x1
 conv + BN (``downsample``).  ResNet-18/34 stack ``BasicBlock`` (two 3x3 convs);
 ResNet-50/101/152 stack ``Bottleneck`` (1x1 reduce, 3x3, 1x1 expand by 4),
 which is cheaper per layer at the same width.
+
+Two variants change only the bottleneck's 3x3 conv (``groups`` and ``width_per_group``,
+torchvision's meaning: the 3x3 conv has width = int(planes * width_per_group / 64) * groups
+channels, split into ``groups`` independent groups):
+  * ResNeXt (Xie et al., "Aggregated Residual Transformations", 2017): the 3x3 conv is
+    grouped into C parallel paths of d channels each ("cardinality" C, "32x4d" = 32 paths
+    of 4 channels at the first stage); more paths at the same cost beat a wider or deeper
+    ResNet;
+  * Wide ResNet (Zagoruyko & Komodakis, 2016, as torchvision builds it for ImageNet): the
+    bottleneck's inner width doubled (width_per_group=128), the 1x1 expansion kept.
 """
 from .. import functional as F
 from .. import nn
 from ._weights import load_weights
 
 
-def conv3x3(in_planes, out_planes, stride=1):
-    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+def conv3x3(in_planes, out_planes, stride=1, groups=1):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1,
+                     groups=groups, bias=False)
 
 
 def conv1x1(in_planes, out_planes, stride=1):
@@ -26,8 +37,11 @@ class BasicBlock(nn.Module):
     """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), both convs 3x3."""
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, stride_in_1x1=False):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, stride_in_1x1=False,
+                 groups=1, base_width=64):
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock only supports groups=1 and base_width=64")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -49,17 +63,23 @@ class Bottleneck(nn.Module):
     Where the block downsamples, torchvision puts the stride on the 3x3 conv ("ResNet
     v1.5", slightly more accurate); the paper puts it on the first 1x1 conv
     (``stride_in_1x1=True``), which skips three quarters of the input positions.
+
+    ``groups`` and ``base_width`` (ResNeXt, Wide ResNet): the inner width is
+    int(planes * base_width / 64) * groups and the 3x3 conv is split into ``groups``
+    groups; the defaults (1, 64) give ResNet's bottleneck.
     """
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, stride_in_1x1=False):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, stride_in_1x1=False,
+                 groups=1, base_width=64):
         super().__init__()
         stride1x1, stride3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
-        self.conv1 = conv1x1(inplanes, planes, stride1x1)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride3x3)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = conv1x1(inplanes, width, stride1x1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride3x3, groups)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -75,12 +95,15 @@ class Bottleneck(nn.Module):
 
 class ResNet(nn.Module):
     """Stem (7x7/2 conv, BN, ReLU, 3x3/2 max pool), four stages of blocks at 64, 128,
-    256 and 512 "planes" (stages 2-4 start with stride 2), global average pooling, fc."""
+    256 and 512 "planes" (stages 2-4 start with stride 2), global average pooling, fc.
+    ``groups`` and ``width_per_group`` go to every Bottleneck (ResNeXt, Wide ResNet)."""
 
     def __init__(self, block, layers, num_classes=1000, zero_init_residual=False,
-                 stride_in_1x1=False):
+                 groups=1, width_per_group=64, stride_in_1x1=False):
         super().__init__()
         self.inplanes = 64
+        self.groups = groups
+        self.base_width = width_per_group
         self.stride_in_1x1 = stride_in_1x1
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -113,9 +136,10 @@ class ResNet(nn.Module):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                        nn.BatchNorm2d(planes * block.expansion))
-        layers = [block(self.inplanes, planes, stride, downsample, self.stride_in_1x1)]
+        widths = dict(groups=self.groups, base_width=self.base_width)
+        layers = [block(self.inplanes, planes, stride, downsample, self.stride_in_1x1, **widths)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes, stride_in_1x1=self.stride_in_1x1)
+        layers += [block(self.inplanes, planes, stride_in_1x1=self.stride_in_1x1, **widths)
                    for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
@@ -158,3 +182,30 @@ def resnet101(weights=None, **kwargs):
 def resnet152(weights=None, **kwargs):
     """ResNet-152: Bottlenecks [3, 8, 36, 3]."""
     return _resnet(Bottleneck, [3, 8, 36, 3], weights, kwargs)
+
+
+def resnext50_32x4d(weights=None, **kwargs):
+    """ResNeXt-50 32x4d: ResNet-50's Bottlenecks [3, 4, 6, 3] with the 3x3 conv split into
+    32 groups of 4 channels at the first stage (groups=32, width_per_group=4)."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], weights, dict(groups=32, width_per_group=4, **kwargs))
+
+
+def resnext101_32x8d(weights=None, **kwargs):
+    """ResNeXt-101 32x8d: Bottlenecks [3, 4, 23, 3], 32 groups of 8 channels."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(groups=32, width_per_group=8, **kwargs))
+
+
+def resnext101_64x4d(weights=None, **kwargs):
+    """ResNeXt-101 64x4d: Bottlenecks [3, 4, 23, 3], 64 groups of 4 channels."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(groups=64, width_per_group=4, **kwargs))
+
+
+def wide_resnet50_2(weights=None, **kwargs):
+    """Wide ResNet-50-2: ResNet-50 with every bottleneck's inner width doubled
+    (width_per_group=128); the 1x1 expansion to 4*planes channels is unchanged."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], weights, dict(width_per_group=128, **kwargs))
+
+
+def wide_resnet101_2(weights=None, **kwargs):
+    """Wide ResNet-101-2: ResNet-101 with every bottleneck's inner width doubled."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(width_per_group=128, **kwargs))
