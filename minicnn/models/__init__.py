@@ -10,6 +10,8 @@ from .vgg import (VGG, vgg11, vgg11_bn, vgg11_lrn, vgg13, vgg13_bn, vgg16, vgg16
 from .googlenet import GoogLeNet, GoogLeNet2014, GoogLeNetOutputs, googlenet, googlenet_2014
 from .resnet import ResNet, BasicBlock, Bottleneck, resnet18, resnet34, resnet50, resnet101, resnet152
 from .inception import Inception3, InceptionOutputs, inception_v3
+from .squeezenet import Fire, SqueezeNet, squeezenet1_0, squeezenet1_1
+from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .small import SmallCNN, small_cnn
 
 __all__ = ["alexnet", "alexnet_2012", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13", "vgg13_bn",
@@ -17,4 +19,6 @@ __all__ = ["alexnet", "alexnet_2012", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13",
            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3",
            "AlexNet", "AlexNet2012", "VGG", "GoogLeNet", "GoogLeNet2014", "GoogLeNetOutputs",
            "ResNet", "BasicBlock", "Bottleneck", "Inception3", "InceptionOutputs",
+           "squeezenet1_0", "squeezenet1_1", "SqueezeNet", "Fire",
+           "densenet121", "densenet161", "densenet169", "densenet201", "DenseNet",
            "small_cnn", "SmallCNN"]
