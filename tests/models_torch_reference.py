@@ -140,3 +140,189 @@ def resnet_stride_in_1x1(arch, **kwargs):
         block = layer[0]
         block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
     return model
+
+
+# ----- CIFAR ResNets (He et al. 2015, section 4.2), pre-activation ResNets (He et al. 2016),
+# ----- Wide ResNets (Zagoruyko & Komodakis 2016)
+class ZeroPadShortcut(nn.Module):
+    """Option A: identity, subsampled by ``stride``, with zero channels appended."""
+
+    def __init__(self, pad_channels, stride=2):
+        super().__init__()
+        self.pad_channels, self.stride = pad_channels, stride
+
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.pad_channels))     # (W, H, C) pads: C at the end
+
+    def extra_repr(self):
+        return f"pad_channels={self.pad_channels}, stride={self.stride}"
+
+
+class CifarBasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1, residual=True):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.residual = residual
+        self.downsample = (ZeroPadShortcut(planes - inplanes, stride)
+                           if residual and (stride != 1 or inplanes != planes) else None)
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.residual:
+            y = y + (self.downsample(x) if self.downsample is not None else x)
+        return F.relu(y)
+
+
+class CifarResNet(nn.Module):
+    """6n+2 layers: conv 16, 2n convs at 16, 32, 64 filters, average pooling, fc."""
+
+    def __init__(self, depth, num_classes=10, residual=True):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        stages, cin = [], 16
+        for width, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = [CifarBasicBlock(cin if i == 0 else width, width, stride if i == 0 else 1,
+                                      residual) for i in range(n)]
+            stages.append(nn.Sequential(*blocks))
+            cin = width
+        self.layer1, self.layer2, self.layer3 = stages
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class PreActBasicBlock(nn.Module):
+    """BN-ReLU-conv3x3, BN-ReLU-(dropout)-conv3x3, plus the identity or a 1x1 conv of the
+    activated input; no bn1 when the input is already activated (after the ImageNet stem)."""
+
+    def __init__(self, inplanes, planes, stride=1, preact=True, dropout=0.0):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes) if preact else None
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        project = stride != 1 or inplanes != planes
+        self.downsample = nn.Conv2d(inplanes, planes, 1, stride, bias=False) if project else None
+
+    def forward(self, x):
+        a = F.relu(self.bn1(x)) if self.bn1 is not None else x
+        y = self.conv1(a)
+        y = F.relu(self.bn2(y))
+        if self.dropout is not None:
+            y = self.dropout(y)
+        return self.conv2(y) + (self.downsample(a) if self.downsample is not None else x)
+
+
+class PreActBottleneck(nn.Module):
+    """BN-ReLU-conv1x1, BN-ReLU-conv3x3, BN-ReLU-conv1x1 (x4 channels), plus the shortcut."""
+
+    def __init__(self, inplanes, planes, stride=1, preact=True, stride_in_1x1=False):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes) if preact else None
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, stride if stride_in_1x1 else 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1 if stride_in_1x1 else stride, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, 4 * planes, 1, bias=False)
+        project = stride != 1 or inplanes != 4 * planes
+        self.downsample = nn.Conv2d(inplanes, 4 * planes, 1, stride, bias=False) if project else None
+
+    def forward(self, x):
+        a = F.relu(self.bn1(x)) if self.bn1 is not None else x
+        y = self.conv1(a)
+        y = self.conv2(F.relu(self.bn2(y)))
+        y = self.conv3(F.relu(self.bn3(y)))
+        return y + (self.downsample(a) if self.downsample is not None else x)
+
+
+class PreActResNetCifar(nn.Module):
+    """9n+2 layers: conv 16, n bottlenecks to 64, 128, 256 channels, BN-ReLU, pool, fc."""
+
+    def __init__(self, depth, num_classes=10):
+        super().__init__()
+        n = (depth - 2) // 9
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        stages, cin = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            stages.append(nn.Sequential(*[
+                PreActBottleneck(cin if i == 0 else 4 * planes, planes, stride if i == 0 else 1,
+                                 stride_in_1x1=True) for i in range(n)]))
+            cin = 4 * planes
+        self.layer1, self.layer2, self.layer3 = stages
+        self.bn = nn.BatchNorm2d(256)
+        self.relu = nn.ReLU(inplace=True)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        return self.fc(torch.flatten(self.avgpool(F.relu(self.bn(x))), 1))
+
+
+class PreActResNet(nn.Module):
+    """ImageNet form (fb.resnet.torch preresnet): stem conv-BN-ReLU-maxpool, four stages of
+    pre-activation blocks (the first block without its own BN-ReLU), BN-ReLU, pool, fc."""
+
+    def __init__(self, block, layers, num_classes=1000):
+        super().__init__()
+        expansion = 4 if block is PreActBottleneck else 1
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        stages, cin = [], 64
+        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
+            blocks = [block(cin, planes, 1 if i == 0 else 2, preact=i > 0)]
+            blocks += [block(planes * expansion, planes) for _ in range(1, count)]
+            stages.append(nn.Sequential(*blocks))
+            cin = planes * expansion
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.bn = nn.BatchNorm2d(cin)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(F.relu(self.bn(x))), 1))
+
+
+class WideResNet(nn.Module):
+    """WRN-d-k: conv 16, (d-4)/6 pre-activation basic blocks at 16k, 32k, 64k, BN-ReLU,
+    pool, fc."""
+
+    def __init__(self, depth, widen_factor, num_classes=10, dropout=0.0):
+        super().__init__()
+        n = (depth - 4) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        stages, cin = [], 16
+        for width, stride in ((16 * widen_factor, 1), (32 * widen_factor, 2),
+                              (64 * widen_factor, 2)):
+            stages.append(nn.Sequential(*[
+                PreActBasicBlock(cin if i == 0 else width, width, stride if i == 0 else 1,
+                                 dropout=dropout) for i in range(n)]))
+            cin = width
+        self.layer1, self.layer2, self.layer3 = stages
+        self.bn = nn.BatchNorm2d(cin)
+        self.relu = nn.ReLU(inplace=True)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        return self.fc(torch.flatten(self.avgpool(F.relu(self.bn(x))), 1))

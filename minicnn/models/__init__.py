@@ -22,3 +22,19 @@ __all__ = ["alexnet", "alexnet_2012", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13",
            "squeezenet1_0", "squeezenet1_1", "SqueezeNet", "Fire",
            "densenet121", "densenet161", "densenet169", "densenet201", "DenseNet",
            "small_cnn", "SmallCNN"]
+
+# CIFAR networks (32x32 inputs, 10 classes by default): docs/models.md.  ``wrn(depth, k)`` and
+# ``preact_resnet_cifar(depth)`` take the depth, so they stay out of __all__ (the command
+# line lists __all__'s lowercase names as models built from ``(weights, num_classes=)``).
+from .cifar_resnet import (CifarResNet, plain20, plain32, plain44, plain56, plain110,  # noqa: E402
+                           resnet20, resnet32, resnet44, resnet56, resnet110)
+from .preact_resnet import (PreActResNet, PreActResNetCifar, preact_resnet18,  # noqa: E402
+                            preact_resnet34, preact_resnet50, preact_resnet164,
+                            preact_resnet1001, preact_resnet_cifar)
+from .wide_resnet import WideResNet, wrn, wrn16_8, wrn28_10, wrn40_4  # noqa: E402
+
+CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "plain20",
+                "plain32", "plain44", "plain56", "plain110", "preact_resnet164",
+                "preact_resnet1001", "wrn16_8", "wrn28_10", "wrn40_4")
+__all__ += [*CIFAR_MODELS, "preact_resnet18", "preact_resnet34", "preact_resnet50",
+            "CifarResNet", "PreActResNet", "PreActResNetCifar", "WideResNet"]
