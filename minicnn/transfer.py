@@ -13,7 +13,8 @@ specific to the original task.  Three ways to reuse the body, from cheapest to b
    pretrained features are adjusted rather than destroyed.
 
 ``head_names(model)`` says which layers are heads for each architecture family:
-ResNet and the small CNN ``fc``; AlexNet and VGG ``classifier[-1]``; GoogLeNet ``fc``
+ResNet and the small CNN ``fc``; AlexNet and VGG ``classifier[-1]``; DenseNet
+``classifier``; GoogLeNet ``fc``
 plus ``aux1.fc2`` and ``aux2.fc2``; Inception v3 ``fc`` plus ``AuxLogits.fc``.
 
 Frozen batch-norm layers still update their running statistics in training mode;
@@ -42,13 +43,15 @@ def head_names(model):
     candidates = ["fc", "aux1.fc2", "aux2.fc2", "AuxLogits.fc"]
     names = [n for n in candidates if _find(model, n) is not None]
     classifier = getattr(model, "classifier", None)
+    if not names and isinstance(classifier, nn.Linear):          # DenseNet
+        names = ["classifier"]
     if not names and isinstance(classifier, nn.Sequential) and len(classifier) > 0:
         names = [f"classifier.{list(classifier._modules)[-1]}"]
     if not names or not isinstance(_find(model, names[0]), nn.Linear):
         raise ValueError(f"minicnn: transfer: cannot find the classifier head of "
                          f"{type(model).__name__}; expected a Linear layer named 'fc' "
-                         "(ResNet, GoogLeNet, Inception v3) or a Sequential 'classifier' "
-                         "ending in a Linear layer (AlexNet, VGG)")
+                         "(ResNet, GoogLeNet, Inception v3), a Linear 'classifier' (DenseNet) "
+                         "or a Sequential 'classifier' ending in a Linear layer (AlexNet, VGG)")
     return names
 
 

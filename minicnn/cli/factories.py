@@ -30,14 +30,15 @@ def build_model(name, num_classes, in_channels=3, weights=None):
 
 def num_classes_in(state):
     """The number of outputs of the classifier stored in a state dict."""
-    if "fc.weight" in state:
-        return int(np.shape(state["fc.weight"])[0])
+    for key in ("fc.weight", "classifier.weight"):      # classifier.weight: DenseNet
+        if key in state:
+            return int(np.shape(state[key])[0])
     classifier = [k for k in state if k.startswith("classifier.") and k.endswith(".weight")]
     if classifier:
         last = max(classifier, key=lambda k: int(k.split(".")[1]))
         return int(np.shape(state[last])[0])
-    raise SystemExit("minicnn: cannot tell the number of classes of these weights (no fc.weight "
-                     "or classifier.N.weight)")
+    raise SystemExit("minicnn: cannot tell the number of classes of these weights (no fc.weight, "
+                     "classifier.weight or classifier.N.weight)")
 
 
 def read_weights(path):

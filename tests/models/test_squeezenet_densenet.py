@@ -153,3 +153,19 @@ def test_cli_summary_prints_the_parameter_total(capsys, name):
     out = capsys.readouterr().out
     total = next(line for line in out.splitlines() if line.startswith("total"))
     assert code == 0 and f"{PARAM_COUNTS[name]:,}" in total.split()
+
+
+def test_densenet_head_for_transfer_learning_and_the_cli():
+    """DenseNet's head is one Linear named ``classifier``: transfer.replace_head swaps it,
+    and the command line reads the class count from ``classifier.weight`` (finetune,
+    evaluate); SqueezeNet's from its 1x1 conv ``classifier.1.weight``."""
+    from minicnn import transfer
+    from minicnn.cli.factories import num_classes_in
+    model = mc.models.DenseNet(num_classes=9, **SMALL_DENSENET)
+    assert num_classes_in(model.state_dict()) == 9
+    transfer.freeze(model)
+    assert transfer.head_names(model) == ["classifier"]
+    transfer.replace_head(model, 4)
+    assert model.classifier.out_features == 4 and model.classifier.weight.requires_grad
+    assert model(mc.tensor(np.zeros((1, 3, 32, 32), np.float32))).shape == (1, 4)
+    assert num_classes_in(mc.models.squeezenet1_1(num_classes=6).state_dict()) == 6
