@@ -1,8 +1,9 @@
 """SqueezeNet and DenseNet against torchvision: structure and parameter counts of every
 constructor, float64 parity (logits, input and parameter gradients, BatchNorm buffers,
-train and eval mode) on squeezenet1_1 and on small DenseNets built by the same classes,
-a forward-only check of the full densenet121, and loading a checkpoint with the old
-dense-layer keys of torchvision's released DenseNet weights.
+train and eval mode; float32 as good as PyTorch's own) on squeezenet1_1 and on small
+DenseNets built by the same classes, a forward-only check of the full densenet121, and
+loading a checkpoint with the old dense-layer keys of torchvision's released DenseNet
+weights.
 
 The parity machinery is tests/models/test_models.py's (see its docstring)."""
 import collections
@@ -16,7 +17,9 @@ import minicnn as mc
 from minicnn.models.densenet import rename_old_densenet_keys
 from minicnn.utils import assert_close
 
-from tests.models.test_models import (Case, NUM_CLASSES, assert_all_close, check_structure,
+from tests.models import test_models
+from tests.models.test_models import (Case, NUM_CLASSES, assert_all_close,
+                                      assert_float32_as_good_as_torchs, check_structure,
                                       max_rel_error, run_both, tv)
 
 torch.set_num_threads(2)
@@ -48,10 +51,11 @@ PARITY_CASES = {c.name: c for c in [
          kwargs=dict(growth_rate=4, block_config=(2, 1, 2), num_init_features=8, bn_size=2,
                      memory_efficient=True), constructor="DenseNet"),
 ]}
+FLOAT32_TOO = {"squeezenet1_1", "densenet_small"}
 
 
 @pytest.mark.parametrize("case_name", list(PARITY_CASES))
-def test_parity_float64_train_and_eval(case_name):
+def test_parity_with_torchvision(case_name):
     case = PARITY_CASES[case_name]
     torch.manual_seed(0)
     mc.manual_seed(0)
@@ -62,6 +66,17 @@ def test_parity_float64_train_and_eval(case_name):
     state = {k: v.numpy() for k, v in torch_model.state_dict().items()}
     results = run_both(case, torch_model, mc_model, state, np.float64, ("train", "eval"))
     assert_all_close(case_name, results, rtol=1e-8, floor_fraction=1e-6)
+    if case_name in FLOAT32_TOO:      # as test_models.py: measured against PyTorch's float64
+        results32 = run_both(case, torch_model, mc_model, state, np.float32, ("eval",))
+        assert_float32_as_good_as_torchs(case_name, results32, results)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, size, kwargs", [("squeezenet1_1", 64, {}),
+                                                ("DenseNet", 32, SMALL_DENSENET)])
+def test_on_gpu_matches_cpu(name, size, kwargs):
+    """test_models.py's check: the same float64 training step on CuPy and on NumPy."""
+    test_models.test_model_on_gpu_matches_cpu(name, size, kwargs)
 
 
 def test_densenet121_logits_equal_torchvisions():
