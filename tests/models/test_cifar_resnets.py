@@ -5,9 +5,10 @@ test_models.py's procedure: same state-dict keys and printout, PyTorch's weights
 float64 logits, input gradient, every parameter's gradient and the BatchNorm buffers
 after a training step, then eval-mode logits, relative error < 1e-8.
 
-The smallest members of each family keep this file fast: resnet20, plain20, the 11-layer
-pre-activation bottleneck net (n=1: one block per stage, each a projection block),
-preact_resnet18 at 32x32 and WRN-10-2.  The parameter counts are checked for every
+The smallest members of each family keep this file fast: resnet20, plain20, the 20-layer
+pre-activation bottleneck net (n=2: a projection and an identity block per stage),
+preact_resnet18 and a one-block-per-stage bottleneck net of the same ImageNet form at
+32x32, and WRN-10-2.  The parameter counts are checked for every
 constructor (no forward pass).
 """
 import numpy as np
@@ -29,14 +30,23 @@ CASES = {
                  lambda: ref.CifarResNet(20, num_classes=NUM_CLASSES), 32, 2),
     "plain20": (lambda: mc.models.plain20(num_classes=NUM_CLASSES),
                 lambda: ref.CifarResNet(20, num_classes=NUM_CLASSES, residual=False), 32, 2),
-    "preact_cifar_depth11": (
-        lambda: mc.models.preact_resnet_cifar(11, num_classes=NUM_CLASSES),
-        lambda: ref.PreActResNetCifar(11, num_classes=NUM_CLASSES), 32, 2),
+    # depth 20 (n=2): a projection block and an identity block per stage (depth 11, the
+    # smallest, has only projection blocks)
+    "preact_cifar_depth20": (
+        lambda: mc.models.preact_resnet_cifar(20, num_classes=NUM_CLASSES),
+        lambda: ref.PreActResNetCifar(20, num_classes=NUM_CLASSES), 32, 2),
     # layer4 sees 1x1 maps at 32x32: batch 3 gives its BatchNorms 3 values per channel
     # (with 2 the normalised output is +-1 whatever the input)
     "preact_resnet18": (lambda: mc.models.preact_resnet18(num_classes=NUM_CLASSES),
                         lambda: ref.PreActResNet(ref.PreActBasicBlock, [2, 2, 2, 2],
                                                  num_classes=NUM_CLASSES), 32, 3),
+    # the ImageNet form with bottlenecks (stride on the 3x3, layer1's first block without
+    # its own BN-ReLU), one block per stage
+    "preact_bottlenecks_1111": (
+        lambda: mc.models.PreActResNet(mc.models.preact_resnet.PreActBottleneck, [1, 1, 1, 1],
+                                       num_classes=NUM_CLASSES),
+        lambda: ref.PreActResNet(ref.PreActBottleneck, [1, 1, 1, 1], num_classes=NUM_CLASSES),
+        32, 3),
     # dropout 0.3 puts the Dropout modules in the tree (structure, printout); the parity
     # run sets p = 0 in both, as test_models.py does
     "wrn_10_2": (lambda: mc.models.wrn(10, 2, num_classes=NUM_CLASSES, dropout=0.3),
