@@ -9,6 +9,9 @@ from .vgg import (VGG, vgg11, vgg11_bn, vgg11_lrn, vgg13, vgg13_bn, vgg16, vgg16
                   vgg19, vgg19_bn)
 from .googlenet import GoogLeNet, GoogLeNet2014, GoogLeNetOutputs, googlenet, googlenet_2014
 from .resnet import ResNet, BasicBlock, Bottleneck, resnet18, resnet34, resnet50, resnet101, resnet152
+from .resnet import (resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2,
+                     wide_resnet101_2)
+from .mobilenet import MobileNetV2, InvertedResidual, mobilenet_v2
 from .inception import Inception3, InceptionOutputs, inception_v3
 from .squeezenet import Fire, SqueezeNet, squeezenet1_0, squeezenet1_1
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
@@ -17,6 +20,8 @@ from .small import SmallCNN, small_cnn
 __all__ = ["alexnet", "alexnet_2012", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13", "vgg13_bn",
            "vgg16", "vgg16_c", "vgg16_bn", "vgg19", "vgg19_bn", "googlenet", "googlenet_2014",
            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3",
+           "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+           "wide_resnet101_2", "mobilenet_v2", "MobileNetV2", "InvertedResidual",
            "AlexNet", "AlexNet2012", "VGG", "GoogLeNet", "GoogLeNet2014", "GoogLeNetOutputs",
            "ResNet", "BasicBlock", "Bottleneck", "Inception3", "InceptionOutputs",
            "squeezenet1_0", "squeezenet1_1", "SqueezeNet", "Fire",
