@@ -164,6 +164,7 @@ def add_training_options(p, finetune=False):
                    "command line resolves to (defaults, recipe, resumed run, options) and exit")
     p.add_argument("--model", help=f"a minicnn.models name (default {default_model}): "
                    "small_cnn, alexnet, vgg11..vgg19[_bn], googlenet, resnet18..resnet152, "
+                   "resnext50_32x4d, wide_resnet50_2, mobilenet_v2, "
                    "inception_v3, ...; for 32x32 images (--dataset cifar10): resnet20..resnet110, "
                    "plain20..plain110, preact_resnet164, wrn28_10, ...")
     p.add_argument("--dataset", help=DATASET_HELP)

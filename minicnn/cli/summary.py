@@ -15,7 +15,9 @@ DEFAULT_CLASSES = {"small_cnn": 10}                                    # others:
 # the CIFAR nets (resnet20..110, plain20..110, preact_resnet164/1001, wrn*): 32x32, 10 classes
 DEFAULT_INPUT.update(dict.fromkeys(mc.models.CIFAR_MODELS, "3,32,32"))
 DEFAULT_CLASSES.update(dict.fromkeys(mc.models.CIFAR_MODELS, 10))
-BOTTLENECK_RESNETS = ("resnet50", "resnet101", "resnet152")
+BOTTLENECK_RESNETS = ("resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+                      "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                      "wide_resnet101_2")
 
 
 def add_parser(subparsers):
@@ -30,8 +32,9 @@ def add_parser(subparsers):
     p.add_argument("--num-classes", type=positive_int,
                    help="outputs of the classifier (default 1000; 10 for small_cnn and "
                    "the CIFAR nets)")
-    p.add_argument("--stride-in-1x1", action="store_true", help="resnet50/101/152: the "
-                   "paper's stride on the first 1x1 conv (v1) instead of on the 3x3 (v1.5)")
+    p.add_argument("--stride-in-1x1", action="store_true", help="resnet50/101/152, ResNeXt "
+                   "and Wide ResNet: the paper's stride on the first 1x1 conv (v1) instead of "
+                   "on the 3x3 (v1.5)")
 
 
 def parse_shape(text):

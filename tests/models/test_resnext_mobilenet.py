@@ -152,3 +152,6 @@ def test_cli_summary_of_mobilenet_v2(capsys):
     assert "3,504,872" in out
     code = main(["summary", "resnext50_32x4d", "--input", "3,64,64", "--depth", "1"])
     assert code == 0 and "25,028,904" in capsys.readouterr().out
+    code = main(["summary", "wide_resnet50_2", "--input", "3,64,64", "--depth", "1",
+                 "--stride-in-1x1"])                   # the bottleneck option reaches them
+    assert code == 0 and "68,883,240" in capsys.readouterr().out
