@@ -875,6 +875,49 @@ def dropout_bad(name):
     return tuple(rows)
 
 
+def _mc_stochastic_depth(x, p=0.5, mode="row", training=True):
+    mc.manual_seed(DROPOUT_SEED)
+    return F.stochastic_depth(x, p, mode, training)
+
+
+def _torch_stochastic_depth(x, p=0.5, mode="row", training=True):
+    """torchvision's stochastic_depth where it is deterministic (evaluation, p = 0 or 1, what
+    it refuses); else x times the mask minicnn's generator draws from the same seed: one
+    number per sample ("row") or per batch, kept where >= p, scaled by 1/(1-p)."""
+    import torchvision
+    if not training or not (isinstance(p, numbers.Real) and 0 < p < 1) or mode not in ("row", "batch") \
+            or not x.is_floating_point():
+        return torchvision.ops.stochastic_depth(x, p, mode, training)
+    mc.manual_seed(DROPOUT_SEED)
+    dtype = np.float32 if x.dtype == torch.float32 else np.float64
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim
+    keep = mc_random.generator(np).random(shape, dtype=dtype) >= p
+    return x * torch.from_numpy(keep.astype(dtype) * dtype(1 / (1 - p))).to(x.device)
+
+
+def stochastic_depth_samples(dtype):
+    r = rng_for("stochastic_depth")
+    x = positive(r, (8, 3, 2, 2), dtype, 1, 2)
+    return [Sample("row", (x,), dict(p=0.5, mode="row"), check=_some_dropped),
+            Sample("row-p0.2", (positive(r, (16, 5), dtype, 1, 2),), dict(p=0.2, mode="row"), check=_some_dropped),
+            Sample("batch", (x,), dict(p=0.5, mode="batch")),
+            Sample("eval", (x,), dict(p=0.5, mode="row", training=False)),
+            Sample("p0", (x,), dict(p=0.0, mode="row")),
+            Sample("p1", (x,), dict(p=1.0, mode="row")),
+            Sample("empty-batch", (np.zeros((0, 3, 2), dtype),), dict(p=0.5, mode="row")),
+            Sample("device", (no_ties((4, 3, 2), dtype),), dict(p=0.5, mode="row"), device=True,
+                   kernels={"masked_scale"})]
+
+
+STOCHASTIC_DEPTH_BAD = (
+    BadInput("p 1.5", (bad(4, 3, dtype=np.float64),), dict(p=1.5, mode="row"), V, V,
+             r"stochastic_depth: drop probability has to be between 0 and 1, but got 1.5"),
+    BadInput("mode 'col'", (bad(4, 3, dtype=np.float64),), dict(p=0.5, mode="col"), V, V,
+             r"stochastic_depth: mode has to be either 'batch' or 'row', but got 'col'"),
+    BadInput("int input", (bad(4, 3, dtype=np.int64),), dict(p=0.5, mode="row"), TE, R,
+             r"stochastic_depth: expected a floating-point input, got dtype int64"))
+
+
 # ----- linear algebra, softmax, losses -------------------------------------------------------
 def linear_samples(dtype):
     r = rng_for("linear")
@@ -1396,6 +1439,8 @@ OPS = [
            bad_inputs=dropout_bad("dropout")),
     OpInfo("dropout2d", _mc_dropout, _torch_dropout, dropout2d_samples, kernels={"masked_scale"},
            bad_inputs=dropout_bad("dropout2d")),
+    OpInfo("stochastic_depth", _mc_stochastic_depth, _torch_stochastic_depth, stochastic_depth_samples,
+           kernels={"masked_scale"}, bad_inputs=STOCHASTIC_DEPTH_BAD),
     OpInfo("linear", F.linear, TF.linear, linear_samples, tol=BASIC_TOL, bad_inputs=LINEAR_BAD),
     OpInfo("matmul", F.matmul, torch.matmul, matmul_samples, tol=BASIC_TOL, bad_inputs=MATMUL_BAD),
     OpInfo("softmax", lambda x, dim: F.softmax(x, dim), lambda x, dim: torch.softmax(x, dim), _softmax_samples("softmax"),

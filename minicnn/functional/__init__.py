@@ -12,7 +12,7 @@ from .activation import relu, leaky_relu, hardtanh, relu6, sigmoid, tanh
 from .loss import softmax, log_softmax, cross_entropy, mse_loss
 from .pool import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 from .norm import batch_norm, sync_batch_norm, local_response_norm
-from .dropout import dropout, dropout2d
+from .dropout import dropout, dropout2d, stochastic_depth
 from .conv import im2col, col2im, conv2d
 
 

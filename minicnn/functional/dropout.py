@@ -121,3 +121,48 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if not training or p == 0:
         return input
     return _dropout(input, p, input.shape[:2] + (1,) * (input.ndim - 2))
+
+
+def stochastic_depth(input, p, mode, training=True):
+    """Drop whole samples of a residual branch with probability ``p`` (Huang et al. 2016,
+    "Deep Networks with Stochastic Depth"), as ``torchvision.ops.stochastic_depth``.
+
+    A ResNet block computes ``x + branch(x)``; with stochastic depth the branch is dropped
+    at random during training, so the block is the identity for that sample and the network
+    is, on average, shallower: short paths carry the gradient, long ones are trained too.
+    The kept branches are scaled by 1/(1-p), as dropout's units are, so evaluation (which
+    keeps every branch) needs no rescaling.  ``mode="row"`` draws one number per sample,
+    ``"batch"`` one for the whole batch.
+
+    Args:
+        input (Tensor): the branch's output, (N, ...) floating point.
+        p (float): the probability of dropping, in [0, 1].
+        mode (str): ``"row"`` (one draw per sample) or ``"batch"`` (one for all).
+        training (bool, optional): apply it; ``False`` returns ``input`` itself.
+            Default: ``True``
+
+    Shape:
+        - Input: (N, *), any shape with the samples first.
+        - Output: the same shape.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> x = mc.tensor(np.ones((4, 2), np.float32))
+        >>> F.stochastic_depth(x, p=0.5, mode="row")
+        tensor([[2., 2.],
+                [2., 2.],
+                [2., 2.],
+                [0., 0.]], dtype=float32)
+    """
+    if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"minicnn: stochastic_depth: drop probability has to be between 0 and 1, "
+                         f"but got {p!r}")
+    if mode not in ("batch", "row"):
+        raise ValueError(f"minicnn: stochastic_depth: mode has to be either 'batch' or 'row', "
+                         f"but got {mode!r}")
+    check_dtype("stochastic_depth", input, what="a floating-point input")
+    if not training or p == 0:
+        return input
+    one_per = input.shape[:1] if mode == "row" and input.ndim else ()
+    return _dropout(input, p, one_per + (1,) * (input.ndim - len(one_per)))

@@ -2,7 +2,7 @@
 import numbers
 
 from .. import functional as F
-from .module import Module
+from .module import Module, named_errors
 
 
 class Dropout(Module):
@@ -45,3 +45,37 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class StochasticDepth(Module):
+    """Drop a residual branch per sample (``mode="row"``) or per batch (``"batch"``) with
+    probability ``p`` in training, scaling kept ones by 1/(1-p); the identity in eval mode.
+    As ``torchvision.ops.StochasticDepth``; the layer around ``F.stochastic_depth``.
+
+    Args:
+        p (float): the probability of dropping the branch, in [0, 1].
+        mode (str): ``"row"`` or ``"batch"``.
+
+    Shape:
+        - Input: (N, *).
+        - Output: the same shape.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> drop = nn.StochasticDepth(p=0.5, mode="row")
+        >>> drop(mc.tensor(np.ones((4, 2), np.float32)))[:, 0]
+        tensor([2., 2., 2., 0.], dtype=float32)
+        >>> drop
+        StochasticDepth(p=0.5, mode=row)
+    """
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x):
+        return named_errors(self, F.stochastic_depth, x, self.p, self.mode, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}, mode={self.mode}"
