@@ -155,3 +155,12 @@ def test_cli_summary_of_mobilenet_v2(capsys):
     code = main(["summary", "wide_resnet50_2", "--input", "3,64,64", "--depth", "1",
                  "--stride-in-1x1"])                   # the bottleneck option reaches them
     assert code == 0 and "68,883,240" in capsys.readouterr().out
+
+
+def test_cli_gradcheck_of_mobilenet_v2(capsys):
+    """`minicnn gradcheck mobilenet_v2` passes: at 64x64 (its default there), with the
+    gradients that are 0 in exact arithmetic (the bias of each block's last batch norm,
+    which reaches the loss only through 1x1 convs and batch norms) floored, as above."""
+    code = main(["gradcheck", "mobilenet_v2", "--show", "1"])
+    out = capsys.readouterr().out
+    assert "batch 2 x 3 x 64 x 64" in out and "PASS" in out and code == 0, out
