@@ -5,6 +5,8 @@
     python benchmarks/models.py --profile vgg16            # where minicnn's time goes, per op
     python benchmarks/models.py --quick                    # smoke run: resnet18, batch 1
     python benchmarks/models.py --paper                    # the paper versions torchvision lacks
+    python benchmarks/models.py --new                      # squeezenet1_0, densenet121, resnext50_32x4d,
+                                                           # wide_resnet50_2, mobilenet_v2
 
 For each model (torchvision's weights copied into minicnn's, so both compute the same
 thing; the logits are compared as a check) it times
@@ -68,6 +70,11 @@ PAPER_MODELS = {
     "resnet50_stride_in_1x1": (lambda ref: ref.resnet_stride_in_1x1("resnet50"),
                                lambda mc: mc.models.resnet50(stride_in_1x1=True), 224),
 }
+# The newer torchvision architectures (--new; not in the default six case studies): minicnn's
+# constructors of the same names have torchvision's state-dict keys, so torchvision's model,
+# built with its own initialisation, is copied key by key.  name -> input height = width.
+NEW_MODELS = {"squeezenet1_0": 224, "densenet121": 224, "resnext50_32x4d": 224,
+              "wide_resnet50_2": 224, "mobilenet_v2": 224}
 
 
 # ----- one model, one library --------------------------------------------------------------
@@ -107,6 +114,13 @@ class Runner:
 
 def paired(name):
     """(minicnn model, PyTorch model, image size) of ``name``, with the same weights."""
+    if name in NEW_MODELS:
+        import torchvision
+        import minicnn as mc
+        theirs = getattr(torchvision.models, name)(weights=None)
+        mine = getattr(mc.models, name)()
+        mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+        return mine, theirs, NEW_MODELS[name]
     if name not in PAPER_MODELS:
         from minicnn.benchmarking import IMAGE_SIZE, paired_models
         return (*paired_models(name), IMAGE_SIZE.get(name, 224))
@@ -231,7 +245,7 @@ def print_profile(name, batch, repeats):
 
 # ----- reporting -------------------------------------------------------------------------------
 def format_row(row):
-    cells = [f"{row['model']:<13}", f"{row['batch']:>3}"]
+    cells = [f"{row['model']:<15}", f"{row['batch']:>3}"]
     for what in ("train", "eval"):
         r = row[what]
         cells.append(f"{r['minicnn']['median_ms']:>9.0f} {r['torch']['median_ms']:>9.0f} "
@@ -243,7 +257,7 @@ def format_row(row):
     return " ".join(cells)
 
 
-HEADER = (f"{'model':<13} {'b':>3} {'train mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
+HEADER = (f"{'model':<15} {'b':>3} {'train mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
           f"{'paired':>6} {'spread':>6} {'eval mc':>9} {'torch':>9} {'ratio':>6} {'min r':>6} "
           f"{'paired':>6} {'spread':>6} "
           f"{'mem mc':>7} {'torch':>7} {'ratio':>6}")
@@ -281,10 +295,12 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
-                   choices=DEFAULT_MODELS + list(PAPER_MODELS),
+                   choices=DEFAULT_MODELS + list(PAPER_MODELS) + list(NEW_MODELS),
                    help=f"default: {' '.join(DEFAULT_MODELS)}")
     p.add_argument("--paper", action="store_true",
                    help=f"the papers' versions instead: {' '.join(PAPER_MODELS)}")
+    p.add_argument("--new", action="store_true",
+                   help=f"the newer torchvision models instead: {' '.join(NEW_MODELS)}")
     p.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each library (default 5)")
@@ -300,6 +316,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.paper:
         args.models = list(PAPER_MODELS)
+    if args.new:
+        args.models = list(NEW_MODELS)
     if args.quick:
         args.models, args.batch, args.repeats, args.warmup = ["resnet18"], 1, 2, 1
     return args

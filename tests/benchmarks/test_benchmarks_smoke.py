@@ -125,3 +125,29 @@ def test_models_benchmark_pairs_each_paper_version_with_its_pytorch_twin():
         error = np.abs(got - expected).max() / np.abs(expected).max()
         assert error < 1e-4, f"{name}: logits differ by {error:.2g} of their largest"
         del mine, theirs
+
+
+def test_models_benchmark_copies_torchvision_weights_into_each_new_model():
+    """--new: torchvision's weights reach every layer of minicnn's squeezenet1_0,
+    densenet121, resnext50_32x4d, wide_resnet50_2 and mobilenet_v2 (the logits of one
+    64x64 image agree in eval mode); the names are choices and --new selects them."""
+    import numpy as np
+    import minicnn as mc
+    models = load_module("models")
+    assert models.parse_args(["--new"]).models == list(models.NEW_MODELS)
+    assert models.parse_args(["--models", *models.NEW_MODELS]).models == list(models.NEW_MODELS)
+    assert set(models.NEW_MODELS) == {"squeezenet1_0", "densenet121", "resnext50_32x4d",
+                                      "wide_resnet50_2", "mobilenet_v2"}
+    image = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    for name in models.NEW_MODELS:
+        mine, theirs, size = models.paired(name)
+        assert size == 224
+        mine.eval(), theirs.eval()
+        with torch.no_grad():
+            expected = theirs(torch.from_numpy(image)).numpy()
+        with mc.no_grad():
+            got = mine(mc.tensor(image)).numpy()
+        assert got.shape == expected.shape == (1, 1000), name
+        error = np.abs(got - expected).max() / np.abs(expected).max()
+        assert error < 1e-4, f"{name}: logits differ by {error:.2g} of their largest"
+        del mine, theirs
