@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from .. import backend
-from ..autograd import RemovableHandle, Tensor  # noqa: F401  (RemovableHandle: nn exports it)
+from ..autograd import Function, RemovableHandle, Tensor, is_grad_enabled  # noqa: F401
 from ..utils import as_numpy
 
 
@@ -114,12 +114,16 @@ class Module:
             new_args = hook(self, args)
             if new_args is not None:
                 args = new_args if isinstance(new_args, tuple) else (new_args,)
+        gates = None
+        if (self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks")) \
+                and is_grad_enabled():
+            gates, args = _BackwardHookGates.around_inputs(self, args)
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             new_output = hook(self, args, output)
             if new_output is not None:
                 output = new_output
-        return output
+        return output if gates is None else gates.around_output(output)
 
     # ----- registration: attribute assignment files values into the tables --
     def __setattr__(self, name, value):
@@ -395,6 +399,25 @@ class Module:
         self._forward_pre_hooks[handle.id] = hook
         return handle
 
+    def register_full_backward_pre_hook(self, hook):
+        """``hook(module, grad_output)`` runs when the gradient of the module's output is
+        known, before it flows into the module; a returned tuple replaces ``grad_output``."""
+        return self._add_hook("_backward_pre_hooks", hook)
+
+    def register_full_backward_hook(self, hook):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the module's
+        Tensor inputs are known (None for an input that needs none): what Grad-CAM and
+        "watch the gradient flow" use.  A returned tuple replaces ``grad_input`` (for a module
+        with one input that needs a gradient)."""
+        return self._add_hook("_backward_hooks", hook)
+
+    def _add_hook(self, table, hook):
+        if table not in self.__dict__:
+            object.__setattr__(self, table, {})
+        handle = RemovableHandle(self.__dict__[table])
+        self.__dict__[table][handle.id] = hook
+        return handle
+
     # ----- printing ------------------------------------------------------------
     def extra_repr(self):
         """The layer's own settings, shown inside its parentheses (override in layers)."""
@@ -452,3 +475,83 @@ def named_errors(layer, fn, *args, **kwargs):
     except ValueError as e:
         error = type(e) if type(e).__init__ is ValueError.__init__ else ValueError
         raise error(f"{describe(layer)}: {str(e).removeprefix('minicnn: ')}") from None
+
+
+# ----- full backward hooks: identity ops around a module's inputs and output ---------------
+class _BackwardHookGates:
+    """One call of a module with backward hooks.  Its Tensor inputs and its output pass
+    through identity ops (``_InputGate``, ``_OutputGate``) whose backward sees the gradients
+    at the module's boundary: the output's first (pre-hooks), then the inputs' (hooks)."""
+
+    def __init__(self, module, n_inputs):
+        self.module, self.grad_inputs, self.grad_output = module, [None] * n_inputs, None
+        self.pending = set()          # inputs whose gradient has not arrived yet
+
+    @classmethod
+    def around_inputs(cls, module, args):
+        tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        gates = cls(module, len(tensors))
+        args = list(args)
+        for k, i in enumerate(tensors):
+            if args[i].requires_grad:
+                gates.pending.add(k)
+                args[i] = _InputGate.apply(args[i], gates=gates, index=k)
+        return gates, tuple(args)
+
+    def around_output(self, output):
+        if isinstance(output, Tensor) and output.requires_grad:
+            return _OutputGate.apply(output, gates=self)
+        return output
+
+    def output_gradient(self, g):
+        grad_output = (Tensor(g),)
+        for hook in list(self.module.__dict__.get("_backward_pre_hooks", {}).values()):
+            new = hook(self.module, grad_output)
+            if new is not None:
+                grad_output = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+        self.grad_output = grad_output
+        if not self.pending:          # no input needs a gradient: the hooks see Nones
+            self._call_hooks()
+        return grad_output[0].data
+
+    def input_gradient(self, index, g):
+        self.grad_inputs[index] = Tensor(g)
+        self.pending.discard(index)
+        if self.pending:
+            return g
+        new = self._call_hooks()
+        if new is None:
+            return g
+        if sum(t is not None for t in self.grad_inputs) > 1:
+            raise NotImplementedError("minicnn: a full backward hook replaced grad_input of a "
+                                      "module with several inputs that need gradients; minicnn "
+                                      "can replace it for one input only")
+        return new[index].data if isinstance(new[index], Tensor) else new[index]
+
+    def _call_hooks(self):
+        result = None
+        for hook in list(self.module.__dict__.get("_backward_hooks", {}).values()):
+            new = hook(self.module, tuple(self.grad_inputs), self.grad_output)
+            if new is not None:
+                result = self.grad_inputs = list(new if isinstance(new, (tuple, list)) else (new,))
+        return result
+
+
+class _InputGate(Function):
+    settings = ("gates", "index")
+
+    def forward(self, x):
+        return x
+
+    def backward(self, g):
+        return self.gates.input_gradient(self.index, g)
+
+
+class _OutputGate(Function):
+    settings = ("gates",)
+
+    def forward(self, y):
+        return y
+
+    def backward(self, g):
+        return self.gates.output_gradient(g)

@@ -589,3 +589,51 @@ def test_init_is_reproducible_with_manual_seed():
     c = nn.Conv2d(3, 8, 3).weight.numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(b, c)
+
+
+# ----- full backward hooks, against torch -----------------------------------------------------
+def test_full_backward_hooks_see_and_replace_what_torch_hooks_do():
+    def run(lib):
+        torch_lib = lib is torch
+        mod = (torch.nn if torch_lib else nn)
+        torch.manual_seed(0)
+        theirs = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).double()
+        model = theirs if torch_lib else mod.Sequential(mod.Linear(4, 3), mod.ReLU(), mod.Linear(3, 2))
+        if not torch_lib:
+            copy_from_torch(model, theirs)
+            model.to(np.float64)
+        x_np = np.random.default_rng(0).standard_normal((5, 4))
+        x = torch.tensor(x_np, requires_grad=True) if torch_lib else mc.tensor(x_np, requires_grad=True)
+        seen = []
+        as_np = lambda t: None if t is None else np.array(t.detach().numpy() if torch_lib else t.numpy())
+        model[2].register_full_backward_pre_hook(
+            lambda m, go: (seen.append(("pre2", as_np(go[0]))), (go[0] * 2,))[1])
+        model[2].register_full_backward_hook(
+            lambda m, gi, go: seen.append(("full2", as_np(gi[0]), as_np(go[0]))))
+        handle = model[0].register_full_backward_hook(
+            lambda m, gi, go: (seen.append(("full0", as_np(gi[0]), as_np(go[0]))), (gi[0] * 3,))[1])
+        out = model(x)
+        (out * out).sum().backward()
+        grads = [as_np(x.grad)] + [as_np(p.grad) for p in model.parameters()]
+        handle.remove()
+        for p in list(model.parameters()) + [x]:
+            p.grad = None
+        model(x).sum().backward()                     # full0 removed: no x3 on x's gradient
+        return seen, grads, as_np(x.grad)
+
+    ours, theirs = run(mc), run(torch)
+    assert [s[0] for s in ours[0]] == [s[0] for s in theirs[0]] == ["pre2", "full2", "full0", "pre2", "full2"]
+    for mine, their in zip(ours[0], theirs[0]):
+        for a, b in zip(mine[1:], their[1:]):
+            np.testing.assert_allclose(a, b, rtol=1e-10)
+    for a, b in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-10)
+
+
+def test_full_backward_hook_of_a_first_layer_gets_none_for_an_input_without_grad():
+    layer = nn.Linear(3, 2)
+    seen = []
+    layer.register_full_backward_hook(lambda m, gi, go: seen.append((gi, go[0].shape)))
+    layer(mc.tensor(np.ones((4, 3), np.float32))).sum().backward()
+    assert seen == [((None,), (4, 2))]
