@@ -326,3 +326,91 @@ class WideResNet(nn.Module):
     def forward(self, x):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         return self.fc(torch.flatten(self.avgpool(F.relu(self.bn(x))), 1))
+
+
+# ----- LeNet-5 (LeCun et al. 1998, usual reconstruction), ZFNet (Zeiler & Fergus 2013),
+# ----- Network in Network (Lin et al. 2013, CIFAR-10), stochastic depth (Huang et al. 2016)
+class LeNet5(nn.Module):
+    """C1 6@5x5, S2 avg 2x2, C3 16@5x5, S4 avg 2x2, C5 120@5x5, F6 84, output; tanh."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(16, 120, 5), nn.Tanh())
+        self.classifier = nn.Sequential(nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class ZFNet(nn.Module):
+    """Figure 3: 224 -> 110 -> 55 -> 26 -> 13 -> 13 -> 13 -> 6, 96-256-384-384-256 filters."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 7, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1), paper_alexnet_lrn(),
+            nn.Conv2d(96, 256, 5, stride=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1), paper_alexnet_lrn(),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2),
+        )
+        self.classifier = AlexNet2012(num_classes).classifier
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def mlpconv(cin, c1, c2, c3, k, padding):
+    return [nn.Conv2d(cin, c1, k, padding=padding), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 1), nn.ReLU(inplace=True)]
+
+
+class NiN(nn.Module):
+    """Three mlpconv blocks 192-160-96 (5x5), 192-192-192 (5x5), 192-192-10 (3x3); 3x3/2
+    max pooling (Caffe's rounding up) and dropout 0.5 between them; global average pooling."""
+
+    def __init__(self, num_classes=10, dropout=0.5):
+        super().__init__()
+        self.features = nn.Sequential(
+            *mlpconv(3, 192, 160, 96, 5, 2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(dropout),
+            *mlpconv(96, 192, 192, 192, 5, 2),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(dropout),
+            *mlpconv(192, 192, 192, num_classes, 3, 1),
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+
+    def forward(self, x):
+        return torch.flatten(self.avgpool(self.features(x)), 1)
+
+
+class StochasticDepthBlock(CifarBasicBlock):
+    """The CIFAR basic block whose residual branch torchvision's StochasticDepth drops."""
+
+    def __init__(self, inplanes, planes, stride, p):
+        super().__init__(inplanes, planes, stride)
+        self.stochastic_depth = torchvision.ops.StochasticDepth(p, "row")
+
+    def forward(self, x):
+        y = self.stochastic_depth(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class StochasticDepthResNet(CifarResNet):
+    """Huang et al.: block l of L dropped with probability l / L * (1 - p_last)."""
+
+    def __init__(self, depth=110, p_last=0.5, num_classes=10):
+        super().__init__(depth, num_classes)
+        blocks = [(name, b) for name, b in self.named_modules() if isinstance(b, CifarBasicBlock)]
+        for l, (name, b) in enumerate(blocks, 1):
+            stage, index = name.split(".")
+            getattr(self, stage)[int(index)] = StochasticDepthBlock(
+                b.conv1.in_channels, b.conv1.out_channels, b.conv1.stride[0],
+                l / len(blocks) * (1 - p_last))

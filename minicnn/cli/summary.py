@@ -9,10 +9,12 @@ from .options import add_command, nonnegative_int, positive_int
 
 # Each model's natural input: alexnet_2012 has no adaptive pooling and needs 227x227;
 # small_cnn is the network `python -m minicnn train` trains on the 8x8 digits (10 classes).
+# lenet5: LeCun et al.'s 32x32 one-channel digits (10 classes).
 DEFAULT_INPUT = {"alexnet_2012": "3,227,227", "inception_v3": "3,299,299",
-                 "small_cnn": "1,8,8"}                                 # others: 3,224,224
-DEFAULT_CLASSES = {"small_cnn": 10}                                    # others: 1000
-# the CIFAR nets (resnet20..110, plain20..110, preact_resnet164/1001, wrn*): 32x32, 10 classes
+                 "small_cnn": "1,8,8", "lenet5": "1,32,32"}            # others: 3,224,224
+DEFAULT_CLASSES = {"small_cnn": 10, "lenet5": 10}                      # others: 1000
+# the CIFAR nets (resnet20..110, plain20..110, preact_resnet164/1001, wrn*,
+# resnet110_stochastic_depth, nin_cifar10): 32x32, 10 classes
 DEFAULT_INPUT.update(dict.fromkeys(mc.models.CIFAR_MODELS, "3,32,32"))
 DEFAULT_CLASSES.update(dict.fromkeys(mc.models.CIFAR_MODELS, 10))
 BOTTLENECK_RESNETS = ("resnet50", "resnet101", "resnet152", "resnext50_32x4d",
@@ -24,14 +26,15 @@ def add_parser(subparsers):
     p = add_command(subparsers, "summary", run)
     p.add_argument("model", help="a minicnn.models name, e.g. alexnet, vgg16, resnet50")
     p.add_argument("--input", help="C,H,W of one image (default 3,224,224; 3,227,227 for "
-                   "alexnet_2012; 3,299,299 for inception_v3; 1,8,8 for small_cnn; 3,32,32 for the "
-                   "CIFAR nets resnet20..resnet110, plain20..plain110, preact_resnet164/1001, "
-                   "wrn16_8, wrn28_10, wrn40_4)")
+                   "alexnet_2012; 3,299,299 for inception_v3; 1,8,8 for small_cnn; 1,32,32 for "
+                   "lenet5; 3,32,32 for the CIFAR nets resnet20..resnet110, plain20..plain110, "
+                   "preact_resnet164/1001, wrn16_8, wrn28_10, wrn40_4, "
+                   "resnet110_stochastic_depth, nin_cifar10)")
     p.add_argument("--depth", type=nonnegative_int, help="show modules down to this depth, with "
                    "everything below added up (default: every layer)")
     p.add_argument("--num-classes", type=positive_int,
-                   help="outputs of the classifier (default 1000; 10 for small_cnn and "
-                   "the CIFAR nets)")
+                   help="outputs of the classifier (default 1000; 10 for small_cnn, lenet5 "
+                   "and the CIFAR nets)")
     p.add_argument("--stride-in-1x1", action="store_true", help="resnet50/101/152, ResNeXt "
                    "and Wide ResNet: the paper's stride on the first 1x1 conv (v1) instead of "
                    "on the 3x3 (v1.5)")

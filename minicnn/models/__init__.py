@@ -37,9 +37,14 @@ from .preact_resnet import (PreActResNet, PreActResNetCifar, preact_resnet18,  #
                             preact_resnet34, preact_resnet50, preact_resnet164,
                             preact_resnet1001, preact_resnet_cifar)
 from .wide_resnet import WideResNet, wrn, wrn16_8, wrn28_10, wrn40_4  # noqa: E402
+from .cifar_resnet import StochasticDepthResNet, resnet110_stochastic_depth  # noqa: E402
+from .nin import NiN, nin_cifar10  # noqa: E402
+from .classic import LeNet5, ZFNet, lenet5, zfnet  # noqa: E402
 
 CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "plain20",
                 "plain32", "plain44", "plain56", "plain110", "preact_resnet164",
-                "preact_resnet1001", "wrn16_8", "wrn28_10", "wrn40_4")
+                "preact_resnet1001", "wrn16_8", "wrn28_10", "wrn40_4",
+                "resnet110_stochastic_depth", "nin_cifar10")
 __all__ += [*CIFAR_MODELS, "preact_resnet18", "preact_resnet34", "preact_resnet50",
-            "CifarResNet", "PreActResNet", "PreActResNetCifar", "WideResNet"]
+            "CifarResNet", "PreActResNet", "PreActResNetCifar", "WideResNet",
+            "StochasticDepthResNet", "NiN", "lenet5", "zfnet", "LeNet5", "ZFNet"]

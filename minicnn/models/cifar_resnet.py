@@ -172,3 +172,57 @@ def plain56(weights=None, **kwargs):
 def plain110(weights=None, **kwargs):
     """The plain 110-layer CIFAR net."""
     return _cifar(110, False, weights, kwargs)
+
+
+# ----- stochastic depth (Huang, Sun, Liu, Sedra & Weinberger, "Deep Networks with
+# ----- Stochastic Depth", 2016)
+class StochasticDepthBlock(CifarBasicBlock):
+    """A CIFAR basic block whose residual branch ``nn.StochasticDepth(p, "row")`` drops
+    per sample in training (kept branches scaled by 1/(1-p)); the shortcut is always kept:
+
+        relu(stochastic_depth(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x))
+
+    In eval mode the branch is always there (the paper's test-time rule: the branch
+    times its survival probability, which the 1/(1-p) scaling in training makes 1)."""
+
+    def __init__(self, inplanes, planes, stride=1, p=0.0):
+        super().__init__(inplanes, planes, stride)
+        self.stochastic_depth = nn.StochasticDepth(p, "row")
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.stochastic_depth(self.bn2(self.conv2(out)))
+        out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class StochasticDepthResNet(CifarResNet):
+    """He et al.'s CIFAR ResNet of depth 6n+2 with stochastic depth: block l of the
+    L = 3n blocks (counted from the input, 1-based) is dropped with probability
+    ``l / L * (1 - p_last)`` -- the paper's linear decay of the survival probability
+    from 1 at the input to ``p_last`` (p_L) at the last block."""
+
+    def __init__(self, depth=110, p_last=0.5, num_classes=10):
+        if not 0.0 <= p_last <= 1.0:
+            raise ValueError(f"minicnn: StochasticDepthResNet: p_last must be in [0, 1], "
+                             f"got {p_last}")
+        super().__init__(depth, num_classes)
+        self.p_last = p_last
+        blocks = [m for m in self.modules() if isinstance(m, StochasticDepthBlock)]
+        for l, block in enumerate(blocks, 1):
+            block.stochastic_depth.p = l / len(blocks) * (1 - p_last)
+
+    def _make_layer(self, planes, blocks, stride):
+        # the blocks of CifarResNet with their stochastic depth layers (p set afterwards)
+        layers = [StochasticDepthBlock(self.inplanes, planes, stride)]
+        self.inplanes = planes
+        layers += [StochasticDepthBlock(planes, planes, 1) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+
+def resnet110_stochastic_depth(weights=None, p_last=0.5, **kwargs):
+    """The 110-layer CIFAR ResNet with stochastic depth (Huang et al. 2016): 54 blocks,
+    block l's residual branch dropped with probability l / 54 * (1 - ``p_last``) in
+    training (``p_last`` = 0.5: the paper's p_L), identity (option A) shortcuts always
+    kept; 1,727,962 parameters (1.7M), as ResNet-110."""
+    return load_weights(StochasticDepthResNet(110, p_last=p_last, **kwargs), weights)
