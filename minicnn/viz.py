@@ -261,6 +261,99 @@ def _layer_output(model, x, layer):
     return captured[0]
 
 
+# ----- what a trained CNN looks at: gradients of a class score ----------------------------
+def _class_score_backward(model, image, target, capture=None):
+    """Run ``model`` on one image in eval mode, backpropagate the score (logit) of class
+    ``target`` (None: the predicted class), and return (logits array, target).  ``capture``:
+    a layer name whose output is kept, with its gradient (``retain_grad``), and returned too.
+    The model's own ``.grad`` arrays are left as they were."""
+    grads_before = [(p, p.grad) for p in model.parameters()]
+    kept = []
+    handle = None
+    if capture is not None:
+        modules = dict(model.named_modules())
+        if capture not in modules:
+            some = ", ".join(repr(n) for n in list(modules)[1:12])
+            raise ValueError(f"minicnn: viz: {type(model).__name__} has no layer {capture!r}; "
+                             f"names are as in model.named_modules(), e.g. {some}")
+        handle = modules[capture].register_forward_hook(
+            lambda module, inputs, output: kept.append(output[0] if isinstance(output, tuple) else output))
+    try:
+        with _eval_mode(model):
+            logits = model(image)
+            if isinstance(logits, tuple):         # auxiliary heads: the main output
+                logits = logits[0]
+            if kept:
+                kept[0].retain_grad()
+            scores = logits.numpy()[0]
+            target = int(np.argmax(scores)) if target is None else int(target)
+            if not 0 <= target < scores.shape[0]:
+                raise ValueError(f"minicnn: viz: class {target} is outside the model's "
+                                 f"{scores.shape[0]} outputs")
+            grad = np.zeros(logits.shape, dtype=logits.dtype)
+            grad[0, target] = 1
+            logits.backward(backend.to_device(grad, logits.device))
+    finally:
+        if handle is not None:
+            handle.remove()
+        for p, g in grads_before:
+            p.grad = g
+    if capture is not None and not kept:
+        raise ValueError(f"minicnn: viz: layer {capture!r} did not run in the forward pass")
+    return scores, target, (kept[0] if kept else None)
+
+
+def saliency(model, x, target=None):
+    """A saliency map (Simonyan et al. 2014): how much each pixel moves the score of class
+    ``target`` (default: the predicted class), |d score / d pixel|, the largest over the
+    colour channels.  ``x``: one image (C, H, W).  Returns an (H, W) array."""
+    image = _one_image(model, x, "saliency", requires_grad=True)
+    _class_score_backward(model, image, target)
+    return np.abs(image.grad.numpy()[0]).max(axis=0)
+
+
+def grad_cam(model, x, layer, target=None):
+    """Grad-CAM (Selvaraju et al. 2017) of layer ``layer`` (a name from
+    ``model.named_modules()``) for class ``target`` (default: the predicted class): each
+    feature map A_k of the layer is weighted by the mean of the score's gradient over it,
+    alpha_k = mean_ij d score / d A_kij, and the map is relu(sum_k alpha_k A_k), at the
+    layer's resolution (h, w): where the layer saw evidence for the class.  With a model
+    that pools the last conv layer globally into its classifier this is CAM (Zhou et al. 2016)
+    up to a constant."""
+    image = _one_image(model, x, "grad_cam", requires_grad=True)
+    _, _, activation = _class_score_backward(model, image, target, capture=layer)
+    if activation.ndim != 4 or activation.grad is None:
+        raise ValueError(f"minicnn: viz.grad_cam: layer {layer!r} gives output of shape "
+                         f"{activation.shape}; Grad-CAM needs feature maps (N, C, H, W) that the "
+                         "score depends on")
+    a, g = activation.numpy()[0], activation.grad.numpy()[0]      # (C, h, w) each
+    weights = g.mean(axis=(1, 2))                                  # alpha_k
+    return np.maximum(np.tensordot(weights, a, axes=1), 0)
+
+
+def adversarial(model, x, target, epsilon):
+    """An adversarial example by the fast gradient sign method (Goodfellow et al. 2015):
+    x + epsilon * sign(d loss / d x), the loss being the cross entropy of class ``target``
+    (the true class).  A step too small to see can change the prediction.  Returns the new
+    image (C, H, W) and the predicted classes before and after."""
+    from . import functional as F
+    image = _one_image(model, x, "adversarial", requires_grad=True)
+    grads_before = [(p, p.grad) for p in model.parameters()]
+    try:
+        with _eval_mode(model):
+            logits = model(image)
+            before = int(np.argmax(logits.numpy()[0]))
+            F.cross_entropy(logits, Tensor(np.array([int(target)]))).backward()
+    finally:
+        for p, g in grads_before:
+            p.grad = g
+    step = float(epsilon) * np.sign(image.grad.numpy()[0])
+    moved = image.numpy()[0] + step.astype(image.dtype)
+    with _eval_mode(model), no_grad():
+        after = int(np.argmax(model(_one_image(model, moved, "adversarial")).numpy()[0]))
+    return moved, before, after
+
+
 # ----- receptive fields ------------------------------------------------------------------
 class ReceptiveField(NamedTuple):
     """Which input pixels one output unit sees (rows and columns inclusive, clipped to

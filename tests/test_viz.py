@@ -300,3 +300,63 @@ def test_import_minicnn_does_not_import_matplotlib():
     code = ("import sys, minicnn; "
             "assert not [m for m in sys.modules if m.startswith('matplotlib')], 'matplotlib'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----- saliency, Grad-CAM and adversarial examples, against the same computations in torch --------
+def _twin_nets():
+    import torch
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.Conv2d(4, 5, 3, padding=1), torch.nn.ReLU(),
+                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                 torch.nn.Linear(5, 3)).double()
+    mine = mc.nn.Sequential(mc.nn.Conv2d(3, 4, 3, padding=1), mc.nn.ReLU(),
+                            mc.nn.Conv2d(4, 5, 3, padding=1), mc.nn.ReLU(),
+                            mc.nn.AdaptiveAvgPool2d(1), mc.nn.Flatten(), mc.nn.Linear(5, 3)).to(np.float64)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(3).standard_normal((3, 6, 7))
+    return mine, theirs, x
+
+
+def test_saliency_is_the_class_scores_input_gradient_as_torch_computes_it():
+    import torch
+    mine, theirs, x = _twin_nets()
+    t = torch.tensor(x[None], requires_grad=True)
+    theirs(t)[0, 2].backward()
+    expected = t.grad[0].abs().amax(dim=0).numpy()
+    np.testing.assert_allclose(viz.saliency(mine, x, target=2), expected, rtol=1e-10)
+    assert all(p.grad is None for p in mine.parameters())            # the model's grads untouched
+
+
+def test_grad_cam_weights_the_layers_maps_by_their_mean_gradient_as_torch_computes_it():
+    import torch
+    mine, theirs, x = _twin_nets()
+    kept = {}
+    def keep(module, inputs, output):
+        output.retain_grad()
+        kept["a"] = output
+    theirs[2].register_forward_hook(keep)
+    scores = theirs(torch.tensor(x[None]))
+    predicted = int(scores.argmax())
+    scores[0, predicted].backward()
+    a, g = kept["a"][0].detach().numpy(), kept["a"].grad[0].numpy()
+    expected = np.maximum(np.tensordot(g.mean(axis=(1, 2)), a, axes=1), 0)
+    cam = viz.grad_cam(mine, x, layer="2")
+    assert cam.shape == (6, 7) and expected.max() > 0
+    np.testing.assert_allclose(cam, expected, rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match="Grad-CAM needs feature maps"):
+        viz.grad_cam(mine, x, layer="6")
+    with pytest.raises(ValueError, match="has no layer 'conv9'"):
+        viz.grad_cam(mine, x, layer="conv9")
+
+
+def test_adversarial_step_is_the_sign_of_the_loss_gradient_as_torch_computes_it():
+    import torch
+    mine, theirs, x = _twin_nets()
+    t = torch.tensor(x[None], requires_grad=True)
+    torch.nn.functional.cross_entropy(theirs(t), torch.tensor([1])).backward()
+    expected = x + 0.05 * np.sign(t.grad[0].numpy())
+    moved, before, after = viz.adversarial(mine, x, target=1, epsilon=0.05)
+    np.testing.assert_allclose(moved, expected, rtol=1e-12)
+    assert before == int(theirs(torch.tensor(x[None])).argmax())
+    assert after == int(theirs(torch.tensor(moved[None])).argmax())
