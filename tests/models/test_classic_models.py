@@ -38,8 +38,8 @@ CASES = {
     "nin_cifar10": (lambda: mc.models.nin_cifar10(num_classes=NUM_CLASSES),
                     lambda: ref.NiN(num_classes=NUM_CLASSES), (3, 32, 32), 2),
     "resnet110_stochastic_depth": (
-        lambda: no_stochastic_depth(mc.models.resnet110_stochastic_depth(num_classes=NUM_CLASSES)),
-        lambda: no_stochastic_depth(ref.StochasticDepthResNet(110, num_classes=NUM_CLASSES)),
+        lambda: mc.models.resnet110_stochastic_depth(num_classes=NUM_CLASSES),
+        lambda: ref.StochasticDepthResNet(110, num_classes=NUM_CLASSES),
         (3, 32, 32), 2),
 }
 
@@ -66,7 +66,8 @@ def test_parity_with_the_papers_in_pytorch(case_name):
     torch.manual_seed(0)
     mc.manual_seed(0)
     torch_model, mc_model = torch_builder(), mc_builder()
-    check_structure(mc_model, torch_model)
+    check_structure(mc_model, torch_model)     # the printout: every block's p too
+    no_stochastic_depth(torch_model), no_stochastic_depth(mc_model)
     state = {k: v.numpy() for k, v in torch_model.state_dict().items()}
     results = run_both(torch_model, mc_model, state, shape, batch)
     assert results["train"][0]["output 0"].shape == (batch, NUM_CLASSES)
