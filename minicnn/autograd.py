@@ -409,53 +409,131 @@ class Tensor:
             raise ValueError(f"minicnn: backward() got a gradient of shape {grad.shape} for an "
                              f"output of shape {self.shape}")
 
-        root = _node(self)
-        grads = {id(root): grad}     # gradient flowing into each node (Function or leaf)
-        # Arrays that something else may also hold: the caller's grad, an upstream gradient
-        # passed straight through, one array handed to two inputs, views.  A leaf keeps a
-        # copy of those (so an in-place change of one .grad cannot change another) and the
-        # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
-        shared = {id(grad)}
-        for node in _reverse_topological_order(root):
-            g = grads.pop(id(node), None)
-            if g is None:
+        _backpropagate([(_node(self), grad)], retain_graph)
+
+
+def _backpropagate(roots, retain_graph, capture=None):
+    """Walk the graph back from ``roots`` [(node, gradient array)], handing each Function the
+    sum of the gradients that reached it.  Gradients reaching a leaf are added to its
+    ``.grad``; or, with ``capture`` ({id(node): None}), nothing is accumulated and the
+    gradient reaching each captured node is recorded there instead (``grad``)."""
+    grads = {}                       # gradient flowing into each node (Function or leaf)
+    for node, g in roots:
+        grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
+    # Arrays that something else may also hold: the caller's grad, an upstream gradient
+    # passed straight through, one array handed to two inputs, views.  A leaf keeps a
+    # copy of those (so an in-place change of one .grad cannot change another) and the
+    # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
+    shared = {id(g) for _, g in roots}
+    for node in _reverse_topological_order([node for node, _ in roots]):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._tensor_hooks:          # the user's hooks may replace the gradient
+            g = _run_hooks(node, g)
+            shared.add(id(g))           # the hook's caller may hold what it returned
+        if capture is not None:
+            if id(node) in capture:
+                capture[id(node)] = g
+            if isinstance(node, Tensor):
                 continue
-            if node._tensor_hooks:          # the user's hooks may replace the gradient
-                g = _run_hooks(node, g)
-                shared.add(id(g))           # the hook's caller may hold what it returned
-            if node._retains_grad is not None and node._retains_grad() is not None:
-                _accumulate(node._retains_grad(), g, own=False)
-            if isinstance(node, Tensor):    # a leaf: accumulate, as PyTorch does
-                _accumulate(node, g, own=id(g) not in shared and g.base is None)
-                continue
-            fn = node
-            if getattr(fn, "released", False):
-                raise RuntimeError("minicnn: trying to backward through the graph a second time; "
-                                   "pass retain_graph=True to the first backward() to keep it")
-            for leaf, version in fn._watched:
-                if leaf._version != version:
-                    raise RuntimeError(
-                        "minicnn: one of the variables needed for gradient computation has been "
-                        f"modified by an inplace operation: a tensor of shape {leaf.shape}, which "
-                        f"{fn.name()} saved, is at version {leaf._version}; expected version "
-                        f"{version} instead (an optimizer step, load_state_dict or nn.init "
-                        "between forward and backward?)")
-            in_grads = fn.backward(g)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            handed_out = {id(g)}
-            for parent, ig, shape in zip(fn.parents, in_grads, fn.input_shapes):
-                if parent is not None and ig is not None:
-                    if ig.shape != shape:
-                        raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
-                                           f"for an input of shape {shape}")
-                    if id(ig) in handed_out:
-                        shared.add(id(ig))
-                    handed_out.add(id(ig))
-                    key = id(parent)
-                    grads[key] = ig if key not in grads else grads[key] + ig
-            if not retain_graph:
-                fn.release()
+        elif node._retains_grad is not None and node._retains_grad() is not None:
+            _accumulate(node._retains_grad(), g, own=False)
+        if isinstance(node, Tensor):    # a leaf: accumulate, as PyTorch does
+            _accumulate(node, g, own=id(g) not in shared and g.base is None)
+            continue
+        fn = node
+        if getattr(fn, "released", False):
+            raise RuntimeError("minicnn: trying to backward through the graph a second time; "
+                               "pass retain_graph=True to the first backward() to keep it")
+        for leaf, version in fn._watched:
+            if leaf._version != version:
+                raise RuntimeError(
+                    "minicnn: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: a tensor of shape {leaf.shape}, which "
+                    f"{fn.name()} saved, is at version {leaf._version}; expected version "
+                    f"{version} instead (an optimizer step, load_state_dict or nn.init "
+                    "between forward and backward?)")
+        in_grads = fn.backward(g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        handed_out = {id(g)}
+        for parent, ig, shape in zip(fn.parents, in_grads, fn.input_shapes):
+            if parent is not None and ig is not None:
+                if ig.shape != shape:
+                    raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
+                                       f"for an input of shape {shape}")
+                if id(ig) in handed_out:
+                    shared.add(id(ig))
+                handed_out.add(id(ig))
+                key = id(parent)
+                grads[key] = ig if key not in grads else grads[key] + ig
+        if not retain_graph:
+            fn.release()
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned instead of added to
+    any ``.grad`` (``torch.autograd.grad``).
+
+    Args:
+        outputs (Tensor or sequence of Tensors): what is differentiated.
+        inputs (Tensor or sequence of Tensors): with respect to what (leaves or not).
+        grad_outputs (sequence, optional): the gradient of each output (None: 1 for a
+            one-element output). Default: ``None``
+        retain_graph (bool, optional): keep the graph for another backward. Default: ``None``
+            (as ``create_graph``)
+        create_graph (bool, optional): gradients of gradients; not supported yet.
+            Default: ``False``
+        allow_unused (bool, optional): None for an input the outputs do not depend on,
+            instead of an error. Default: ``False``
+
+    Example::
+
+        >>> x = mc.tensor([1.0, 2.0], requires_grad=True)
+        >>> (g,) = mc.autograd.grad((x * x).sum(), x)
+        >>> g, x.grad
+        (tensor([2., 4.], dtype=float32), None)
+    """
+    if create_graph:
+        raise NotImplementedError("minicnn: autograd.grad: create_graph=True (gradients of "
+                                  "gradients) is not supported yet")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"minicnn: autograd.grad: got {len(grad_outputs)} grad_outputs for "
+                         f"{len(outputs)} outputs")
+    roots = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError("minicnn: autograd.grad: an output does not require grad (no "
+                               "input of its computation had requires_grad=True)")
+        xp = backend.get_array_module(out.data)
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError("minicnn: autograd.grad: grad can be implicitly created only "
+                                   f"for one-element outputs; pass grad_outputs for shape {out.shape}")
+            g = xp.ones_like(out.data)
+        g = xp.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
+        if g.shape != out.data.shape:
+            raise ValueError(f"minicnn: autograd.grad: a gradient of shape {g.shape} for an "
+                             f"output of shape {out.shape}")
+        roots.append((_node(out), g))
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("minicnn: autograd.grad: one of the differentiated Tensors does "
+                               "not require grad")
+    capture = {id(_node(t)): None for t in inputs}
+    _backpropagate(roots, create_graph if retain_graph is None else retain_graph, capture)
+    found = [capture[id(_node(t))] for t in inputs]
+    if not allow_unused and any(g is None for g in found):
+        raise RuntimeError("minicnn: autograd.grad: one of the differentiated Tensors appears "
+                           "to not have been used in the graph; set allow_unused=True if this "
+                           "is the desired behavior")
+    return tuple(None if g is None else Tensor(g.copy()) for g in found)
 
 
 def _refuse_undeclared_state(fn, settings):
@@ -517,13 +595,15 @@ def _accumulate(leaf, g, own):
         hook(leaf)
 
 
-def _reverse_topological_order(root):
-    """Graph nodes (Functions and leaf Tensors) reachable from ``root``, each before
-    the nodes that computed its inputs.
+def _reverse_topological_order(roots):
+    """Graph nodes (Functions and leaf Tensors) reachable from ``roots`` (a node or a list of
+    them), each before the nodes that computed its inputs.
 
     Iterative depth-first search: deep networks would overflow Python's recursion limit.
-    """
-    order, visited, stack = [], set(), [(root, False)]
+    The reversed finishing order of a depth-first search is a topological order, for one
+    root or many."""
+    roots = roots if isinstance(roots, list) else [roots]
+    order, visited, stack = [], set(), [(root, False) for root in reversed(roots)]
     while stack:
         node, children_done = stack.pop()
         if children_done:

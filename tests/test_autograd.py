@@ -411,3 +411,44 @@ def test_a_layer_whose_input_needs_no_gradient_keeps_no_weight_and_may_change_it
         lib.nn.init.zeros_(layer.weight)      # the weight's gradient needs only x
         loss.backward()
         assert_close(layer.weight.grad if lib is mc else layer.weight.grad.numpy(), np.full((2, 3), 4.0))
+
+
+# ----- mc.autograd.grad, against torch.autograd.grad ----------------------------------------------
+def test_autograd_grad_returns_what_torch_returns_and_leaves_grad_alone():
+    import torch
+    values = np.random.default_rng(5).standard_normal((3, 4))
+    upstream = np.random.default_rng(6).standard_normal((3, 4))
+
+    def run(lib, tensor, grad_fn):
+        w = tensor(values, requires_grad=True)
+        h = w * w                                         # a non-leaf input
+        out1 = (h * 3).sum()
+        out2 = h.exp() if lib is mc else h.exp()
+        got = grad_fn([out1, out2], [w, h], grad_outputs=[None, tensor(upstream)], retain_graph=True)
+        assert w.grad is None
+        again = grad_fn(out1, w)                          # the graph was kept
+        return [g.numpy() if lib is mc else g.detach().numpy() for g in (*got, *again)]
+
+    ours = run(mc, lambda a, **k: mc.tensor(a, **k), mc.autograd.grad)
+    theirs = run(torch, lambda a, **k: torch.tensor(a, **k), torch.autograd.grad)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_autograd_grad_refuses_as_torch_does():
+    x = mc.tensor([1.0, 2.0], requires_grad=True)
+    unused = mc.tensor([3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+        mc.autograd.grad((x * 2).sum(), [x, unused])
+    gx, gu = mc.autograd.grad((x * 2).sum(), [x, unused], allow_unused=True)
+    assert gu is None and gx.tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mc.autograd.grad((x * 2).sum(), mc.tensor([1.0]))
+    with pytest.raises(RuntimeError, match="implicitly created only for one-element outputs"):
+        mc.autograd.grad(x * 2, x)
+    with pytest.raises(NotImplementedError, match="create_graph=True"):
+        mc.autograd.grad((x * 2).sum(), x, create_graph=True)
+    y = (x * x).sum()
+    mc.autograd.grad(y, x)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        mc.autograd.grad(y, x)                            # freed: retain_graph defaults to False
