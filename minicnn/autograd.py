@@ -550,14 +550,13 @@ def _refuse_undeclared_state(fn, settings):
 def _saved_leaves(fn, inputs):
     """(tensor, version) of each leaf input whose array (or a view of it) forward saved:
     changing such a tensor in place before backward would change the gradient."""
-    arrays = [v for v in fn.saved.values() if hasattr(v, "shape") and hasattr(v, "dtype")]
-    watched = []
-    for t in inputs:
-        if t is not None and t._creator is None:
-            xp = backend.get_array_module(t.data)
-            if any(xp.may_share_memory(t.data, a) for a in arrays):
-                watched.append((t, t._version))
-    return tuple(watched)
+    leaves = [t for t in inputs if t is not None and t._creator is None]
+    if not leaves:                  # the common case inside a network: nothing to watch
+        return ()
+    xp = backend.get_array_module(leaves[0].data)
+    arrays = [v for v in (getattr(fn, n) for n in fn.saved_names) if isinstance(v, xp.ndarray)]
+    return tuple((t, t._version) for t in leaves
+                 if any(xp.may_share_memory(t.data, a) for a in arrays))
 
 
 def _node(t):

@@ -175,3 +175,17 @@ def test_docstring_sections(name):
     if ">>> " not in doc:
         problems.append("no example")
     assert not problems, f"{name}: " + "; ".join(problems)
+
+
+# The autograd tools beside F and nn (hooks, autograd.grad, activation checkpointing, tensor
+# hooks): their examples run too.
+AUTOGRAD_TOOLS = {"mc.autograd.grad": minicnn.autograd.grad, "mc.Tensor.register_hook": minicnn.Tensor.register_hook,
+                  "mc.utils.checkpoint": minicnn.utils.checkpoint,
+                  "mc.utils.checkpoint_sequential": minicnn.utils.checkpoint_sequential}
+
+
+@pytest.mark.parametrize("name", sorted(AUTOGRAD_TOOLS))
+def test_autograd_tools_examples_run(name):
+    report, attempted = run_examples(name, AUTOGRAD_TOOLS[name])
+    assert attempted, f"{name}: no example"
+    assert not report, f"{name}: an example does not print what its docstring says:\n{report}"
