@@ -216,17 +216,23 @@ def assert_float32_as_good_as_torchs(case_name, results32, results64):
 
 
 # ----- the parity test ------------------------------------------------------------------
-@pytest.mark.parametrize("case_name", list(CASES))
-def test_model_parity(case_name):
-    case = CASES[case_name]
+def build_pair(case):
+    """The PyTorch model and minicnn's of a case, seeded, their structures compared, and the
+    PyTorch weights as arrays (no copy needed: both models get new arrays in .to(dtype)
+    before anything is written)."""
     torch.manual_seed(0)
     mc.manual_seed(0)
     torch_model = case.torch_model(num_classes=NUM_CLASSES, **case.kwargs)
     mc_model = getattr(mc.models, case.constructor or case.name)(
         num_classes=NUM_CLASSES, **case.kwargs, **case.mc_kwargs)
     check_structure(mc_model, torch_model)
-    # no copy needed: both models get new arrays (in .to(dtype)) before anything is written
-    state = {k: v.numpy() for k, v in torch_model.state_dict().items()}
+    return torch_model, mc_model, {k: v.numpy() for k, v in torch_model.state_dict().items()}
+
+
+@pytest.mark.parametrize("case_name", list(CASES))
+def test_model_parity(case_name):
+    case = CASES[case_name]
+    torch_model, mc_model, state = build_pair(case)
 
     float32_too = case_name in FLOAT32_TOO
     results64 = run_both(case, torch_model, mc_model, state, np.float64,

@@ -57,13 +57,7 @@ FLOAT32_TOO = {"squeezenet1_1", "densenet_small"}
 @pytest.mark.parametrize("case_name", list(PARITY_CASES))
 def test_parity_with_torchvision(case_name):
     case = PARITY_CASES[case_name]
-    torch.manual_seed(0)
-    mc.manual_seed(0)
-    torch_model = case.torch_model(num_classes=NUM_CLASSES, **case.kwargs)
-    mc_model = getattr(mc.models, case.constructor or case.name)(
-        num_classes=NUM_CLASSES, **case.kwargs, **case.mc_kwargs)
-    check_structure(mc_model, torch_model)
-    state = {k: v.numpy() for k, v in torch_model.state_dict().items()}
+    torch_model, mc_model, state = test_models.build_pair(case)
     results = run_both(case, torch_model, mc_model, state, np.float64, ("train", "eval"))
     assert_all_close(case_name, results, rtol=1e-8, floor_fraction=1e-6)
     if case_name in FLOAT32_TOO:      # as test_models.py: measured against PyTorch's float64
