@@ -6,7 +6,7 @@
 from . import backend
 from .autograd import Tensor, Function, tensor, no_grad, is_grad_enabled
 from . import functional
-from .gradcheck import gradcheck, GradcheckError
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from . import utils
 from . import cuda
 from . import nn, models
@@ -18,4 +18,4 @@ from . import viz
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",
-           "functional", "gradcheck", "GradcheckError", "utils", "backend"]
+           "functional", "gradcheck", "gradgradcheck", "GradcheckError", "utils", "backend"]

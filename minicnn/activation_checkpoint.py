@@ -47,6 +47,13 @@ class Checkpoint(Function):
             out.backward(g)
         return tuple(None if t.grad is None else t.grad.data for t in inputs)
 
+    def backward_graph(self, g):
+        # as PyTorch's reentrant checkpoint: the recomputed block's gradients would need its
+        # inputs' graph, which the block (run without one) never linked to
+        raise NotImplementedError("minicnn: checkpoint does not support create_graph=True "
+                                  "(gradients of gradients): run the block without "
+                                  "mc.utils.checkpoint where you need them")
+
 
 def checkpoint(function, *args):
     """``function(*args)``, keeping only ``args`` for backward: the block's activations are

@@ -175,7 +175,40 @@ class Function:
         raise NotImplementedError
 
     def backward(self, grad_out):
-        raise NotImplementedError
+        """The gradients on arrays.  By default, ``backward_graph`` run on constant Tensors:
+        an op that exists only as another op's backward (``ConvInputGrad``) writes its maths
+        once, as Tensor ops."""
+        with no_grad():
+            grads = self.backward_graph(Tensor(grad_out))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return tuple(None if g is None else g.data for g in grads)
+
+    def backward_graph(self, grad_out):
+        """``backward`` again, written with minicnn's differentiable ops on Tensors, so that
+        the gradients it returns are themselves in a graph (``create_graph=True``: gradients
+        of gradients).  ``grad_out`` is a Tensor; return one Tensor (or None) per input.
+        What forward saved comes back into the graph through ``input_tensor`` and
+        ``output_tensor``."""
+        raise NotImplementedError(
+            f"minicnn: {type(self).__name__} has no double backward (backward_graph), so "
+            "create_graph=True cannot differentiate through it")
+
+    def input_tensor(self, i, array):
+        """Input ``i`` as a Tensor of the graph, from the array forward saved: the leaf tensor
+        itself, or a Tensor computed by the same Function as the original, so a derivative
+        of the backward flows on through the forward graph; a constant for an input that
+        needs no gradient."""
+        parent = self.parents[i] if hasattr(self, "parents") else None
+        if parent is None:
+            return Tensor(array)
+        if isinstance(parent, Tensor):          # a leaf (its version is checked by backward)
+            return parent
+        return Tensor(array, requires_grad=True, _creator=parent)
+
+    def output_tensor(self, array):
+        """This op's output as a Tensor of the graph (an op whose backward uses its output:
+        exp, sigmoid, softmax)."""
+        return Tensor(array, requires_grad=True, _creator=self)
 
     def save_for_backward(self, **values):
         """Keep ``values`` (arrays or small facts such as a shape) for backward, as
@@ -389,10 +422,13 @@ class Tensor:
         return self.to("cuda")
 
     # ----- backpropagation ---------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) * grad into every leaf's ``.grad``.
 
-        ``grad`` may be omitted only for a one-element tensor (then it is 1).
+        ``grad`` may be omitted only for a one-element tensor (then it is 1).  With
+        ``create_graph=True`` the gradients are computed by differentiable ops, so each
+        ``.grad`` is itself in a graph and can be differentiated again (a gradient penalty,
+        a Hessian-vector product); ``retain_graph`` then defaults to True, as in PyTorch.
         """
         if not self.requires_grad:
             raise RuntimeError("minicnn: backward() on a tensor that does not require grad "
@@ -404,19 +440,37 @@ class Tensor:
                                    f"one-element (scalar) output; this output has shape {self.shape}. "
                                    "Pass grad=<tensor of that shape>.")
             grad = xp.ones_like(self.data)
-        grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-        if grad.shape != self.data.shape:
+        grad = _as_root_gradient(grad, self, create_graph)
+        if grad.shape != self.shape:
             raise ValueError(f"minicnn: backward() got a gradient of shape {grad.shape} for an "
                              f"output of shape {self.shape}")
+        _backpropagate([(_node(self), grad)], create_graph if retain_graph is None else retain_graph,
+                       create_graph=create_graph)
 
-        _backpropagate([(_node(self), grad)], retain_graph)
+
+def _as_root_gradient(grad, output, create_graph):
+    """The gradient a backward starts from: an array in the output's dtype, or with
+    ``create_graph`` a Tensor (the caller's own, if it is in a graph: gradients then flow
+    into it too)."""
+    if create_graph:
+        if isinstance(grad, Tensor) and grad.requires_grad:
+            return grad
+        return Tensor(_as_root_gradient(grad, output, False))
+    xp = backend.get_array_module(output.data)
+    return xp.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
 
 
-def _backpropagate(roots, retain_graph, capture=None):
-    """Walk the graph back from ``roots`` [(node, gradient array)], handing each Function the
+def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
+    """Walk the graph back from ``roots`` [(node, gradient)], handing each Function the
     sum of the gradients that reached it.  Gradients reaching a leaf are added to its
     ``.grad``; or, with ``capture`` ({id(node): None}), nothing is accumulated and the
-    gradient reaching each captured node is recorded there instead (``grad``)."""
+    gradient reaching each captured node is recorded there instead (``grad``).
+
+    The gradients are arrays, or with ``create_graph`` Tensors computed by each Function's
+    ``backward_graph``: the walk is the same, and ``+`` sums either."""
+    if create_graph:
+        with enable_grad():
+            return _backpropagate_tensors(roots, retain_graph, capture)
     grads = {}                       # gradient flowing into each node (Function or leaf)
     for node, g in roots:
         grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
@@ -443,17 +497,7 @@ def _backpropagate(roots, retain_graph, capture=None):
             _accumulate(node, g, own=id(g) not in shared and g.base is None)
             continue
         fn = node
-        if getattr(fn, "released", False):
-            raise RuntimeError("minicnn: trying to backward through the graph a second time; "
-                               "pass retain_graph=True to the first backward() to keep it")
-        for leaf, version in fn._watched:
-            if leaf._version != version:
-                raise RuntimeError(
-                    "minicnn: one of the variables needed for gradient computation has been "
-                    f"modified by an inplace operation: a tensor of shape {leaf.shape}, which "
-                    f"{fn.name()} saved, is at version {leaf._version}; expected version "
-                    f"{version} instead (an optimizer step, load_state_dict or nn.init "
-                    "between forward and backward?)")
+        _check_can_backward(fn)
         in_grads = fn.backward(g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
@@ -472,6 +516,61 @@ def _backpropagate(roots, retain_graph, capture=None):
             fn.release()
 
 
+def _backpropagate_tensors(roots, retain_graph, capture):
+    """``_backpropagate`` with gradients that are Tensors in a graph (``create_graph``).
+    A leaf's ``.grad`` is then replaced by ``.grad + g``, never added to in place, as in
+    PyTorch: the old ``.grad`` may be part of someone's graph."""
+    grads = {}
+    for node, g in roots:
+        grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
+    for node in _reverse_topological_order([node for node, _ in roots]):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._tensor_hooks:
+            g = _run_hooks(node, g)
+        if capture is not None:
+            if id(node) in capture:
+                capture[id(node)] = g
+            if isinstance(node, Tensor):
+                continue
+        elif node._retains_grad is not None and node._retains_grad() is not None:
+            kept = node._retains_grad()
+            kept.grad = g if kept.grad is None else kept.grad + g
+        if isinstance(node, Tensor):
+            node.grad = g if node.grad is None else node.grad + g
+            for hook in node._grad_hooks:
+                hook(node)
+            continue
+        _check_can_backward(node)
+        in_grads = node.backward_graph(g)
+        in_grads = in_grads if isinstance(in_grads, tuple) else (in_grads,)
+        for parent, ig, shape in zip(node.parents, in_grads, node.input_shapes):
+            if parent is not None and ig is not None:
+                if ig.shape != shape:
+                    raise RuntimeError(f"minicnn: {node}.backward_graph returned a gradient of "
+                                       f"shape {ig.shape} for an input of shape {shape}")
+                key = id(parent)
+                grads[key] = ig if key not in grads else grads[key] + ig
+        if not retain_graph:
+            node.release()
+
+
+def _check_can_backward(fn):
+    """Refuse a released graph, and a saved leaf changed in place since forward."""
+    if getattr(fn, "released", False):
+        raise RuntimeError("minicnn: trying to backward through the graph a second time; "
+                           "pass retain_graph=True to the first backward() to keep it")
+    for leaf, version in fn._watched:
+        if leaf._version != version:
+            raise RuntimeError(
+                "minicnn: one of the variables needed for gradient computation has been "
+                f"modified by an inplace operation: a tensor of shape {leaf.shape}, which "
+                f"{fn.name()} saved, is at version {leaf._version}; expected version "
+                f"{version} instead (an optimizer step, load_state_dict or nn.init "
+                "between forward and backward?)")
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
          allow_unused=False):
     """The gradients of ``outputs`` with respect to ``inputs``, returned instead of added to
@@ -484,8 +583,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             one-element output). Default: ``None``
         retain_graph (bool, optional): keep the graph for another backward. Default: ``None``
             (as ``create_graph``)
-        create_graph (bool, optional): gradients of gradients; not supported yet.
-            Default: ``False``
+        create_graph (bool, optional): build the gradients from differentiable ops, so
+            they can be differentiated again (gradients of gradients). Default: ``False``
         allow_unused (bool, optional): None for an input the outputs do not depend on,
             instead of an error. Default: ``False``
 
@@ -496,9 +595,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         >>> g, x.grad
         (tensor([2., 4.], dtype=float32), None)
     """
-    if create_graph:
-        raise NotImplementedError("minicnn: autograd.grad: create_graph=True (gradients of "
-                                  "gradients) is not supported yet")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
@@ -511,14 +607,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not out.requires_grad:
             raise RuntimeError("minicnn: autograd.grad: an output does not require grad (no "
                                "input of its computation had requires_grad=True)")
-        xp = backend.get_array_module(out.data)
         if g is None:
             if out.data.size != 1:
                 raise RuntimeError("minicnn: autograd.grad: grad can be implicitly created only "
                                    f"for one-element outputs; pass grad_outputs for shape {out.shape}")
-            g = xp.ones_like(out.data)
-        g = xp.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
-        if g.shape != out.data.shape:
+            g = backend.get_array_module(out.data).ones_like(out.data)
+        g = _as_root_gradient(g, out, create_graph)
+        if g.shape != out.shape:
             raise ValueError(f"minicnn: autograd.grad: a gradient of shape {g.shape} for an "
                              f"output of shape {out.shape}")
         roots.append((_node(out), g))
@@ -527,12 +622,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("minicnn: autograd.grad: one of the differentiated Tensors does "
                                "not require grad")
     capture = {id(_node(t)): None for t in inputs}
-    _backpropagate(roots, create_graph if retain_graph is None else retain_graph, capture)
+    _backpropagate(roots, create_graph if retain_graph is None else retain_graph, capture,
+                   create_graph=create_graph)
     found = [capture[id(_node(t))] for t in inputs]
     if not allow_unused and any(g is None for g in found):
         raise RuntimeError("minicnn: autograd.grad: one of the differentiated Tensors appears "
                            "to not have been used in the graph; set allow_unused=True if this "
                            "is the desired behavior")
+    if create_graph:            # Tensors of the new graph, as they are
+        return tuple(found)
     return tuple(None if g is None else Tensor(g.copy()) for g in found)
 
 
@@ -565,11 +663,15 @@ def _node(t):
 
 
 def _run_hooks(node, g):
-    """Pass the gradient ``g`` (an array) through the hooks of a graph node in order."""
+    """Pass the gradient ``g`` (an array, or a Tensor with create_graph) through the hooks
+    of a graph node in order."""
     for hook in list(node._tensor_hooks.values()):
-        new = hook(Tensor(g))
+        new = hook(g if isinstance(g, Tensor) else Tensor(g))
         if new is not None:
-            new = new.data if isinstance(new, Tensor) else new
+            if not isinstance(g, Tensor):
+                new = new.data if isinstance(new, Tensor) else new
+            elif not isinstance(new, Tensor):
+                new = Tensor(new)
             if new.shape != g.shape:
                 raise RuntimeError(f"minicnn: a tensor hook returned a gradient of shape "
                                    f"{tuple(new.shape)} for a tensor of shape {tuple(g.shape)}")

@@ -10,7 +10,7 @@ backward that ignores or scrambles its incoming gradient.
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, no_grad
+from .autograd import Tensor, enable_grad, grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -119,3 +119,48 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, max_elements=256,
     if raise_exception and not report.passed:
         raise GradcheckError(str(report))
     return report
+
+
+def gradgradcheck(fn, *inputs, grad_outputs=None, seed=0, **gradcheck_options):
+    """Check the second derivatives of ``fn(*inputs)``: ``gradcheck`` of its backward.
+
+    The backward, as a function of the inputs and of the upstream gradients ``v``,
+    ``(x, v) -> d<v, fn(x)>/dx``, is built with ``autograd.grad(create_graph=True)``, and
+    gradcheck compares its own gradients (the double backward of every op it runs) with
+    central finite differences of it, for random upstream gradients at both levels.  As
+    ``torch.autograd.gradgradcheck``.  Inputs must be float64.
+
+    Args:
+        fn (callable): Tensors -> a Tensor or a tuple of Tensors.
+        *inputs (Tensor): its inputs; those with ``requires_grad`` are differentiated.
+        grad_outputs (sequence of Tensors, optional): the upstream gradients ``v`` of the
+            first backward (they are differentiated too when they require grad).
+            Default: ``None`` (random, float64, requiring grad)
+        seed (int, optional): for the random upstream gradients. Default: ``0``
+        **gradcheck_options: ``eps``, ``atol``, ``rtol``, ``max_elements``, ... as gradcheck's.
+
+    Example::
+
+        >>> x = mc.tensor([0.5, -1.0, 2.0], dtype=np.float64, requires_grad=True)
+        >>> mc.gradgradcheck(lambda t: (t * t.tanh()).sum(), x).passed
+        True
+    """
+    differentiated = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not differentiated:
+        raise ValueError("minicnn: gradgradcheck: no input has requires_grad=True")
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        grad_outputs = [Tensor(backend.to_device(rng.standard_normal(o.shape), o.device),
+                               requires_grad=True) for o in _outputs(fn, inputs)]
+    grad_outputs = list(grad_outputs)
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        xs, vs = args[:n], args[n:]
+        wrt = [t for t in xs if isinstance(t, Tensor) and t.requires_grad]
+        with enable_grad():         # gradcheck's finite differences run under no_grad
+            found = grad(list(_outputs(fn, xs)), wrt, vs, create_graph=True, allow_unused=True)
+        # an input the outputs do not depend on has the derivative 0, itself constant
+        return tuple(Tensor(np.zeros(t.shape)) if d is None else d for t, d in zip(wrt, found))
+
+    return gradcheck(first_derivatives, *inputs, *grad_outputs, seed=seed, **gradcheck_options)

@@ -1241,6 +1241,10 @@ def shape_samples(name):
                     Sample("with-empty", (np.zeros((0, 3), dtype), randn(r, (2, 3), dtype)))]
         if name == "stack":
             return [Sample("dim-negative", (randn(r, (2, 3), dtype), randn(r, (2, 3), dtype)), dict(dim=-1))]
+        if name == "broadcast_to":
+            return [Sample("new-and-stretched-dims", (randn(r, (3, 1), dtype),), dict(size=(2, 3, 4))),
+                    Sample("minus-one-keeps", (randn(r, (1, 4), dtype),), dict(size=(3, -1))),
+                    Sample("same-shape", (randn(r, (2, 3), dtype),), dict(size=(2, 3)))]
         raise KeyError(name)
     return samples
 
@@ -1271,6 +1275,10 @@ def to_dtype_samples(dtype):
 
 
 SHAPE_BAD = {
+    "broadcast_to": (BadInput("incompatible", (bad(2, 3, dtype=F64),), dict(size=(2, 4)), (V, R), R,
+                              r"minicnn: broadcast_to: the shape \(2, 3\) does not broadcast to \(2, 4\)"),
+                     BadInput("fewer dims", (bad(2, 3, dtype=F64),), dict(size=(3,)), (V, R), R,
+                              r"minicnn: broadcast_to: cannot broadcast a tensor of shape \(2, 3\) to fewer dims")),
     "reshape": (BadInput("size", (bad(2, 3, dtype=F64),), dict(args=(4, 2)), (V, R), R,
                          r"minicnn: reshape: cannot view \(2, 3\) \(6 elements\) as \(4, 2\)"),),
     "permute": (BadInput("too few dims", (bad(2, 3, 4, dtype=F64),), dict(args=(1, 0)), R, R,
@@ -1329,6 +1337,24 @@ def run(op, sample, device="cpu", seed=0):
         g = np.random.default_rng(seed).standard_normal(y.shape).astype(y.dtype)
         y.backward(mc.tensor(g, device=device))
     return out, tensors
+
+
+def run_double_backward(op, sample, seed=0):
+    """The op's first backward built with ``create_graph=True`` (float64 tensors), then a
+    backward through it: every Function a double backward uses runs."""
+    grad = sample.grad_positions()
+    tensors = [None if a is None else mc.tensor(a, requires_grad=i in grad) for i, a in enumerate(sample.arrays)]
+    y = first(op.op(*tensors, **sample.kwargs))
+    if not y.requires_grad:
+        return
+    rng = np.random.default_rng(seed)
+    wrt = [tensors[i] for i in grad]
+    firsts = mc.autograd.grad(y, wrt, mc.tensor(rng.standard_normal(y.shape), requires_grad=True),
+                              create_graph=True, allow_unused=True)
+    terms = [(g * mc.tensor(rng.standard_normal(g.shape))).sum() for g in firsts
+             if g is not None and g.requires_grad]
+    if terms:
+        sum(terms[1:], terms[0]).backward()
 
 
 @dataclasses.dataclass
@@ -1462,6 +1488,8 @@ OPS = [
     OpInfo("T", lambda x: x.T, lambda x: x.T, shape_samples("T"), functional=("permute",)),
     OpInfo("flatten", _flatten(F), _flatten(torch), shape_samples("flatten"), bad_inputs=SHAPE_BAD["flatten"]),
     OpInfo("getitem", _getitem, _getitem, shape_samples("getitem")),
+    OpInfo("broadcast_to", lambda x, size: F.broadcast_to(x, size), lambda x, size: torch.broadcast_to(x, size),
+           shape_samples("broadcast_to"), bad_inputs=SHAPE_BAD["broadcast_to"]),
     OpInfo("cat", _list_op(F.cat), _list_op(torch.cat), shape_samples("cat"), bad_inputs=SHAPE_BAD["cat"]),
     OpInfo("stack", _list_op(F.stack), _list_op(torch.stack), shape_samples("stack"), bad_inputs=SHAPE_BAD["stack"]),
     OpInfo("to_dtype", _to_dtype_mc, _to_dtype_torch, to_dtype_samples),

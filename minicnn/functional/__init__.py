@@ -4,7 +4,7 @@ Use it as ``import minicnn.functional as F``.  One file per family of ops; this
 module gathers them and attaches the usual methods and operators to ``Tensor``.
 """
 from ..autograd import Tensor
-from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs,
+from .elementwise import (add, sub, mul, div, pow, neg, exp, log, sqrt, abs, broadcast_to,
                           sum, mean, max, argmax, to, to_dtype, to_device)
 from .shape import reshape, view, permute, transpose, flatten, getitem, cat, stack
 from .linalg import matmul, linear

@@ -4,7 +4,7 @@ import numbers
 from .. import backend, dispatch
 from ..autograd import Function
 from .arguments import check_dtype
-from .elementwise import promote
+from .elementwise import constant, promote
 
 
 # ReLU's array kernels: these NumPy references, or kernels/activation.cu on the GPU.
@@ -36,6 +36,9 @@ class ReLU(Function):
     def backward(self, g):
         return dispatch.kernel("relu_backward", g)(g, self.out)
 
+    def backward_graph(self, g):             # a mask: ReLU is linear where it is not 0
+        return g * constant((~(self.out <= 0)).astype(g.dtype))
+
 
 class LeakyReLU(Function):
     """x where x > 0, else negative_slope * x: a unit that is off still passes a little gradient."""
@@ -49,6 +52,10 @@ class LeakyReLU(Function):
         # slope 1 where x > 0, else negative_slope: at 0, and at a NaN, as PyTorch
         return backend.get_array_module(g).where(self.x > 0, g, g * self.negative_slope)
 
+    def backward_graph(self, g):
+        xp = backend.get_array_module(self.x)
+        return g * constant(xp.where(self.x > 0, 1, self.negative_slope).astype(g.dtype))
+
 
 class Hardtanh(Function):
     """x clipped to [min_val, max_val]; relu6 is hardtanh(x, 0, 6)."""
@@ -60,8 +67,13 @@ class Hardtanh(Function):
 
     def backward(self, g):
         # no gradient where clipped, the bounds included (PyTorch's rule); a NaN passes it
-        x = self.x
-        return backend.get_array_module(g).where((x <= self.min_val) | (x >= self.max_val), 0, g)
+        return backend.get_array_module(g).where(self._clipped(), 0, g)
+
+    def backward_graph(self, g):
+        return g * constant((~self._clipped()).astype(g.dtype))
+
+    def _clipped(self):
+        return (self.x <= self.min_val) | (self.x >= self.max_val)
 
 
 class Sigmoid(Function):
@@ -76,6 +88,10 @@ class Sigmoid(Function):
     def backward(self, g):
         return g * self.out * (1 - self.out)
 
+    def backward_graph(self, g):
+        out = self.output_tensor(self.out)
+        return g * out * (1 - out)
+
 
 class Tanh(Function):
     def forward(self, x):
@@ -85,6 +101,10 @@ class Tanh(Function):
 
     def backward(self, g):
         return g * (1 - self.out * self.out)
+
+    def backward_graph(self, g):
+        out = self.output_tensor(self.out)
+        return g * (1 - out * out)
 
 
 def relu(input, inplace=False):

@@ -246,37 +246,112 @@ class Conv2d(Function):
         return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
 
     def backward(self, g):
-        xp = backend.get_array_module(g)
-        x, w, G = self.x, self.w, self.groups
-        N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
-        L = g.shape[2] * g.shape[3]          # spelled out, not -1: N may be 0 (an empty batch)
-        window = (w.shape[2:], self.stride, self.padding, self.dilation)
-        g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
-        w_mat = w.reshape(G, O // G, K)
-        gx = xp.empty(x.shape, dtype=g.dtype) if self.needs_input_grad[0] else None
-        want_gw = self.needs_input_grad[1]
-
-        def backward_chunk(part):
-            g_part = _side_by_side(g[part])                            # (G, O/G, n*L)
-            n = g[part].shape[0]
-            if gx is not None:   # (G, K, O/G) @ (G, O/G, n*L) -> columns (G, K, n*L), folded
-                col = xp.matmul(w_mat.transpose(0, 2, 1), g_part)
-                gx[part] = _fold(col.reshape(G * K, n * L), x[part].shape, window)
-                del col          # freed before the next columns are built: one in memory at a time
-            if want_gw:          # (G, O/G, n*L) @ (G, n*L, K): this chunk's share of gw
-                col = _columns(x[part], window).reshape(G, K, n * L)
-                return xp.matmul(g_part, col.transpose(0, 2, 1))
-            return None
-
-        shares = for_each_chunk(backward_chunk, x, K * G * L)
-        gw = None
-        if want_gw:              # summed in chunk order: the same numbers however they ran
-            gw = shares[0]
-            for share in shares[1:]:
-                gw += share
-            gw = gw.reshape(w.shape)
-        gb = g.sum(axis=(0, 3)).reshape(O) if self.needs_input_grad[2] else None
+        gx, gw = conv2d_backward(g, self.x, self.w, self.stride, self.padding, self.dilation,
+                                 self.groups, *self.needs_input_grad[:2])
+        gb = g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
         return gx, gw, gb
+
+    def backward_graph(self, g):
+        return conv2d_backward_graph(self, g, self.stride, self.padding, self.dilation, self.groups)
+
+
+def conv2d_backward(g, x, w, stride, padding, dilation, groups, want_x, want_w):
+    """The two gradients of a convolution's input x and weight w, given g = dL/dy:
+    gx (N, C, H, W) = the columns of w.T @ g folded back onto the image, and
+    gw (O, C/G, kh, kw) = g @ columns(x).T; None for one not wanted.  Only x's shape is
+    used when gw is not wanted, and only w's when gx is not."""
+    xp = backend.get_array_module(g)
+    G = groups
+    N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
+    L = g.shape[2] * g.shape[3]          # spelled out, not -1: N may be 0 (an empty batch)
+    window = (w.shape[2:], stride, padding, dilation)
+    g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
+    w_mat = w.reshape(G, O // G, K)
+    gx = xp.empty(x.shape, dtype=g.dtype) if want_x else None
+
+    def backward_chunk(part):
+        g_part = _side_by_side(g[part])                            # (G, O/G, n*L)
+        n = g[part].shape[0]
+        if gx is not None:   # (G, K, O/G) @ (G, O/G, n*L) -> columns (G, K, n*L), folded
+            col = xp.matmul(w_mat.transpose(0, 2, 1), g_part)
+            gx[part] = _fold(col.reshape(G * K, n * L), x[part].shape, window)
+            del col          # freed before the next columns are built: one in memory at a time
+        if want_w:          # (G, O/G, n*L) @ (G, n*L, K): this chunk's share of gw
+            col = _columns(x[part], window).reshape(G, K, n * L)
+            return xp.matmul(g_part, col.transpose(0, 2, 1))
+        return None
+
+    shares = for_each_chunk(backward_chunk, x, K * G * L)
+    gw = None
+    if want_w:              # summed in chunk order: the same numbers however they ran
+        gw = shares[0]
+        for share in shares[1:]:
+            gw += share
+        gw = gw.reshape(w.shape)
+    return gx, gw
+
+
+# ----- double backward: the convolution's two gradients as ops ---------------------------
+# y = conv(x, w) is linear in x and in w, so its gradients gx = ConvInputGrad(g, w) and
+# gw = ConvWeightGrad(x, g) are linear in each of their inputs too, and their derivatives
+# are again convolutions or convolution gradients: the three ops differentiate each other.
+def conv2d_backward_graph(fn, g, stride, padding, dilation, groups):
+    """``backward_graph`` of a convolution (Conv2d, WinogradConv2d) that saved x and w."""
+    need_x, need_w, need_b = fn.needs_input_grad
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    gx = ConvInputGrad.apply(g, fn.input_tensor(1, fn.w), x_shape=fn.input_shapes[0],
+                             **geometry) if need_x else None
+    gw = ConvWeightGrad.apply(fn.input_tensor(0, fn.x), g, w_shape=fn.input_shapes[1],
+                              **geometry) if need_w else None
+    return gx, gw, (g.sum(dim=(0, 2, 3)) if need_b else None)
+
+
+def _stand_in(shape, like):
+    """An array of ``shape`` that costs no memory, for an operand only whose shape is used."""
+    xp = backend.get_array_module(like)
+    return xp.broadcast_to(xp.zeros((), dtype=like.dtype), shape)
+
+
+class ConvInputGrad(Function):
+    """g (N, O, OH, OW), w -> the convolution's input gradient (N, C, H, W) (a transposed
+    convolution).  d/dg is the convolution of the upstream v with w; d/dw is the weight
+    gradient of that convolution of v, given g."""
+    settings = ("x_shape", "stride", "padding", "dilation", "groups")
+
+    def forward(self, g, w):
+        self.save_for_backward(g=g, w=w)
+        return conv2d_backward(g, _stand_in(self.x_shape, g), w, self.stride, self.padding,
+                               self.dilation, self.groups, True, False)[0]
+
+    def backward_graph(self, v):             # v: (N, C, H, W)
+        need_g, need_w = self.needs_input_grad
+        geometry = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                        groups=self.groups)
+        gg = Conv2d.apply(v, self.input_tensor(1, self.w), None, **geometry) if need_g else None
+        gw = ConvWeightGrad.apply(v, self.input_tensor(0, self.g), w_shape=self.w.shape,
+                                  **geometry) if need_w else None
+        return gg, gw
+
+
+class ConvWeightGrad(Function):
+    """x (N, C, H, W), g (N, O, OH, OW) -> the convolution's weight gradient (O, C/G, kh, kw).
+    d/dx is the input gradient of a convolution by the upstream V, given g; d/dg is the
+    convolution of x by V."""
+    settings = ("w_shape", "stride", "padding", "dilation", "groups")
+
+    def forward(self, x, g):
+        self.save_for_backward(x=x, g=g)
+        return conv2d_backward(g, x, _stand_in(self.w_shape, g), self.stride, self.padding,
+                               self.dilation, self.groups, False, True)[1]
+
+    def backward_graph(self, v):             # v: (O, C/G, kh, kw)
+        need_x, need_g = self.needs_input_grad
+        geometry = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                        groups=self.groups)
+        gx = ConvInputGrad.apply(self.input_tensor(1, self.g), v, x_shape=self.x.shape,
+                                 **geometry) if need_x else None
+        gg = Conv2d.apply(self.input_tensor(0, self.x), v, None, **geometry) if need_g else None
+        return gx, gg
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

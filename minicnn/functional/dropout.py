@@ -29,6 +29,9 @@ class MaskedScale(Function):
         # the mask is a constant: the gradient flows only through kept units, scaled alike
         return dispatch.kernel("masked_scale", g)(g, self.mask)
 
+    def backward_graph(self, g):
+        return MaskedScale.apply(g, mask=self.mask)
+
 
 def _check_args(op, input, p):
     if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:

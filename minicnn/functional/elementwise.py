@@ -36,6 +36,24 @@ def unbroadcast(grad, shape):
     return grad
 
 
+def sum_to(g, shape):
+    """``unbroadcast`` on Tensors, with minicnn's own ops (so it is differentiable): the
+    double backward of every broadcasting op uses it."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = sum(g, dim=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return sum(g, dim=stretched, keepdim=True) if stretched else g
+
+
+def constant(array):
+    """A Tensor outside the graph (a mask, a sign): what a double backward multiplies by."""
+    return Tensor(array)
+
+
 def promote(*operands, floating=False):
     """Tensors of one dtype for ``operands`` (Tensors, arrays, Python numbers): PyTorch's
     ``result_type``; with ``floating`` (true division, exp, ...) at least the default
@@ -59,6 +77,10 @@ class Add(Function):
         x_shape, y_shape = self.input_shapes
         return unbroadcast(g, x_shape), unbroadcast(g, y_shape)
 
+    def backward_graph(self, g):
+        x_shape, y_shape = self.input_shapes
+        return sum_to(g, x_shape), sum_to(g, y_shape)
+
 
 class Sub(Function):
     def forward(self, x, y):
@@ -67,6 +89,10 @@ class Sub(Function):
     def backward(self, g):
         x_shape, y_shape = self.input_shapes
         return unbroadcast(g, x_shape), unbroadcast(-g, y_shape)
+
+    def backward_graph(self, g):
+        x_shape, y_shape = self.input_shapes
+        return sum_to(g, x_shape), sum_to(-g, y_shape)
 
 
 class Mul(Function):
@@ -82,6 +108,12 @@ class Mul(Function):
         gy = unbroadcast(g * self.x, y_shape) if self.needs_input_grad[1] else None
         return gx, gy
 
+    def backward_graph(self, g):
+        x_shape, y_shape = self.input_shapes
+        gx = sum_to(g * self.input_tensor(1, self.y), x_shape) if self.needs_input_grad[0] else None
+        gy = sum_to(g * self.input_tensor(0, self.x), y_shape) if self.needs_input_grad[1] else None
+        return gx, gy
+
 
 class Div(Function):
     def forward(self, x, y):
@@ -91,6 +123,12 @@ class Div(Function):
     def backward(self, g):
         gx = unbroadcast(g / self.y, self.x.shape) if self.needs_input_grad[0] else None
         gy = unbroadcast(-g * self.x / (self.y * self.y), self.y.shape) if self.needs_input_grad[1] else None
+        return gx, gy
+
+    def backward_graph(self, g):
+        x, y = self.input_tensor(0, self.x), self.input_tensor(1, self.y)
+        gx = sum_to(g / y, x.shape) if self.needs_input_grad[0] else None
+        gy = sum_to(-g * x / (y * y), y.shape) if self.needs_input_grad[1] else None
         return gx, gy
 
 
@@ -114,6 +152,19 @@ class Pow(Function):
             gy = unbroadcast(gy, self.y.shape)
         return gx, gy
 
+    def backward_graph(self, g):
+        # backward's two special cases, as masks: where y == 0 (resp. x == 0 <= y) the base
+        # is replaced by 1, so x^(y-1) (resp. log x) stays finite, and the mask zeroes it
+        x, y = self.input_tensor(0, self.x), self.input_tensor(1, self.y)
+        gx = gy = None
+        if self.needs_input_grad[0]:
+            off = constant((self.y == 0).astype(g.dtype))
+            gx = sum_to(g * y * (x * (1 - off) + off) ** (y - 1) * (1 - off), x.shape)
+        if self.needs_input_grad[1]:
+            off = constant(((self.x == 0) & (self.y >= 0)).astype(g.dtype))
+            gy = sum_to(g * self.output_tensor(self.out) * log(x * (1 - off) + off), y.shape)
+        return gx, gy
+
 
 # ----- unary ops: x (...) -> (...) ------------------------------------------
 class Neg(Function):
@@ -121,6 +172,9 @@ class Neg(Function):
         return -x
 
     def backward(self, g):
+        return -g
+
+    def backward_graph(self, g):
         return -g
 
 
@@ -133,6 +187,9 @@ class Exp(Function):
     def backward(self, g):
         return g * self.out
 
+    def backward_graph(self, g):
+        return g * self.output_tensor(self.out)
+
 
 class Log(Function):
     def forward(self, x):
@@ -141,6 +198,9 @@ class Log(Function):
 
     def backward(self, g):
         return g / self.x
+
+    def backward_graph(self, g):
+        return g / self.input_tensor(0, self.x)
 
 
 class Sqrt(Function):
@@ -152,6 +212,9 @@ class Sqrt(Function):
     def backward(self, g):
         return g / (2 * self.out)
 
+    def backward_graph(self, g):
+        return g / (2 * self.output_tensor(self.out))
+
 
 class Abs(Function):
     def forward(self, x):
@@ -159,9 +222,15 @@ class Abs(Function):
         return backend.get_array_module(x).abs(x)   # not abs(): this module's abs takes Tensors
 
     def backward(self, g):
-        xp = backend.get_array_module(g)
+        return g * self._sign(g.dtype)
+
+    def backward_graph(self, g):
+        return g * constant(self._sign(g.dtype))
+
+    def _sign(self, dtype):
         # sign(x); 0 at a NaN, as PyTorch's sgn (NumPy's sign(NaN) is NaN)
-        return g * xp.where(self.x != self.x, 0, xp.sign(self.x)).astype(g.dtype, copy=False)
+        xp = backend.get_array_module(self.x)
+        return xp.where(self.x != self.x, 0, xp.sign(self.x)).astype(dtype, copy=False)
 
 
 class ToDtype(Function):
@@ -174,6 +243,9 @@ class ToDtype(Function):
     def backward(self, g):
         return g.astype(self.x_dtype, copy=False)
 
+    def backward_graph(self, g):
+        return to_dtype(g, self.x_dtype)
+
 
 class ToDevice(Function):
     settings = ("device",)
@@ -184,6 +256,9 @@ class ToDevice(Function):
 
     def backward(self, g):
         return backend.to_device(g, self.x_device)
+
+    def backward_graph(self, g):
+        return to_device(g, self.x_device)
 
 
 # ----- reductions: x (...) -> x with `dims` removed (or kept as 1) ----------
@@ -204,6 +279,10 @@ class Sum(Function):
             g = g.reshape(_kept_shape(x_shape, self.dims))
         return xp.broadcast_to(g, x_shape).copy()
 
+    def backward_graph(self, g):
+        x_shape = self.input_shapes[0]
+        return broadcast_to(g.reshape(_kept_shape(x_shape, self.dims)), x_shape)
+
 
 class Mean(Function):
     settings = ("dims", "keepdim")
@@ -221,6 +300,11 @@ class Mean(Function):
             g = g.reshape(_kept_shape(x_shape, self.dims))
         return xp.broadcast_to(g, x_shape) / _count(x_shape, self.dims)   # empty when 0
 
+    def backward_graph(self, g):
+        x_shape = self.input_shapes[0]
+        spread = broadcast_to(g.reshape(_kept_shape(x_shape, self.dims)), x_shape)
+        return spread / _count(x_shape, self.dims) if spread.data.size else spread
+
 
 class Max(Function):
     """Max over dims; ties share the gradient equally (so it stays a true subgradient).
@@ -234,8 +318,30 @@ class Max(Function):
 
     def backward(self, g):
         g = g.reshape(_kept_shape(self.input_shapes[0], self.dims))
-        ties = self.is_max.sum(axis=self.dims, keepdims=True).astype(g.dtype)   # not int64
-        return g * self.is_max / ties
+        return g * self._share(g.dtype)
+
+    def backward_graph(self, g):
+        return g.reshape(_kept_shape(self.input_shapes[0], self.dims)) * constant(self._share(g.dtype))
+
+    def _share(self, dtype):
+        """Each input's share of its slice's gradient: 1/ties at a max, 0 elsewhere."""
+        ties = self.is_max.sum(axis=self.dims, keepdims=True).astype(dtype)   # not int64
+        return self.is_max / ties
+
+
+class BroadcastTo(Function):
+    """x (A...) -> (S...), repeated along the dims broadcasting adds or stretches (a copy).
+    Backward sums the gradient back down: ``unbroadcast``."""
+    settings = ("shape",)
+
+    def forward(self, x):
+        return backend.get_array_module(x).broadcast_to(x, self.shape).copy()
+
+    def backward(self, g):
+        return unbroadcast(g, self.input_shapes[0])
+
+    def backward_graph(self, g):
+        return sum_to(g, self.input_shapes[0])
 
 
 def _accumulator(dtype):
@@ -723,3 +829,36 @@ def argmax(input, dim=None, keepdim=False):
     else:
         out = xp.argmax(input.data, axis=dims[0], keepdims=keepdim)
     return Tensor(out.astype(np.int64))
+
+
+def broadcast_to(input, shape):
+    """``input`` repeated to ``shape`` by NumPy's broadcasting rules, as ``torch.broadcast_to``.
+
+    Dims are matched from the end; a dim of size 1 stretches, new dims are added in front.
+    The result is a copy (PyTorch's is a view; minicnn has none).  Backward sums the
+    gradient back down to the input's shape.
+
+    Args:
+        input (Tensor): the tensor to broadcast.
+        shape (tuple of ints): the target shape; -1 keeps the input's size in that dim.
+
+    Shape:
+        - Input: (*), broadcastable to ``shape``.
+        - Output: ``shape``.
+
+    Example::
+
+        >>> F.broadcast_to(mc.tensor([1.0, 2.0]), (2, 2))
+        tensor([[1., 2.],
+                [1., 2.]], dtype=float32)
+    """
+    shape = tuple(int(n) for n in shape)
+    lead = len(shape) - input.ndim
+    if lead < 0:
+        raise InvalidValueError(f"minicnn: broadcast_to: cannot broadcast a tensor of shape "
+                                f"{input.shape} to fewer dims, {shape}")
+    shape = tuple(input.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
+    if any(n != m and n != 1 for n, m in zip(input.shape, shape[lead:])) or min(shape, default=0) < 0:
+        raise InvalidValueError(f"minicnn: broadcast_to: the shape {input.shape} does not "
+                                f"broadcast to {shape}")
+    return BroadcastTo.apply(input, shape=shape)

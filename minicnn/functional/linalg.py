@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function, InvalidDtypeError, InvalidValueError
-from .elementwise import as_tensor, unbroadcast
+from .elementwise import as_tensor, sum_to, unbroadcast
 
 
 class MatMul(Function):
@@ -31,6 +31,20 @@ class MatMul(Function):
             gy = unbroadcast(xp.swapaxes(x, -1, -2) @ g, y.shape).reshape(self.y.shape)
         return gx, gy
 
+    def backward_graph(self, g):
+        # backward's formula on Tensors: 1-D operands promoted to matrices by reshapes
+        x, y = self.input_tensor(0, self.x), self.input_tensor(1, self.y)
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        g2 = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if x.ndim == 1 else g
+        g2 = g2.reshape(g2.shape + (1,)) if y.ndim == 1 else g2
+        gx = gy = None
+        if self.needs_input_grad[0]:
+            gx = sum_to(g2 @ y2.transpose(-1, -2), x2.shape).reshape(x.shape)
+        if self.needs_input_grad[1]:
+            gy = sum_to(x2.transpose(-1, -2) @ g2, y2.shape).reshape(y.shape)
+        return gx, gy
+
 
 class Linear(Function):
     """x (N.., in) -> x @ W.T + b: (N.., out);  W: (out, in), b: (out,)."""
@@ -55,6 +69,14 @@ class Linear(Function):
         gw = g2.T @ self.x.reshape(m, self.x.shape[-1]) if self.needs_input_grad[1] else None
         gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
+
+    def backward_graph(self, g):
+        need_x, need_w, need_b = self.needs_input_grad
+        m = int(np.prod(g.shape[:-1]))
+        g2 = g.reshape(m, g.shape[-1])
+        gx = g @ self.input_tensor(1, self.w) if need_x else None
+        gw = g2.T @ self.input_tensor(0, self.x).reshape(m, self.x.shape[-1]) if need_w else None
+        return gx, gw, (g2.sum(dim=0) if need_b else None)
 
 
 def _check_operands(op, input, other):

@@ -30,6 +30,10 @@ class Softmax(Function):
         # dy_i/dx_j = y_i (delta_ij - y_j)
         return self.out * (g - (g * self.out).sum(axis=self.axis, keepdims=True))
 
+    def backward_graph(self, g):
+        y = self.output_tensor(self.out)
+        return y * (g - E.sum(g * y, dim=self.axis, keepdim=True))
+
 
 class LogSoftmax(Function):
     settings = ("axis",)
@@ -42,6 +46,9 @@ class LogSoftmax(Function):
     def backward(self, g):
         xp = backend.get_array_module(g)
         return g - xp.exp(self.out) * g.sum(axis=self.axis, keepdims=True)
+
+    def backward_graph(self, g):
+        return g - E.exp(self.output_tensor(self.out)) * E.sum(g, dim=self.axis, keepdim=True)
 
 
 class CrossEntropy(Function):
@@ -69,6 +76,19 @@ class CrossEntropy(Function):
             g_logits = (xp.exp(self.log_p) * self.q.sum(axis=1, keepdims=True) - self.q) * g
         if self.needs_input_grad[1]:           # probabilities that require grad
             g_q = -self.log_p * g
+        return g_logits, g_q
+
+    def backward_graph(self, g):
+        # log_p stands in for the logits in the graph: it differs from them by a constant
+        # per row, which log_softmax removes, so log_softmax(log_p) is log_p and its
+        # derivatives are the logits'
+        log_p = LogSoftmax.apply(self.input_tensor(0, self.log_p), axis=1)
+        q, g = self.input_tensor(1, self.q), g.reshape(-1, 1)
+        g_logits = g_q = None
+        if self.needs_input_grad[0]:
+            g_logits = (E.exp(log_p) * E.sum(q, dim=1, keepdim=True) - q) * g
+        if self.needs_input_grad[1]:
+            g_q = -log_p * g
         return g_logits, g_q
 
 

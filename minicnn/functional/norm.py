@@ -11,6 +11,7 @@ from .. import backend, dispatch
 from .. import distributed as dist
 from ..autograd import Function, InvalidDtypeError, Tensor
 from .arguments import check_dtype
+from . import elementwise as E
 from .elementwise import to_dtype
 
 
@@ -111,6 +112,29 @@ class BatchNorm(Function):
             means = (sum_g / count, sum_gx / count) if self.training else ()
             gx = dispatch.kernel("batch_norm_backward", g)(g, xhat, scale, *means)
         return gx, (sum_gx if need_w else None), (sum_g if need_b else None)
+
+    def backward_graph(self, g):
+        # backward's closed form on Tensors, the statistics recomputed from x so that their
+        # derivatives (training) are in the graph too
+        need_x, need_w, need_b = self.needs_input_grad
+        axes, ndim = _channel_axes(g.ndim), g.ndim
+        x = self.input_tensor(0, self.x)
+        if self.training:
+            centred = x - E.mean(x, dim=axes, keepdim=True)
+            invstd = (E.mean(centred * centred, dim=axes, keepdim=True) + self.eps) ** -0.5
+        else:
+            centred = x - Tensor(_per_channel(self.mean, ndim))
+            invstd = Tensor(_per_channel(self.invstd, ndim))
+        xhat = centred * invstd
+        gx = None
+        if need_x:
+            g_hat = g if self.weight is None else g * _per_channel(self.input_tensor(1, self.weight), ndim)
+            if self.training:
+                g_hat = (g_hat - E.mean(g_hat, dim=axes, keepdim=True)
+                         - xhat * E.mean(g_hat * xhat, dim=axes, keepdim=True))
+            gx = g_hat * invstd
+        gw = E.sum(g * xhat, dim=axes) if need_w else None
+        return gx, gw, (E.sum(g, dim=axes) if need_b else None)
 
 
 def update_running_stats(running_mean, running_var, mean, var, count, momentum):
@@ -401,6 +425,30 @@ class LocalResponseNorm(Function):
         ga = dispatch.kernel("lrn_backward", g)(g, self.a, self.out, self.s, self.size,
                                                 self.alpha, self.beta)
         return ga.reshape(self.input_shapes[0])
+
+    def backward_graph(self, g):
+        # lrn_backward_numpy's formula on Tensors, with s and out recomputed from a
+        a = self.input_tensor(0, self.a.reshape(self.input_shapes[0])).reshape(self.a.shape)
+        g = g.reshape(self.a.shape)
+        before, after = self.size // 2, (self.size - 1) // 2
+        s = self.k + (self.alpha / self.size) * ChannelWindowSum.apply(a * a, before=before, after=after)
+        t = g * a * s ** (-self.beta - 1)
+        cross = ChannelWindowSum.apply(t, before=after, after=before)
+        ga = g * s ** -self.beta - (2 * self.alpha * self.beta / self.size) * a * cross
+        return ga.reshape(self.input_shapes[0])
+
+
+class ChannelWindowSum(Function):
+    """a (N, C, S) -> the sum over channels c - before .. c + after at each c (``_window_sum``):
+    local response norm's window, as an op for its double backward.  Its transpose, and so
+    its backward, is the window sum with ``before`` and ``after`` swapped."""
+    settings = ("before", "after")
+
+    def forward(self, a):
+        return _window_sum(a, self.before, self.after)
+
+    def backward_graph(self, g):
+        return ChannelWindowSum.apply(g, before=self.after, after=self.before)
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):

@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend, dispatch, geometry
 from ..autograd import Function, Tensor
 from .arguments import check_dtype
+from .elementwise import broadcast_to
 from ..geometry import adaptive_windows, pair, sliding_windows, windows_without_taps
 
 
@@ -155,13 +156,41 @@ class MaxPool(Function):
         return self.rows, self.cols
 
     def backward(self, g):
-        argmax = self.argmax
+        return _max_pool_grad(g, self.argmax, self.rows, self.cols, self.input_shapes[0])
+
+    def backward_graph(self, g):
+        return MaxPoolGrad.apply(g, argmax=self.argmax, rows=self.rows, cols=self.cols,
+                                 x_shape=self.input_shapes[0])
+
+
+def _max_pool_grad(g, argmax, rows, cols, x_shape):
+    """g (..., OH, OW) sent to each window's argmax: the gradient (..., H, W)."""
+    no_taps = windows_without_taps(rows, cols)
+    if no_taps is not None:              # such windows have no input to send gradient to
+        xp = backend.get_array_module(g)
+        no_taps = xp.asarray(no_taps)
+        g, argmax = xp.where(no_taps, 0, g), xp.where(no_taps, 0, argmax)
+    return max_pool_backward(g, argmax, x_shape, rows, cols)
+
+
+class MaxPoolGrad(Function):
+    """MaxPool's backward as an op: g (..., OH, OW) -> (..., H, W), each value added at its
+    window's argmax.  It is linear in g; its own backward reads each window's argmax back
+    (a gather), where the gradient came from."""
+    settings = ("argmax", "rows", "cols", "x_shape")
+
+    def forward(self, g):
+        return _max_pool_grad(g, self.argmax, self.rows, self.cols, self.x_shape)
+
+    def backward_graph(self, v):             # v (..., H, W) -> v at each argmax: (..., OH, OW)
+        xp = backend.get_array_module(self.argmax)
+        H, W = self.x_shape[-2:]
         no_taps = windows_without_taps(self.rows, self.cols)
-        if no_taps is not None:              # such windows have no input to send gradient to
-            xp = backend.get_array_module(g)
-            no_taps = xp.asarray(no_taps)
-            g, argmax = xp.where(no_taps, 0, g), xp.where(no_taps, 0, argmax)
-        return max_pool_backward(g, argmax, self.input_shapes[0], self.rows, self.cols)
+        argmax = self.argmax if no_taps is None else xp.where(xp.asarray(no_taps), 0, self.argmax)
+        B, OH, OW = int(np.prod(self.x_shape[:-2])), *argmax.shape[-2:]   # sizes: B may be 0
+        planes = v.reshape(B, H * W)
+        picked = planes[xp.arange(B)[:, None], argmax.reshape(B, OH * OW)].reshape(argmax.shape)
+        return picked if no_taps is None else picked * Tensor(xp.asarray(~no_taps, dtype=v.dtype))
 
 
 class AvgPool(Function):
@@ -176,6 +205,22 @@ class AvgPool(Function):
 
     def backward(self, g):
         return avg_pool_backward(g, self.rows, self.cols, self.divisor, self.input_shapes[0])
+
+    def backward_graph(self, g):
+        return AvgPoolGrad.apply(g, rows=self.rows, cols=self.cols, divisor=self.divisor,
+                                 x_shape=self.input_shapes[0])
+
+
+class AvgPoolGrad(Function):
+    """AvgPool's backward as an op, g (..., OH, OW) -> (..., H, W): each window's gradient
+    spread over it.  Linear in g; its transpose, its own backward, is the average pooling."""
+    settings = ("rows", "cols", "divisor", "x_shape")
+
+    def forward(self, g):
+        return avg_pool_backward(g, self.rows, self.cols, self.divisor, self.x_shape)
+
+    def backward_graph(self, v):
+        return AvgPool.apply(v, rows=self.rows, cols=self.cols, divisor=self.divisor)
 
 
 class GlobalAvgPool(Function):
@@ -197,6 +242,10 @@ class GlobalAvgPool(Function):
         x_shape = self.input_shapes[0]
         H, W = x_shape[-2:]
         return xp.broadcast_to(g / (H * W), x_shape).copy()
+
+    def backward_graph(self, g):
+        x_shape = self.input_shapes[0]
+        return broadcast_to(g / (x_shape[-2] * x_shape[-1]), x_shape)
 
 
 # ----- argument checking -----------------------------------------------------

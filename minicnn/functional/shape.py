@@ -20,6 +20,9 @@ class Reshape(Function):
     def backward(self, g):
         return g.reshape(self.input_shapes[0])
 
+    def backward_graph(self, g):
+        return g.reshape(self.input_shapes[0])
+
 
 class Permute(Function):
     settings = ("axes",)
@@ -29,6 +32,9 @@ class Permute(Function):
 
     def backward(self, g):
         return g.transpose(np.argsort(self.axes))
+
+    def backward_graph(self, g):
+        return g.permute(*(int(a) for a in np.argsort(self.axes)))
 
 
 class GetItem(Function):
@@ -40,13 +46,34 @@ class GetItem(Function):
         return x[self.index]
 
     def backward(self, g):
-        xp = backend.get_array_module(g)
-        gx = xp.zeros(self.input_shapes[0], dtype=g.dtype)
-        if _is_basic_index(self.index):
-            gx[self.index] = g
-        else:
-            xp.add.at(gx, self.index, g)
-        return gx
+        return _scatter(g, self.index, self.input_shapes[0])
+
+    def backward_graph(self, g):
+        return Scatter.apply(g, index=self.index, shape=self.input_shapes[0])
+
+
+class Scatter(Function):
+    """GetItem's backward as an op: g (the indexed shape) added into zeros of ``shape`` at
+    ``index``.  Its own backward reads the same places back: GetItem."""
+    settings = ("index", "shape")
+
+    def forward(self, g):
+        return _scatter(g, self.index, self.shape)
+
+    def backward_graph(self, v):
+        return GetItem.apply(v, index=self.index)
+
+
+def _scatter(g, index, shape):
+    """zeros(shape) with g added at ``index`` (np.add.at handles repeated integer indices,
+    which a plain assignment would silently drop)."""
+    xp = backend.get_array_module(g)
+    out = xp.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g
+    else:
+        xp.add.at(out, index, g)
+    return out
 
 
 def _is_basic_index(index):
@@ -65,6 +92,12 @@ class Concatenate(Function):
         bounds = np.cumsum([shape[self.dim] for shape in self.input_shapes])[:-1]
         return tuple(backend.get_array_module(g).split(g, bounds, axis=self.dim))
 
+    def backward_graph(self, g):
+        stops = np.cumsum([shape[self.dim] for shape in self.input_shapes])
+        lead = (slice(None),) * self.dim
+        return tuple(GetItem.apply(g, index=lead + (slice(int(stop - shape[self.dim]), int(stop)),))
+                     for stop, shape in zip(stops, self.input_shapes))
+
 
 class Stack(Function):
     """stack(tensors, dim): n inputs of shape S -> S with a new axis of size n at dim."""
@@ -75,6 +108,10 @@ class Stack(Function):
 
     def backward(self, g):
         return tuple(g.take(i, axis=self.dim) for i in range(g.shape[self.dim]))
+
+    def backward_graph(self, g):
+        lead = (slice(None),) * self.dim
+        return tuple(GetItem.apply(g, index=lead + (i,)) for i in range(g.shape[self.dim]))
 
 
 # ----- the functional API ---------------------------------------------------

@@ -156,7 +156,7 @@ class WinogradConv2d(Function):
             y[part] = dispatch.kernel("winograd_output", M)(M, y[part].shape)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
-        self.save_for_backward(x=x, U=U)
+        self.save_for_backward(x=x, w=w, U=U)    # w: the double backward's (no copy)
         return y
 
     def windows(self):
@@ -185,4 +185,8 @@ class WinogradConv2d(Function):
         gw = None if dU is None else weight_transform_adjoint(dU)
         gb = g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
         return gx, gw, gb
+
+    def backward_graph(self, g):             # the same gradients as any convolution's
+        from .conv import conv2d_backward_graph     # conv.py imports this module
+        return conv2d_backward_graph(self, g, (1, 1), self.padding, (1, 1), 1)
 

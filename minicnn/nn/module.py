@@ -503,8 +503,10 @@ class _BackwardHookGates:
             return _OutputGate.apply(output, gates=self)
         return output
 
+    # g is an array, or a Tensor in a graph (create_graph): what the hooks return goes back
+    # as the same kind
     def output_gradient(self, g):
-        grad_output = (Tensor(g),)
+        grad_output = (_as_tensor(g),)
         for hook in list(self.module.__dict__.get("_backward_pre_hooks", {}).values()):
             new = hook(self.module, grad_output)
             if new is not None:
@@ -512,10 +514,10 @@ class _BackwardHookGates:
         self.grad_output = grad_output
         if not self.pending:          # no input needs a gradient: the hooks see Nones
             self._call_hooks()
-        return grad_output[0].data
+        return _like(grad_output[0], g)
 
     def input_gradient(self, index, g):
-        self.grad_inputs[index] = Tensor(g)
+        self.grad_inputs[index] = _as_tensor(g)
         self.pending.discard(index)
         if self.pending:
             return g
@@ -526,7 +528,7 @@ class _BackwardHookGates:
             raise NotImplementedError("minicnn: a full backward hook replaced grad_input of a "
                                       "module with several inputs that need gradients; minicnn "
                                       "can replace it for one input only")
-        return new[index].data if isinstance(new[index], Tensor) else new[index]
+        return _like(new[index], g)
 
     def _call_hooks(self):
         result = None
@@ -535,6 +537,17 @@ class _BackwardHookGates:
             if new is not None:
                 result = self.grad_inputs = list(new if isinstance(new, (tuple, list)) else (new,))
         return result
+
+
+def _as_tensor(g):
+    return g if isinstance(g, Tensor) else Tensor(g)
+
+
+def _like(value, g):
+    """``value`` (a Tensor or an array) as the kind of gradient ``g`` is."""
+    if isinstance(g, Tensor):
+        return _as_tensor(value)
+    return value.data if isinstance(value, Tensor) else value
 
 
 class _InputGate(Function):
@@ -546,6 +559,8 @@ class _InputGate(Function):
     def backward(self, g):
         return self.gates.input_gradient(self.index, g)
 
+    backward_graph = backward
+
 
 class _OutputGate(Function):
     settings = ("gates",)
@@ -555,3 +570,5 @@ class _OutputGate(Function):
 
     def backward(self, g):
         return self.gates.output_gradient(g)
+
+    backward_graph = backward

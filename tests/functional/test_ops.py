@@ -23,7 +23,7 @@ from minicnn import autograd, backend, dispatch
 from minicnn.autograd import Function
 from minicnn.utils import compare_with_torch
 from tests.op_table import (FUNCTIONS_NOT_IN_TABLE, KERNELS_NOT_REPLAYED, NOT_IN_TABLE, OPS, first,
-                            recording_kernels, reference_kernel_calls, run)
+                            recording_kernels, reference_kernel_calls, run, run_double_backward)
 
 
 def has_numba_kernels(op):
@@ -131,12 +131,15 @@ def all_functions():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
 def test_every_function_is_reached_by_a_sample():
-    """Each Function of minicnn.functional runs forward and backward on some sample."""
+    """Each Function of minicnn.functional runs forward and backward on some sample, those
+    that exist for double backward (``ConvInputGrad``, ...) in a backward of a backward."""
     seen = set()
     with autograd.observe(lambda fn, inputs, output: seen.add(type(fn).__name__)):
         for op in OPS:
             for sample in op.sample_inputs(np.float64):
                 run(op, sample)
+                if sample.gradcheck:
+                    run_double_backward(op, sample)
     missing = all_functions() - seen - set(FUNCTIONS_NOT_IN_TABLE)
     assert not missing, f"Functions no sample of tests/op_table.py runs: {sorted(missing)}"
     assert set(FUNCTIONS_NOT_IN_TABLE) <= all_functions()
