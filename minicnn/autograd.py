@@ -479,7 +479,8 @@ def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
     # copy of those (so an in-place change of one .grad cannot change another) and the
     # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
     shared = {id(g) for _, g in roots}
-    for node in _reverse_topological_order([node for node, _ in roots]):
+    order, through = _walk(roots, capture)
+    for node in order:
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -489,7 +490,7 @@ def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
         if capture is not None:
             if id(node) in capture:
                 capture[id(node)] = g
-            if isinstance(node, Tensor):
+            if isinstance(node, Tensor) or id(node) not in through:
                 continue
         elif node._retains_grad is not None and node._retains_grad() is not None:
             _accumulate(node._retains_grad(), g, own=False)
@@ -523,7 +524,8 @@ def _backpropagate_tensors(roots, retain_graph, capture):
     grads = {}
     for node, g in roots:
         grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
-    for node in _reverse_topological_order([node for node, _ in roots]):
+    order, through = _walk(roots, capture)
+    for node in order:
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -532,7 +534,7 @@ def _backpropagate_tensors(roots, retain_graph, capture):
         if capture is not None:
             if id(node) in capture:
                 capture[id(node)] = g
-            if isinstance(node, Tensor):
+            if isinstance(node, Tensor) or id(node) not in through:
                 continue
         elif node._retains_grad is not None and node._retains_grad() is not None:
             kept = node._retains_grad()
@@ -694,6 +696,24 @@ def _accumulate(leaf, g, own):
         leaf.grad = Tensor(grad + g)
     for hook in leaf._grad_hooks:
         hook(leaf)
+
+
+def _walk(roots, capture):
+    """The nodes backward visits, in order, and the ids of those it backpropagates through.
+    Without ``capture``: every node reachable from the roots.  With it (autograd.grad):
+    only nodes from which a captured node can be reached, and the captured ones, which
+    record their gradient and are gone through only if another captured node lies beyond:
+    gradients nobody asked for, and the graph below them, are never computed (as in
+    PyTorch)."""
+    order = list(_reverse_topological_order([node for node, _ in roots]))
+    if capture is None:
+        return order, None
+    leads = set()                   # ids of nodes through which a captured node is reached
+    for node in reversed(order):    # inputs before the nodes computed from them
+        if not isinstance(node, Tensor) and any(
+                p is not None and (id(p) in leads or id(p) in capture) for p in node.parents):
+            leads.add(id(node))
+    return [node for node in order if id(node) in leads or id(node) in capture], leads
 
 
 def _reverse_topological_order(roots):
