@@ -15,6 +15,7 @@ FIGURES = {   # what a lesson says it saves
     "02_receptive_fields.py": ["receptive_field_3x3x3.png"],
     "03_alexnet.py": ["alexnet_conv1.png", "alexnet_conv1_maps.png"],
     "06_resnet.py": ["resnet_gradient_norms.png"],
+    "12_gradients_of_gradients.py": ["hessian_vector_products.png"],
 }
 
 
