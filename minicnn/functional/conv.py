@@ -354,6 +354,15 @@ class ConvWeightGrad(Function):
         return gx, gg
 
 
+def _winograd_backward_graph(self, g):
+    return conv2d_backward_graph(self, g, (1, 1), self.padding, (1, 1), 1)
+
+
+# Winograd's convolution has any convolution's gradients, so the same double backward; it is
+# attached here, where the gradient ops live (winograd.py sits below this module)
+WinogradConv2d.backward_graph = _winograd_backward_graph
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (really cross-correlation, as in every deep-learning library).
 
