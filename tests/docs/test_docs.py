@@ -32,11 +32,7 @@ DOCS = os.path.join(ROOT, "docs")
 PAGES = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in
                                glob.glob(os.path.join(DOCS, "**", "*.md"), recursive=True))
 # Blocks that are not examples to run, with the reason (page -> {block index: reason}).
-NOT_EXAMPLES = {
-    os.path.join("docs", "architecture.md"): {
-        0: "a template for registering a kernel: its bodies are `...` and it would replace "
-           "minicnn's own relu kernels"},
-}
+NOT_EXAMPLES = {}
 
 
 def read(page):
@@ -64,8 +60,18 @@ def run_blocks(page, blocks, namespace=None):
     return namespace
 
 
+@pytest.fixture
+def own_kernel_registry(monkeypatch):
+    """A page may register kernels (docs/architecture.md registers a toy one): they go into a
+    copy of the dispatch registry, dropped after the test, so other tests never see them."""
+    from minicnn import dispatch
+    dispatch.names()                        # load the fast kernels first: they stay registered
+    monkeypatch.setattr(dispatch, "_registry", {k: dict(v) for k, v in dispatch._registry.items()})
+    return dispatch
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
-def test_examples_run(page, tmp_path, monkeypatch):
+def test_examples_run(page, tmp_path, monkeypatch, own_kernel_registry):
     blocks = python_blocks(page)
     monkeypatch.chdir(tmp_path)
     try:
@@ -79,6 +85,22 @@ def test_examples_run(page, tmp_path, monkeypatch):
         assert [r["epoch"] for r in namespace["history"]] == [1, 2, 3, 4]
     if page.endswith("transfer-learning.md"):
         check_transfer_results(read(page), namespace["accuracy"])
+
+
+def test_architecture_kernel_example_prints_what_the_page_says(tmp_path, monkeypatch, capsys,
+                                                              own_kernel_registry):
+    """docs/architecture.md's "Registering a new kernel" block runs (nothing on the page is
+    skipped), registers both versions, and the Numba one is picked, as the text after it says."""
+    page = os.path.join("docs", "architecture.md")
+    blocks = python_blocks(page)
+    assert blocks and not NOT_EXAMPLES.get(page)
+    monkeypatch.chdir(tmp_path)
+    namespace = run_blocks(page, blocks)
+    claimed = re.search(r"which prints `([^`]+)`", read(page)).group(1)
+    assert capsys.readouterr().out.strip() == claimed
+    assert set(own_kernel_registry.implementations("square")) == {"numpy", "numba"}
+    x = namespace["np"].linspace(-2, 2, 7)
+    assert (namespace["square_numba"](x) == x ** 2).all()
 
 
 def check_transfer_results(text, accuracy):
