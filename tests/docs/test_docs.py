@@ -8,7 +8,8 @@
   is marked ``<!-- needs: gpu -->`` on the line above it and, without a GPU, is only
   parsed.  One needing downloaded weights is preceded on its page by a block writing a
   stand-in file with the same keys.
-* Every command in docs/lecture-notes.md prints the figures quoted next to it.
+* Every command in docs/lecture-notes.md prints the figures quoted next to it; every row
+  names its source, and each quote of the lecture material is in the file it names.
 * README.md links every page of docs/, its layout table covers the tree, and its gradcheck
   example fails when a backward is wrong.
 """
@@ -149,6 +150,79 @@ def run_command(command):
                 exec(argv[2], {"__name__": "__main__"})
         _outputs[command] = out.getvalue()
     return _outputs[command]
+
+
+SEED_FILE = r"\d{3}_[0-9a-f]{16}\.txt"
+NOT_FROM_THE_LECTURE = ("**paper, not in the lecture material**", "**not in the lecture material**")
+
+
+def lecture_sources():
+    """(first cell, [(seed file, [quoted words])]) for every table row of lecture-notes.md
+    below a "lecture" header: each seed file named in the cell, with the backticked quotes
+    that follow it (up to the next file named)."""
+    rows, header = [], None
+    for line in read(os.path.join("docs", "lecture-notes.md")).splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        if all(re.fullmatch(r":?-+:?", c) for c in cells) or not header[0].startswith("lecture"):
+            continue
+        spans = re.findall(r"`([^`]+)`", cells[0])
+        cited, quotes = [], None
+        for span in spans:
+            if re.fullmatch(SEED_FILE, span):
+                quotes = []
+                cited.append((span, quotes))
+            elif quotes is not None:
+                quotes.append(span)
+        rows.append((cells[0], cited))
+    return rows
+
+
+def seeds_folder():
+    """The lecture material: $MINICNN_LECTURE_SEEDS, or ../shared/seeds beside the checkout
+    (or beside its parent, for a git worktree), or None."""
+    candidates = [os.environ.get("MINICNN_LECTURE_SEEDS", ""),
+                  os.path.join(ROOT, os.pardir, "shared", "seeds"),
+                  os.path.join(ROOT, os.pardir, os.pardir, "shared", "seeds")]
+    return next((c for c in candidates if c and os.path.isdir(c)), None)
+
+
+def test_lecture_notes_rows_name_their_source():
+    """Every row quotes a file of the lecture material (words included), says it comes from
+    a paper or from no lecture at all, or continues the row above it ("(the same ...")."""
+    rows = lecture_sources()
+    assert len(rows) >= 60
+    for cell, cited in rows:
+        if cited:
+            assert all(quotes for _, quotes in cited), f"a file named without its words: {cell}"
+        else:
+            assert cell.startswith(NOT_FROM_THE_LECTURE) or cell.startswith("("), cell
+
+
+def test_lecture_notes_quote_the_lecture_material_exactly():
+    """Each quote is in the file it names, word for word (runs of spaces, tabs and line
+    breaks count as one space: a quote may join the lines of a slide)."""
+    folder = seeds_folder()
+    if folder is None:
+        pytest.skip("the lecture material (../shared/seeds/ or $MINICNN_LECTURE_SEEDS) is "
+                    "not on this machine; the rows' sources are still checked above")
+    squeeze = lambda text: re.sub(r"\s+", " ", text).strip()
+    texts = {}
+    checked = 0
+    for cell, cited in lecture_sources():
+        for name, quotes in cited:
+            if name not in texts:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    texts[name] = squeeze(f.read())
+            for quote in quotes:
+                assert squeeze(quote) in texts[name], f"{name} does not say {quote!r}"
+                checked += 1
+    assert checked >= 100
 
 
 def test_lecture_notes_figures_are_what_the_commands_print():
