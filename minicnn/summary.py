@@ -206,29 +206,28 @@ def human_bytes(n):
 
 
 # ----- what one op does to the receptive field and the memory ---------------------------
-def _sliding_window(fn):
-    """((span_h, stride_h), (span_w, stride_w)) of an op that slides a window over its
-    input, or None for an op that does not (it keeps the field of its inputs)."""
-    windows = fn.windows()
+def _sliding_window(windows):
+    """((span_h, stride_h), (span_w, stride_w)) from an op's ``windows()``, or None for an
+    op that slides no window (it keeps the field of its inputs)."""
     return None if windows is None else tuple(span_and_stride(w) for w in windows)
 
 
-def _kernel_and_stride(fn):
-    """"11x11/4" (kernel/stride, per axis when they differ; " d2" for a dilation) for an
-    op that slides a window, "" otherwise.  Adaptive pooling's positions are uneven: "7x7
-    adaptive" gives its largest window."""
-    windows = fn.windows()
+def _kernel_and_stride(windows):
+    """"11x11/4" from an op's ``windows()`` (kernel/stride; a stride per axis where they
+    differ, "3x3/2x1"; " d2" for a dilation), "" for an op that slides none.  Adaptive
+    pooling's windows are spread unevenly: "7x7 adaptive" gives the largest."""
     if windows is None:
         return ""
-    kernels = [int(np.max(w.count)) for w in windows]      # taps per window, padding included
-    text = "x".join(map(str, kernels))
-    if all(w.stride for w in windows):
-        strides = sorted({int(w.stride) for w in windows})
-        text += "/" + "x".join(str(w.stride) for w in windows) if len(strides) > 1 else f"/{strides[0]}"
-    else:
+    text = "x".join(str(int(np.max(w.count))) for w in windows)   # taps, padding included
+    strides = [int(w.stride) for w in windows]
+    if 0 in strides:                                              # 0: uneven (adaptive bins)
         text += " adaptive"
-    dilations = {int(w.step) for w in windows}
-    return text + (f" d{max(dilations)}" if dilations != {1} else "")
+    else:
+        text += "/" + ("x".join(map(str, strides)) if len(set(strides)) > 1 else str(strides[0]))
+    dilations = [int(w.step) for w in windows]
+    if dilations != [1, 1]:
+        text += " d" + ("x".join(map(str, dilations)) if len(set(dilations)) > 1 else str(dilations[0]))
+    return text
 
 
 def _one_window(info):
@@ -276,18 +275,18 @@ class _Trace:
 
     def op(self, fn, inputs, out):
         """Called after every op (``autograd.observe``): out is its (first) output."""
+        windows = fn.windows()
         known = [f for f in map(self.field, inputs) if f is not None]
         if known:                 # per axis: the widest field, the largest jump
             widest = tuple(max(f[a] for f in known) for a in range(4))
-            window = _sliding_window(fn)
+            window = _sliding_window(windows)
             self.fields[id(out)] = (_grow(widest, window) if window else widest, out)
         if self.stack:
             info = self.infos[id(self.stack[-1])]
             info.own_macs += fn.multiply_adds()
             info.own_bias_adds += _bias_additions(fn, inputs, out)
-            window = _kernel_and_stride(fn)
-            if window:
-                info.own_windows.append(window)
+            if windows is not None:
+                info.own_windows.append(_kernel_and_stride(windows))
             if _is_new_memory(fn, inputs, out):
                 info.own_activations += out.data.size
                 info.own_activation_bytes += out.data.nbytes
@@ -332,9 +331,9 @@ def summary(model, input_size, depth=None, dtype=np.float32):
 
     Returns a ``Summary``: ``print(s)`` shows the table (leaf layers, or the modules at
     ``depth`` with everything below them added up), ``s["features.0"]`` is one layer's
-    ``LayerInfo`` (with its ``window``, "11x11/4"), ``s.total`` the whole model
-    (``s.total.bias_adds``: the bias additions its mult-adds leave out), ``s.total_activations`` the values a
-    forward pass stores (input included), ``s.not_run`` the auxiliary heads,
+    ``LayerInfo`` (its ``window``: "11x11/4"), ``s.total`` the whole model (its
+    ``bias_adds``: the bias additions left out of its ``macs``), ``s.total_activations``
+    the values a forward pass stores (input included), ``s.not_run`` the auxiliary heads,
     ``s.to_dict()`` plain data.
     """
     input_size = tuple(input_size)
