@@ -310,3 +310,70 @@ def test_summary_counts_the_same_whichever_convolution_algorithm_runs(monkeypatc
     assert second.macs == 16 * 16 * 8 * (8 * 3 * 3)          # each output: 8 channels x 3x3
     assert second.receptive_field == (5, 5)                         # two 3x3 windows: 3 + 2
     assert str(tables["winograd"]) == str(tables["im2col"])
+
+
+# ----- the kernel/stride column, and the notes under the table ----------------------------
+def test_kernel_stride_column_reads_the_lectures_layers():
+    """The lecture's AlexNet: "CONV1: 96 11x11 filters at stride 4", "MAX POOL1: 3x3 filters
+    at stride 2", "CONV2: 256 5x5 filters at stride 1", "CONV3: 384 3x3 filters at stride 1"."""
+    s = mc.summary(alexnet_2012(), (3, 227, 227))
+    windows = [(r.kind, r.window) for r in s.shown if r.window]
+    assert windows == [("Conv2d", "11x11/4"), ("MaxPool2d", "3x3/2"), ("Conv2d", "5x5/1"),
+                       ("MaxPool2d", "3x3/2"), ("Conv2d", "3x3/1"), ("Conv2d", "3x3/1"),
+                       ("Conv2d", "3x3/1"), ("MaxPool2d", "3x3/2")]
+    assert all(r.window == "" for r in s.shown if r.kind in ("ReLU", "Linear", "LocalResponseNorm"))
+    assert re.search(r"^features\.0 \(Conv2d\) +96x55x55 +11x11/4 +34,944 ", str(s), flags=re.M)
+
+
+def test_kernel_stride_of_asymmetric_dilated_strided_and_adaptive_windows():
+    net = nn.Sequential(nn.Conv2d(1, 1, (1, 7), padding=(0, 3)),        # 1 row, 7 columns
+                        nn.Conv2d(1, 1, 3, stride=(2, 1), padding=1),   # stride 2 down, 1 across
+                        nn.Conv2d(1, 1, 3, dilation=2, padding=2),      # 3 taps, 2 pixels apart
+                        nn.MaxPool2d(2),
+                        nn.AdaptiveAvgPool2d(3))                        # 8x16 -> 3x3: uneven bins
+    s = mc.summary(net, (1, 32, 32))
+    # the pool sees 16x32 (the strided conv halves the rows) and gives 8x16; adaptive bins
+    # [floor(i*n/3), ceil((i+1)*n/3)): 8 rows -> [0,3) [2,6) [5,8), the widest 4 rows;
+    # 16 columns -> [0,6) [5,11) [10,16), 6 columns
+    assert [r.window for r in s.shown] == ["1x7/1", "3x3/2x1", "3x3/1 d2", "2x2/2",
+                                           "4x6 adaptive"]
+
+
+def test_a_block_shows_its_window_only_when_it_slides_one():
+    g = mc.summary(googlenet_2014(), (3, 224, 224), depth=1)
+    assert g["conv1"].window == "7x7/2"            # ConvReLU: conv -> ReLU, one window
+    assert g["inception3a"].window == ""           # four branches: several windows
+    r = mc.summary(resnet18(), (3, 224, 224), depth=1)
+    assert r["layer1"].window == "" and r["maxpool"].window == "3x3/2"
+
+
+def test_bias_additions_are_counted_apart_and_match_torchinfos_count():
+    """torchinfo counts a bias addition per output value of a conv / linear layer as a
+    mult-add; minicnn leaves them out of mult-adds and says how many there are.  torchvision's
+    AlexNet: conv 64x55x55 + 192x27x27 + 384x13x13 + 256x13x13 + 256x13x13 (193,600 + 139,968
+    + 64,896 + 43,264 + 43,264) + fc 4,096 + 4,096 + 1,000 = 494,184, counted here from the
+    outputs of torch's own layers."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    reference = torchvision.models.alexnet()
+    counted = []
+    for layer in reference.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)) and layer.bias is not None:
+            layer.register_forward_hook(lambda m, i, out: counted.append(out.numel()))
+    with torch.no_grad():
+        reference(torch.zeros(1, 3, 224, 224))
+    assert sum(counted) == 494_184
+    s = mc.summary(mc.models.alexnet(), (3, 224, 224))
+    assert s.total.bias_adds == 494_184
+    assert s["features.0"].macs == 64 * 55 * 55 * (11 * 11 * 3)   # products only, no bias
+    assert "not counted: the 494,184 bias additions" in str(s)
+    # no bias, no additions: ResNet's convs have none, only its fc (1,000)
+    assert mc.summary(resnet18(), (3, 64, 64)).total.bias_adds == 1000
+
+
+def test_receptive_field_note_only_when_a_field_passes_the_image():
+    small = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 3, padding=1))
+    assert "RF:" not in str(mc.summary(small, (1, 8, 8)))              # 3 + 2 = 5 on 8x8
+    assert "RF: 5x5 is more than the 4x4 image" in str(mc.summary(small, (1, 4, 4)))
+    assert "RF: 5x5 is more than the 5x4 image" in str(mc.summary(small, (1, 5, 4)))
+    assert "RF:" not in str(mc.summary(small, (1, 5, 5)))              # equal is not more

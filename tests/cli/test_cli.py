@@ -159,8 +159,8 @@ def test_demo_walks_through_a_cnn(capsys):
     assert [n for n, _ in sections] == ["1", "2", "3", "4", "5"]
     assert "test image 0, a 5" in sections[0][1]                 # the digit, printed 8x8 ...
     assert re.search(r"^(\s+\d+){8}\n(\s+\d+){8}$", out, flags=re.M)
-    for layer in (r"conv \(Conv2d\) +4x8x8 +40 ", r"bn \(BatchNorm2d\) +4x8x8 +8 ",
-                  r"pool \(MaxPool2d\) +4x4x4 +0 ", r"fc \(Linear\) +10 +650 "):
+    for layer in (r"conv \(Conv2d\) +4x8x8 +3x3/1 +40 ", r"bn \(BatchNorm2d\) +4x8x8 +8 ",
+                  r"pool \(MaxPool2d\) +4x4x4 +2x2/2 +0 ", r"fc \(Linear\) +10 +650 "):
         assert re.search("^" + layer, out, flags=re.M), layer   # ... the layer table ...
     assert "col is 9x64" in out and len(re.findall(r"^  tap \(\d,\d\)", out, flags=re.M)) == 36
     assert re.search(r"Conv2d layer's output: \S+  ok", out)      # ... conv = W @ col + b ...

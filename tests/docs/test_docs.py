@@ -8,7 +8,8 @@
   is marked ``<!-- needs: gpu -->`` on the line above it and, without a GPU, is only
   parsed.  One needing downloaded weights is preceded on its page by a block writing a
   stand-in file with the same keys.
-* Every command in docs/lecture-notes.md prints the figures quoted next to it.
+* Every command in docs/lecture-notes.md prints the figures quoted next to it; every row
+  names its source, and each quote of the lecture material is in the file it names.
 * README.md links every page of docs/, its layout table covers the tree, and its gradcheck
   example fails when a backward is wrong.
 """
@@ -32,11 +33,7 @@ DOCS = os.path.join(ROOT, "docs")
 PAGES = ["README.md"] + sorted(os.path.relpath(p, ROOT) for p in
                                glob.glob(os.path.join(DOCS, "**", "*.md"), recursive=True))
 # Blocks that are not examples to run, with the reason (page -> {block index: reason}).
-NOT_EXAMPLES = {
-    os.path.join("docs", "architecture.md"): {
-        0: "a template for registering a kernel: its bodies are `...` and it would replace "
-           "minicnn's own relu kernels"},
-}
+NOT_EXAMPLES = {}
 
 
 def read(page):
@@ -64,8 +61,18 @@ def run_blocks(page, blocks, namespace=None):
     return namespace
 
 
+@pytest.fixture
+def own_kernel_registry(monkeypatch):
+    """A page may register kernels (docs/architecture.md registers a toy one): they go into a
+    copy of the dispatch registry, dropped after the test, so other tests never see them."""
+    from minicnn import dispatch
+    dispatch.names()                        # load the fast kernels first: they stay registered
+    monkeypatch.setattr(dispatch, "_registry", {k: dict(v) for k, v in dispatch._registry.items()})
+    return dispatch
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
-def test_examples_run(page, tmp_path, monkeypatch):
+def test_examples_run(page, tmp_path, monkeypatch, own_kernel_registry):
     blocks = python_blocks(page)
     monkeypatch.chdir(tmp_path)
     try:
@@ -79,6 +86,22 @@ def test_examples_run(page, tmp_path, monkeypatch):
         assert [r["epoch"] for r in namespace["history"]] == [1, 2, 3, 4]
     if page.endswith("transfer-learning.md"):
         check_transfer_results(read(page), namespace["accuracy"])
+
+
+def test_architecture_kernel_example_prints_what_the_page_says(tmp_path, monkeypatch, capsys,
+                                                              own_kernel_registry):
+    """docs/architecture.md's "Registering a new kernel" block runs (nothing on the page is
+    skipped), registers both versions, and the Numba one is picked, as the text after it says."""
+    page = os.path.join("docs", "architecture.md")
+    blocks = python_blocks(page)
+    assert blocks and not NOT_EXAMPLES.get(page)
+    monkeypatch.chdir(tmp_path)
+    namespace = run_blocks(page, blocks)
+    claimed = re.search(r"which prints `([^`]+)`", read(page)).group(1)
+    assert capsys.readouterr().out.strip() == claimed
+    assert set(own_kernel_registry.implementations("square")) == {"numpy", "numba"}
+    x = namespace["np"].linspace(-2, 2, 7)
+    assert (namespace["square_numba"](x) == x ** 2).all()
 
 
 def check_transfer_results(text, accuracy):
@@ -127,6 +150,79 @@ def run_command(command):
                 exec(argv[2], {"__name__": "__main__"})
         _outputs[command] = out.getvalue()
     return _outputs[command]
+
+
+SEED_FILE = r"\d{3}_[0-9a-f]{16}\.txt"
+NOT_FROM_THE_LECTURE = ("**paper, not in the lecture material**", "**not in the lecture material**")
+
+
+def lecture_sources():
+    """(first cell, [(seed file, [quoted words])]) for every table row of lecture-notes.md
+    below a "lecture" header: each seed file named in the cell, with the backticked quotes
+    that follow it (up to the next file named)."""
+    rows, header = [], None
+    for line in read(os.path.join("docs", "lecture-notes.md")).splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        if all(re.fullmatch(r":?-+:?", c) for c in cells) or not header[0].startswith("lecture"):
+            continue
+        spans = re.findall(r"`([^`]+)`", cells[0])
+        cited, quotes = [], None
+        for span in spans:
+            if re.fullmatch(SEED_FILE, span):
+                quotes = []
+                cited.append((span, quotes))
+            elif quotes is not None:
+                quotes.append(span)
+        rows.append((cells[0], cited))
+    return rows
+
+
+def seeds_folder():
+    """The lecture material: $MINICNN_LECTURE_SEEDS, or ../shared/seeds beside the checkout
+    (or beside its parent, for a git worktree), or None."""
+    candidates = [os.environ.get("MINICNN_LECTURE_SEEDS", ""),
+                  os.path.join(ROOT, os.pardir, "shared", "seeds"),
+                  os.path.join(ROOT, os.pardir, os.pardir, "shared", "seeds")]
+    return next((c for c in candidates if c and os.path.isdir(c)), None)
+
+
+def test_lecture_notes_rows_name_their_source():
+    """Every row quotes a file of the lecture material (words included), says it comes from
+    a paper or from no lecture at all, or continues the row above it ("(the same ...")."""
+    rows = lecture_sources()
+    assert len(rows) >= 60
+    for cell, cited in rows:
+        if cited:
+            assert all(quotes for _, quotes in cited), f"a file named without its words: {cell}"
+        else:
+            assert cell.startswith(NOT_FROM_THE_LECTURE) or cell.startswith("("), cell
+
+
+def test_lecture_notes_quote_the_lecture_material_exactly():
+    """Each quote is in the file it names, word for word (runs of spaces, tabs and line
+    breaks count as one space: a quote may join the lines of a slide)."""
+    folder = seeds_folder()
+    if folder is None:
+        pytest.skip("the lecture material (../shared/seeds/ or $MINICNN_LECTURE_SEEDS) is "
+                    "not on this machine; the rows' sources are still checked above")
+    squeeze = lambda text: re.sub(r"\s+", " ", text).strip()
+    texts = {}
+    checked = 0
+    for cell, cited in lecture_sources():
+        for name, quotes in cited:
+            if name not in texts:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    texts[name] = squeeze(f.read())
+            for quote in quotes:
+                assert squeeze(quote) in texts[name], f"{name} does not say {quote!r}"
+                checked += 1
+    assert checked >= 100
 
 
 def test_lecture_notes_figures_are_what_the_commands_print():
