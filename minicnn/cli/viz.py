@@ -1,11 +1,17 @@
-"""`minicnn viz graph|filters|features|rf`: pictures of a model (minicnn.viz) written to
-image files -- its autograd graph, a conv layer's filters, a layer's feature maps for one
-image, and the receptive field of one unit.
+"""`minicnn viz PICTURE`: pictures of a model (minicnn.viz) written to image files -- its
+autograd graph, a conv layer's filters, a layer's feature maps for one image, the receptive
+field of one unit, and the visualisation lecture's pictures: saliency, Grad-CAM, CAM,
+occlusion, guided backprop, an adversarial example, a class model, nearest neighbours and a
+2-D embedding of CNN codes.  docs/viz.md shows each.
 
 Each subcommand builds the model the way `evaluate` does: by name (--model), with weights
 from a .pth file or a minicnn checkpoint (--weights; a checkpoint's config also gives the
 model, dataset, image size and normalisation it was trained with), sized for the test
-split of --dataset (its classes and image channels).
+split of --dataset (its classes and image channels).  Every title names the model and
+its weights ("untrained (random weights)" without --weights).  The image is a test image
+(--index), a file (--image) or one of minicnn's photos (--photo; the default for the
+ImageNet-sized models, resized to their input size with ImageNet normalisation); an image
+far below the model's input size gets a warning.
 """
 import os
 import sys
@@ -19,7 +25,9 @@ from minicnn.io.files import atomic_path
 from .datasets import (DATASET_HELP, check_model_classes, load_split, make_transforms,
                        num_classes_of, parse_dataset)
 from .factories import build_model, num_classes_in, read_weights
-from .options import TRAIN_DEFAULTS, add_command, nonnegative_int, positive_int, resolve
+from .options import (TRAIN_DEFAULTS, add_command, nonnegative_float, nonnegative_int,
+                      positive_float, positive_int, resolve)
+from .summary import DEFAULT_INPUT
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "gv")     # what viz.render writes
@@ -39,23 +47,21 @@ def add_parser(subparsers):
                    "first Conv2d)")
     f.add_argument("--channel", type=nonnegative_int, help="draw only this input channel of "
                    "each filter")
-    f.add_argument("--scale", choices=["filter", "layer"], default="filter",
-                   help="grey range per filter (default) or one for the whole layer")
+    f.add_argument("--scale", choices=["layer", "filter"], default="layer",
+                   help="one range for the whole layer with a colour bar (default), or each "
+                   "filter stretched to its own range")
     f.add_argument("--max-filters", type=positive_int, default=64,
                    help="draw at most this many filters (default 64)")
 
     m = add_subcommand(kinds, "features", run_features, "features.png", FIGURE_FORMATS)
     m.add_argument("--layer", required=True, help="the layer whose output to draw, named as in "
                    "model.named_modules() (e.g. features.0.2 for small_cnn)")
-    which = m.add_mutually_exclusive_group()
-    which.add_argument("--index", type=nonnegative_int, help="which test image (default 0)")
-    which.add_argument("--image", help="an image file (.png, .jpg, .npy, ...) instead, "
-                       "resized to the test images' size")
-    m.add_argument("--image-size", type=positive_int, help="resize the test images to this size")
+    add_image_options(m)
     m.add_argument("--max-maps", type=positive_int, default=64,
                    help="draw at most this many channels (default 64)")
-    m.add_argument("--scale", choices=["map", "layer"], default="map",
-                   help="grey range per map (default) or one for the whole layer")
+    m.add_argument("--scale", choices=["layer", "map"], default="layer",
+                   help="one grey range for the whole layer with a colour bar (default), or "
+                   "each map stretched to its own range")
 
     r = add_subcommand(kinds, "rf", run_rf, "rf.png", FIGURE_FORMATS)
     r.add_argument("--layer", required=True, help="a layer with feature-map output, named as "
@@ -65,7 +71,71 @@ def add_parser(subparsers):
     r.add_argument("--channel", type=nonnegative_int, default=0,
                    help="the unit's channel (default 0)")
     r.add_argument("--input-size", type=positive_int, nargs=3, metavar=("C", "H", "W"),
-                   help="the input's shape (default: the test images')")
+                   help="an input of this shape, uniform noise in [0, 1), instead of an image")
+    add_image_options(r)
+
+    for name, run_picture, what in [
+            ("saliency", run_saliency, None), ("gradcam", run_gradcam, None),
+            ("cam", run_cam, None), ("guided", run_guided, None),
+            ("occlusion", run_occlusion, None), ("adversarial", run_adversarial, None)]:
+        q = add_subcommand(kinds, name, run_picture, f"{name}.png", FIGURE_FORMATS)
+        add_image_options(q)
+        q.add_argument("--target", type=nonnegative_int, help="the class (default: the "
+                       "predicted class; for adversarial: the test image's label, else the "
+                       "predicted class)")
+        if name == "gradcam":
+            q.add_argument("--layer", help="the layer whose maps are weighed (default: the last "
+                           "layer with feature maps larger than 1x1)")
+        if name == "occlusion":
+            q.add_argument("--size", type=positive_int, help="the patch's side in pixels "
+                           "(default: a quarter of the image's shorter side)")
+            q.add_argument("--stride", type=positive_int, help="the step between patch "
+                           "positions (default: half the patch)")
+            q.add_argument("--value", type=float, default=0.0, help="the patch's value after "
+                           "normalisation (default 0: the mean pixel)")
+        if name == "adversarial":
+            q.add_argument("--epsilon", type=positive_float, default=0.05,
+                           help="the step, in normalised pixel units (default 0.05)")
+
+    c = add_subcommand(kinds, "classmodel", run_classmodel, "classmodel.png", FIGURE_FORMATS)
+    c.add_argument("--target", type=nonnegative_int, default=0, help="the class (default 0)")
+    c.add_argument("--steps", type=positive_int, default=100, help="gradient-ascent steps "
+                   "(default 100)")
+    c.add_argument("--lr", type=positive_float, default=1.0, help="the step size (default 1)")
+    c.add_argument("--l2", type=nonnegative_float, default=0.01,
+                   help="the L2 penalty on the image (default 0.01)")
+    c.add_argument("--input-size", type=positive_int, nargs=3, metavar=("C", "H", "W"),
+                   help="the image's shape (default: the test images', or the model's input "
+                   "size for ImageNet models)")
+
+    for name, run_picture in [("neighbours", run_neighbours), ("embedding", run_embedding)]:
+        e = add_subcommand(kinds, name, run_picture, f"{name}.png", FIGURE_FORMATS)
+        e.add_argument("--count", type=positive_int, default=300,
+                       help="use the first COUNT test images (default 300)")
+        e.add_argument("--image-size", type=positive_int,
+                       help="resize the test images to this size")
+        e.add_argument("--layer", help="the code is this layer's output, flattened (default: "
+                       "the input of the last Linear layer)")
+        if name == "neighbours":
+            e.add_argument("--queries", type=nonnegative_int, nargs="+", default=[0, 1, 2, 3],
+                           help="the test images to find neighbours of (default 0 1 2 3)")
+            e.add_argument("-k", type=positive_int, default=5, help="neighbours per query "
+                           "(default 5)")
+        else:
+            e.add_argument("--method", choices=["pca", "tsne"], default="pca",
+                           help="pca (NumPy, default) or tsne (needs scikit-learn)")
+
+
+def add_image_options(p):
+    """--index, --image or --photo: the one image a picture is about, and --image-size."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--index", type=nonnegative_int, help="which test image (default 0; "
+                       "for ImageNet-sized models the default is --photo cat)")
+    which.add_argument("--image", help="an image file (.png, .jpg, .npy, ...) instead, "
+                       "resized to the test images' size")
+    which.add_argument("--photo", choices=sorted(mc.data.PHOTOS), help="one of minicnn's "
+                       "photos, resized to the model's input size with ImageNet normalisation")
+    p.add_argument("--image-size", type=positive_int, help="resize the test images to this size")
 
 
 def add_subcommand(kinds, name, run, default_out, formats):
@@ -119,39 +189,141 @@ def run_filters(args):
         raise SystemExit(f"minicnn: viz filters: layer {name!r} is a {type(layer).__name__}, "
                          f"not a Conv2d; the Conv2d layers are {shortlist(convs)}")
     figure = viz.filters(layer, channel=args.channel, scale=args.scale,
-                         max_filters=args.max_filters)
+                         max_filters=args.max_filters, about=f"{name} of {about(args, model)}")
     save_figure(figure, out)
-    print(f"wrote {out}: the filters of {name}")
+    print(f"wrote {out}: the filters of {name} ({about(args, model)})")
     return 0
 
 
 def run_features(args):
     """The feature maps of one layer for one image."""
     out, model, test_set, transform = prepare(args)
-    if args.image is not None:
-        x, what = read_image(args.image, transform, like=test_set[0][0]), args.image
-    else:
-        index = args.index or 0
-        x, what = nth_image(test_set, index, "--index")[0], f"test image {index}"
+    x, what, _ = chosen_image(args, model, test_set, transform)
     save_figure(viz.feature_maps(model, x, args.layer, max_maps=args.max_maps,
-                                 scale=args.scale), out)
+                                 scale=args.scale, about=f"{about(args, model)}; {what}"), out)
     print(f"wrote {out}: the output of {args.layer} for {what}")
     return 0
 
 
 def run_rf(args):
-    """The receptive field of one unit: the input pixels it sees, over its input gradient."""
-    out, model, test_set, _ = prepare(args)
-    size = tuple(args.input_size) if args.input_size else np.shape(test_set[0][0])
-    field = viz.receptive_field_of(model, size, args.layer, args.position, args.channel)
-    figure = viz.receptive_field(model, size, args.layer, args.position, args.channel)
+    """The receptive field of one unit: the input pixels it sees, over its input gradient;
+    says when the unit is dead (no gradient) for the image."""
+    out, model, test_set, transform = prepare(args)
+    if args.input_size:
+        if args.index is not None or args.image or args.photo:
+            raise SystemExit("minicnn: viz rf: --input-size draws on noise of that size; "
+                             "leave out --index, --image and --photo, or --input-size")
+        size = tuple(args.input_size)
+        x, what = np.random.default_rng(0).random(size), "uniform noise"
+    else:
+        x, what, _ = chosen_image(args, model, test_set, transform)
+        size = np.shape(x)
+    field = viz.receptive_field_of(model, size, args.layer, args.position, args.channel, x)
+    figure = viz.receptive_field(model, size, args.layer, args.position, args.channel, x,
+                                 about=f"{about(args, model)}; {what}")
     save_figure(figure, out)
     (r0, r1), (c0, c1) = field.rows, field.cols
     print(f"{args.layer} unit (channel {args.channel}, row {args.position[0]}, col "
           f"{args.position[1]}) of a {'x'.join(map(str, size))} input: rows {r0}-{r1}, "
           f"cols {c0}-{c1}, size {field.size[0]}x{field.size[1]} "
           f"(nominal {field.nominal[0]}x{field.nominal[1]}, ignoring the image border)")
+    if field.dead:
+        print(f"the unit is DEAD for {what}: its output is {field.value:.3g} and no gradient "
+              "reaches the image (try another --channel, --position or image)")
     print(f"wrote {out}")
+    return 0
+
+
+def run_saliency(args):
+    """Saliency: |d class score / d pixel| over the image."""
+    return class_picture(args, lambda model, x, target, note: viz.saliency_figure(
+        model, x, target, about=note))
+
+
+def run_gradcam(args):
+    """Grad-CAM: a layer's maps weighed by their mean gradient of the class score."""
+    def draw(model, x, target, note):
+        layer = args.layer or last_feature_layer(model, x)
+        return viz.grad_cam_figure(model, x, layer, target, about=note)
+    return class_picture(args, draw)
+
+
+def run_cam(args):
+    """CAM: the classifier's weights over the last feature maps (global-pool models)."""
+    return class_picture(args, lambda model, x, target, note: viz.cam_figure(
+        model, x, target, about=note))
+
+
+def run_guided(args):
+    """Guided backprop: the class score's gradient through ReLUs passing only positives."""
+    return class_picture(args, lambda model, x, target, note: viz.guided_backprop_figure(
+        model, x, target, about=note))
+
+
+def run_occlusion(args):
+    """Occlusion: the class's probability with a grey patch at each place in the image."""
+    return class_picture(args, lambda model, x, target, note: viz.occlusion_figure(
+        model, x, target, args.size, args.stride, args.value, about=note))
+
+
+def run_adversarial(args):
+    """An adversarial example (fast gradient sign) with the predictions before and after."""
+    def draw(model, x, target, note):
+        return viz.adversarial_figure(model, x, target, args.epsilon, about=note)
+    return class_picture(args, draw, needs_target=True)
+
+
+def class_picture(args, draw, needs_target=False):
+    """The pictures about one image and one class: draw(model, x, target, about)."""
+    out, model, test_set, transform = prepare(args)
+    x, what, label = chosen_image(args, model, test_set, transform)
+    target = args.target
+    if target is None and needs_target:
+        target = label if label is not None else int(np.argmax(predict(model, x)))
+    save_figure(draw(model, x, target, f"{about(args, model)}; {what}"), out)
+    print(f"wrote {out}: {args.picture} of {what} ({about(args, model)})")
+    return 0
+
+
+def run_classmodel(args):
+    """A class model: the image that maximises a class score (gradient ascent, L2)."""
+    out, model, test_set, _ = prepare(args)
+    size = tuple(args.input_size) if args.input_size else (
+        designed_input(args.model_name) if uses_photo(args) else np.shape(test_set[0][0]))
+    figure = viz.class_model_figure(model, args.target, size, args.steps, args.lr, args.l2,
+                                    about=about(args, model))
+    save_figure(figure, out)
+    print(f"wrote {out}: the class model of class {args.target} ({about(args, model)})")
+    return 0
+
+
+def run_neighbours(args):
+    """Nearest neighbours of test images by their CNN codes (penultimate features)."""
+    out, model, test_set, _ = prepare(args)
+    images, labels = first_images(args, test_set)
+    for q in args.queries:
+        if q >= len(images):
+            raise SystemExit(f"minicnn: viz neighbours: --queries {q} is not among the "
+                             f"{len(images)} images (--count)")
+    if args.k >= len(images):
+        raise SystemExit(f"minicnn: viz neighbours: -k {args.k} needs more than {args.k} "
+                         f"images; --count is {len(images)}")
+    save_figure(viz.neighbours_figure(model, images, args.queries, args.k, labels, args.layer,
+                                      about=f"{about(args, model)}; {len(images)} test images"),
+                out)
+    print(f"wrote {out}: the {args.k} nearest neighbours of test images "
+          f"{' '.join(map(str, args.queries))} among {len(images)} by CNN code")
+    return 0
+
+
+def run_embedding(args):
+    """A 2-D embedding (PCA or t-SNE) of test images' CNN codes, coloured by label."""
+    out, model, test_set, _ = prepare(args)
+    images, labels = first_images(args, test_set)
+    save_figure(viz.embedding_figure(model, images, labels, args.method, args.layer,
+                                     about=f"{about(args, model)}; {len(images)} test images"),
+                out)
+    print(f"wrote {out}: {args.method} of the CNN codes of {len(images)} test images")
     return 0
 
 
@@ -211,8 +383,99 @@ def load_model(args):
         check_model_classes(saved, num_classes, test_set, f"--weights {args.weights}",
                             f"--dataset {cfg['dataset']}")
     model = build_model(cfg["model"], num_classes, in_channels, weights=state)
+    if args.weights:                          # the file's name, not "a state dict"
+        viz.mark_weights(model, os.path.basename(args.weights))
     args.model_name = cfg["model"]
+    args.from_checkpoint = bool(saved)
     return model.eval(), test_set, transform
+
+
+def about(args, model):
+    """"resnet18, untrained (random weights)": the model and its weights, for titles."""
+    return viz.describe(model, args.model_name)
+
+
+# ----- the image a picture is about ---------------------------------------------------------
+def designed_input(model_name):
+    """(C, H, W) the model was designed for, as `summary` assumes it."""
+    return tuple(int(n) for n in DEFAULT_INPUT.get(model_name, "3,224,224").split(","))
+
+
+def uses_photo(args):
+    """An ImageNet-sized model with no image chosen and no checkpoint of its own data: the
+    default image is a photo, not an 8x8 digit."""
+    chosen = any(getattr(args, o, None) is not None for o in ("index", "image", "photo"))
+    return not chosen and not args.from_checkpoint and designed_input(args.model_name)[1] >= 64
+
+
+def chosen_image(args, model, test_set, transform):
+    """(image (C, H, W) as the model sees it, what it is in words, its label or None) from
+    --index, --image or --photo (default: test image 0, or the cat photo for ImageNet-sized
+    models); warns on stderr when it is far below the model's input size."""
+    if args.photo or uses_photo(args):
+        name = args.photo or "cat"
+        size = designed_input(args.model_name)[1:]
+        prepare_photo = T.Compose([T.Resize(size), T.ToTensor(),
+                                   T.Normalize(T.IMAGENET_MEAN, T.IMAGENET_STD)])
+        x, what, label = prepare_photo(mc.data.load_photo(name)), f"photo {name}", None
+        if x.shape[0] != test_set[0][0].shape[0]:
+            raise SystemExit(f"minicnn: viz {args.picture}: --photo is RGB but the model takes "
+                             f"{test_set[0][0].shape[0]}-channel images; use --index or --image")
+    elif args.image is not None:
+        x, what, label = read_image(args.image, transform, like=test_set[0][0]), args.image, None
+    else:
+        index = args.index or 0
+        x, label = nth_image(test_set, index, "--index")
+        what = f"test image {index} (label {label})"
+    warn_if_small(args, np.shape(x))
+    return np.asarray(x), what, label
+
+
+def warn_if_small(args, shape):
+    """A warning (stderr) when the image is under half the model's designed input size:
+    after its stride-2 layers the maps are a pixel or two, and the pictures mean little."""
+    designed = designed_input(args.model_name)
+    if min(shape[1:]) * 2 < min(designed[1:]):
+        print(f"minicnn: viz {args.picture}: warning: the image is {shape[1]}x{shape[2]}, far "
+              f"below {args.model_name}'s input size {designed[1]}x{designed[2]}: its deeper "
+              "maps shrink to a pixel or two; use --photo, --image or --image-size "
+              f"{designed[1]}", file=sys.stderr)
+
+
+def last_feature_layer(model, x):
+    """The name of the last module (in call order) whose output is feature maps larger
+    than 1x1: Grad-CAM's usual layer."""
+    names = {id(m): name for name, m in model.named_modules() if name}
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, out: seen.append((names[id(m)], out)))
+             for m in model.modules() if id(m) in names]
+    try:
+        predict(model, x)
+    finally:
+        for handle in hooks:
+            handle.remove()
+    for name, out in reversed(seen):
+        out = out[0] if isinstance(out, tuple) else out
+        if getattr(out, "ndim", 0) == 4 and out.shape[2] * out.shape[3] > 1:
+            return name
+    raise SystemExit("minicnn: viz gradcam: no layer gives feature maps larger than 1x1 for "
+                     "this image; name one with --layer, or use a larger image")
+
+
+def predict(model, x):
+    """The model's scores for one image (C, H, W)."""
+    with mc.no_grad():
+        out = model(mc.tensor(np.asarray(x, dtype=np.float32)[None]))
+    return (out[0] if isinstance(out, tuple) else out).numpy()[0]
+
+
+def first_images(args, test_set):
+    """The first --count test images (N, C, H, W) and their labels."""
+    count = min(args.count, len(test_set))
+    pairs = [test_set[i] for i in range(count)]
+    images = np.stack([np.asarray(x) for x, _ in pairs])
+    warn_if_small(args, images.shape[1:])
+    return images, [int(y) for _, y in pairs]
 
 
 def named_layer(model, name):

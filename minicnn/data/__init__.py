@@ -10,8 +10,9 @@ from .sampler import DistributedSampler
 from . import transforms
 from .datasets import (ArrayImageDataset, load_digits, read_idx, MNIST, FashionMNIST, CIFAR10,
                        CIFAR100, ImageFolder, load_image)
+from .photos import PHOTOS, load_photo, photo_path
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "DataLoader",
            "default_collate", "DistributedSampler", "transforms", "ArrayImageDataset",
            "load_digits", "read_idx", "MNIST", "FashionMNIST", "CIFAR10", "CIFAR100",
-           "ImageFolder", "load_image"]
+           "ImageFolder", "load_image", "PHOTOS", "load_photo", "photo_path"]

@@ -24,7 +24,8 @@ def new_figure(width, height):
     """An empty figure of ``width`` x ``height`` inches on the Agg canvas (no window)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100)
+    # constrained layout: room for the wrapped title and the colour bars, nothing overlaps
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -35,7 +36,6 @@ def set_title(fig, *lines):
     width = max(20, int(fig.get_figwidth() * 9))
     text = "\n".join(textwrap.fill(line, width) for line in lines if line)
     fig.suptitle(text, fontsize=10)
-    fig.subplots_adjust(top=max(0.5, 1 - 0.2 * (text.count("\n") + 1) / fig.get_figheight()))
     return text
 
 
