@@ -156,7 +156,8 @@ def add_subcommand(kinds, name, run, default_out, formats):
 
 
 def run(args):
-    """Draw a model's autograd graph, filters, feature maps or a receptive field to a file."""
+    """Draw a model's autograd graph, filters, feature maps, a receptive field, or what it
+    looks at (saliency, CAM, occlusion, ...) to a file."""
     # Never called: argparse requires a PICTURE, whose run_* replaces this one.  Its
     # docstring is `viz`'s line in `minicnn --help`.
     raise AssertionError("minicnn: viz: no PICTURE chosen")

@@ -1,4 +1,4 @@
-"""`python -m minicnn viz graph|filters|features|rf` and the `demo` walk-through.
+"""`python -m minicnn viz PICTURE` and the `demo` walk-through.
 
 The pictures are checked for being written (a file that is not empty), never for pixels;
 the DOT text and the printed numbers are checked for what they say.
@@ -37,8 +37,9 @@ def test_help_lists_viz_and_its_pictures(capsys):
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "viz" in text and "receptive field" in text
-    for picture in ("graph", "filters", "features", "rf"):
-        assert re.search(rf"^    {picture} ", text, flags=re.M), picture
+    for picture in ("graph", "filters", "features", "rf", "saliency", "gradcam", "cam", "guided",
+                    "occlusion", "adversarial", "classmodel", "neighbours", "embedding"):
+        assert re.search(rf"^    {picture}\s", text, flags=re.M), picture
 
 
 # ----- viz graph -------------------------------------------------------------------------
@@ -120,6 +121,76 @@ def test_rf_input_size_and_channel(tmp_path, capsys):
     assert "(channel 31, row 5, col 6) of a 1x12x12 input: rows 3-7, cols 4-8, size 5x5" in text
 
 
+# ----- the visualisation lecture's pictures ---------------------------------------------------
+@pytest.mark.parametrize("argv, says", [
+    (["saliency", "--index", "4"], "saliency of test image 4 (label"),
+    (["gradcam", "--layer", "features.1.2", "--target", "3"], "gradcam of test image 0"),
+    (["guided", "--image", "{tmp}/digit.npy"], "guided of {tmp}/digit.npy"),
+    (["occlusion", "--size", "3", "--stride", "2"], "occlusion of test image 0"),
+    (["adversarial", "--epsilon", "0.1"], "adversarial of test image 0"),
+    (["classmodel", "--target", "2", "--steps", "3"], "class model of class 2"),
+    (["neighbours", "--count", "40", "-k", "3", "--queries", "5", "7"],
+     "3 nearest neighbours of test images 5 7 among 40"),
+    (["embedding", "--count", "40"], "pca of the CNN codes of 40 test images"),
+])
+def test_lecture_pictures_are_written_and_say_the_weights(tmp_path, capsys, argv, says):
+    np.save(tmp_path / "digit.npy", np.random.default_rng(0).integers(0, 256, (8, 8),
+                                                                       dtype=np.uint8))
+    out = tmp_path / "picture.png"
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, text = run_cli(capsys, "viz", *argv, "--out", str(out))
+    assert code == 0 and written(out) and says.format(tmp=tmp_path) in text
+
+
+def test_titles_name_the_weights_file_or_say_untrained(tmp_path, capsys, checkpoint, monkeypatch):
+    titles = []
+    save = mc.cli.viz.save_figure
+    monkeypatch.setattr(mc.cli.viz, "save_figure",
+                        lambda fig, out: (titles.append(fig._suptitle.get_text()), save(fig, out)))
+    out = str(tmp_path / "f.png")
+    run_cli(capsys, "viz", "filters", "--out", out)
+    run_cli(capsys, "viz", "saliency", "--weights", checkpoint, "--out", out)
+    assert "small_cnn, untrained (random weights)" in " ".join(titles[0].split())
+    assert "small_cnn, checkpoint.npz" in " ".join(titles[1].split())
+    assert "untrained" not in titles[1]
+
+
+def test_imagenet_models_default_to_a_photo_and_small_images_get_a_warning(tmp_path, capsys):
+    out = tmp_path / "gradcam.png"
+    code, text = run_cli(capsys, "viz", "gradcam", "--model", "squeezenet1_1", "--out", str(out))
+    assert code == 0 and written(out) and "gradcam of photo cat (squeezenet1_1, untrained" in text
+    assert capsys.readouterr().err == ""
+    code, text, err = failing_cli(capsys, "viz", "features", "--model", "squeezenet1_1",
+                                  "--layer", "features.0", "--index", "3", "--image-size", "64",
+                                  "--out", str(out))
+    assert code == 0 and "test image 3" in text
+    assert "warning: the image is 64x64, far below squeezenet1_1's input size 224x224" in err
+    code, text, err = failing_cli(capsys, "viz", "saliency", "--photo", "coffee", "--out", str(out))
+    assert code == 1 and "--photo is RGB but the model takes 1-channel images" in err
+
+
+@pytest.fixture(scope="module")
+def half_dead(tmp_path_factory):
+    """A small_cnn checkpoint whose first block's channel 0 never fires (batch-norm bias
+    -100 before the ReLU) and channel 1 always does (+100)."""
+    model = mc.models.small_cnn()
+    model.features[0][1].bias.data[:2] = [-100.0, 100.0]
+    path = tmp_path_factory.mktemp("ckpt") / "half_dead.npz"
+    config = {**TRAIN_DEFAULTS, "num_classes": 10, "in_channels": 1, "rgb": False}
+    mc.io.save_checkpoint(path, model, None, epoch=1, config=config)
+    return str(path)
+
+
+def test_rf_says_when_the_unit_is_dead_for_the_image(tmp_path, capsys, half_dead):
+    out = str(tmp_path / "rf.png")
+    base = ["viz", "rf", "--weights", half_dead, "--layer", "features.0.2", "--position", "3",
+            "3", "--index", "5", "--out", out]
+    code, text = run_cli(capsys, *base, "--channel", "0")
+    assert code == 0 and "the unit is DEAD for test image 5" in text
+    code, text = run_cli(capsys, *base, "--channel", "1")
+    assert code == 0 and "DEAD" not in text
+
+
 # ----- mistakes: one line, exit status 1 or 2 ----------------------------------------------
 @pytest.mark.parametrize("argv, status, message", [
     (["viz"], 2, "required: PICTURE"),
@@ -152,6 +223,17 @@ def test_rf_input_size_and_channel(tmp_path, capsys):
       "8"], 2, "--input-size: expected a whole number >= 1"),
     (["viz", "rf", "--layer", "features.0.0", "--position", "0", "0", "--input-size", "3", "8",
       "8"], 1, "expected input with 1 channels"),
+    (["viz", "rf", "--layer", "features.0.0", "--position", "0", "0", "--input-size", "1", "8",
+      "8", "--index", "2"], 1, "--input-size draws on noise"),
+    (["viz", "cam"], 1, "CAM does not apply"),
+    (["viz", "gradcam", "--layer", "fc"], 1, "Grad-CAM needs feature maps"),
+    (["viz", "occlusion", "--size", "9"], 1, "larger than the image"),
+    (["viz", "saliency", "--target", "10"], 1, "class 10 is outside the model's 10 outputs"),
+    (["viz", "neighbours", "--count", "10", "--queries", "10"], 1, "not among the 10 images"),
+    (["viz", "neighbours", "--count", "3", "-k", "3", "--queries", "0"], 1, "-k 3 needs more than 3 images"),
+    (["viz", "classmodel", "--steps", "0"], 2, "--steps: expected a whole number >= 1"),
+    (["viz", "adversarial", "--epsilon", "0"], 2, "--epsilon: expected a finite number > 0"),
+    (["viz", "embedding", "--method", "umap"], 2, "invalid choice: 'umap'"),
     (["viz", "graph", "--model", "lenet"], 1, "unknown model 'lenet'"),
     (["viz", "graph", "--weights", "{tmp}/missing.npz"], 1, "no such file"),
     (["viz", "graph", "--dataset", "mnist"], 1, "needs a path"),
