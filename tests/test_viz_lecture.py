@@ -280,7 +280,12 @@ def test_the_other_figures_say_what_they_show():
     g = viz.guided_backprop(mine, x, 1)
     shown = pictures(viz.guided_backprop_figure(mine, x, 1))[1][0]
     np.testing.assert_allclose(shown, 0.5 + 0.5 * g.transpose(1, 2, 0) / np.abs(g).max())
-    assert "class 0" in title_of(viz.class_model_figure(mine, 0, (3, 6, 7), steps=2))
+    fig = viz.class_model_figure(mine, [0, 2], (3, 6, 7), steps=2, lr=0.5, l2=0.1)
+    shown, top = pictures(fig), max(np.abs(viz.class_model(mine, t, (3, 6, 7), 2, 0.5, 0.1)).max()
+                                    for t in (0, 2))
+    np.testing.assert_allclose(shown[1][0], 0.5 + 0.5 * viz.class_model(
+        mine, 2, (3, 6, 7), 2, 0.5, 0.1).transpose(1, 2, 0) / top)     # one scale for both
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["class 0", "class 2"]
     images = np.random.default_rng(5).standard_normal((6, 3, 6, 7))
     fig = viz.neighbours_figure(mine, images, [0, 3], k=2, labels=[0, 1, 2, 0, 1, 2])
     assert len(pictures(fig)) == 6 and "5-d" in title_of(fig)

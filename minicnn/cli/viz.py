@@ -98,12 +98,13 @@ def add_parser(subparsers):
                            help="the step, in normalised pixel units (default 0.05)")
 
     c = add_subcommand(kinds, "classmodel", run_classmodel, "classmodel.png", FIGURE_FORMATS)
-    c.add_argument("--target", type=nonnegative_int, default=0, help="the class (default 0)")
-    c.add_argument("--steps", type=positive_int, default=100, help="gradient-ascent steps "
-                   "(default 100)")
-    c.add_argument("--lr", type=positive_float, default=1.0, help="the step size (default 1)")
-    c.add_argument("--l2", type=nonnegative_float, default=0.01,
-                   help="the L2 penalty on the image (default 0.01)")
+    c.add_argument("--target", type=nonnegative_int, nargs="+", help="the classes (default: "
+                   "all, up to the first 10)")
+    c.add_argument("--steps", type=positive_int, default=200, help="gradient-ascent steps "
+                   "(default 200)")
+    c.add_argument("--lr", type=positive_float, default=0.1, help="the step size (default 0.1)")
+    c.add_argument("--l2", type=nonnegative_float, default=1.0,
+                   help="the L2 penalty on the image (default 1)")
     c.add_argument("--input-size", type=positive_int, nargs=3, metavar=("C", "H", "W"),
                    help="the image's shape (default: the test images', or the model's input "
                    "size for ImageNet models)")
@@ -229,8 +230,10 @@ def run_rf(args):
           f"cols {c0}-{c1}, size {field.size[0]}x{field.size[1]} "
           f"(nominal {field.nominal[0]}x{field.nominal[1]}, ignoring the image border)")
     if field.dead:
+        alive = live_channels(model, x, args.layer, args.position)
         print(f"the unit is DEAD for {what}: its output is {field.value:.3g} and no gradient "
-              "reaches the image (try another --channel, --position or image)")
+              "reaches the image; channels whose output here is not 0: "
+              f"{shortlist([str(c) for c in alive]) if alive else 'none'} (--channel)")
     print(f"wrote {out}")
     return 0
 
@@ -291,10 +294,12 @@ def run_classmodel(args):
     out, model, test_set, _ = prepare(args)
     size = tuple(args.input_size) if args.input_size else (
         designed_input(args.model_name) if uses_photo(args) else np.shape(test_set[0][0]))
-    figure = viz.class_model_figure(model, args.target, size, args.steps, args.lr, args.l2,
+    targets = args.target or list(range(min(10, len(predict(model, np.zeros(size))))))
+    figure = viz.class_model_figure(model, targets, size, args.steps, args.lr, args.l2,
                                     about=about(args, model))
     save_figure(figure, out)
-    print(f"wrote {out}: the class model of class {args.target} ({about(args, model)})")
+    print(f"wrote {out}: the class models of classes {' '.join(map(str, targets))} "
+          f"({about(args, model)})")
     return 0
 
 
@@ -461,6 +466,15 @@ def last_feature_layer(model, x):
             return name
     raise SystemExit("minicnn: viz gradcam: no layer gives feature maps larger than 1x1 for "
                      "this image; name one with --layer, or use a larger image")
+
+
+def live_channels(model, x, layer, position):
+    """The channels of ``layer`` whose output at ``position`` is not 0 for image ``x``
+    (after a ReLU: the units that are on, one forward pass for all)."""
+    from minicnn.viz.running import eval_mode, layer_output, one_image
+    with mc.no_grad(), eval_mode(model):
+        out = layer_output(model, one_image(model, x, "rf"), layer).numpy()[0]
+    return [int(c) for c in np.flatnonzero(out[:, position[0], position[1]])]
 
 
 def predict(model, x):

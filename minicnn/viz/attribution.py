@@ -182,7 +182,7 @@ def adversarial(model, x, target, epsilon):
     return moved, before, after
 
 
-def class_model(model, target, input_size, steps=100, lr=1.0, l2=0.01, x=None):
+def class_model(model, target, input_size, steps=200, lr=0.1, l2=1.0, x=None):
     """Class-model visualisation (Simonyan et al. 2014): the image I that maximises
     S_c(I) - l2 * ||I||^2, S_c being the score (logit, not the probability) of class
     ``target``, found by ``steps`` steps of gradient ascent from ``x`` (default: zeros,
@@ -266,15 +266,22 @@ def guided_backprop_figure(model, x, target=None, about=None):
     return fig
 
 
-def class_model_figure(model, target, input_size, steps=100, lr=1.0, l2=0.01, about=None):
-    """The image that maximises class ``target``'s score (``class_model``), and its score."""
-    image = class_model(model, target, input_size, steps, lr, l2)
-    _, line = _class_line(model, image, target)
-    top = np.abs(image).max() or 1.0
-    return _images_figure([(f"{steps} steps, lr {lr:g}, L2 {l2:g} (grey = 0, +-{top:.2g})",
-                            _centred(image / top))],
-                          [f"Class model of class {target}: after ascent {line}",
-                           about or describe(model)])
+def class_model_figure(model, targets, input_size, steps=200, lr=0.1, l2=1.0, about=None):
+    """The image that maximises each class's score (``class_model``), one panel per class
+    in ``targets`` (an int or a list), all on one grey scale (grey = 0), with the score
+    each image reaches."""
+    targets = [targets] if np.ndim(targets) == 0 else list(targets)
+    images = [class_model(model, t, input_size, steps, lr, l2) for t in targets]
+    top = max(float(np.abs(i).max()) for i in images) or 1.0
+    panels = []
+    for t, image in zip(targets, images):
+        with no_grad(), eval_mode(model):
+            scores = main_output(model(one_image(model, image, "class_model_figure"))).numpy()[0]
+        panels.append((f"class {t}: score {scores[t]:.3g}, p {softmax(scores)[t]:.2f}",
+                       _centred(image / top)))
+    return _images_figure(panels, [f"Class models: gradient ascent on the image, {steps} steps, "
+                                   f"lr {lr:g}, L2 {l2:g}; one scale, grey = 0, black/white = "
+                                   f"-+{top:.2g}", about or describe(model)], width=2.2)
 
 
 def adversarial_figure(model, x, target, epsilon, about=None):
@@ -300,14 +307,17 @@ def _centred(a):
     return a.transpose(1, 2, 0) if a.shape[0] == 3 else a.mean(axis=0)
 
 
-def _images_figure(panels, title_lines):
-    """Images side by side, each (caption, (H, W) or (H, W, 3) in [0, 1])."""
-    fig = new_figure(max(4.0, 3.4 * len(panels)), 3.9)
+def _images_figure(panels, title_lines, width=3.4):
+    """Images side by side, each (caption, (H, W) or (H, W, 3) in [0, 1]), ``width``
+    inches each; more than 5 wrap into rows of 5."""
+    columns = min(len(panels), 5)
+    rows = -(-len(panels) // columns)
+    fig = new_figure(max(4.0, width * columns), (width + 0.5) * rows + 0.8)
     for i, (caption, image) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax = fig.add_subplot(rows, columns, i + 1)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1,
                   interpolation="nearest")
-        ax.set_title(textwrap.fill(caption, 34), fontsize=8)
+        ax.set_title(textwrap.fill(caption, int(width * 14)), fontsize=8)
         ax.axis("off")
     set_title(fig, *title_lines)
     return fig

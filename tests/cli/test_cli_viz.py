@@ -128,7 +128,8 @@ def test_rf_input_size_and_channel(tmp_path, capsys):
     (["guided", "--image", "{tmp}/digit.npy"], "guided of {tmp}/digit.npy"),
     (["occlusion", "--size", "3", "--stride", "2"], "occlusion of test image 0"),
     (["adversarial", "--epsilon", "0.1"], "adversarial of test image 0"),
-    (["classmodel", "--target", "2", "--steps", "3"], "class model of class 2"),
+    (["classmodel", "--target", "2", "7", "--steps", "3"], "class models of classes 2 7"),
+    (["classmodel", "--steps", "2"], "class models of classes 0 1 2 3 4 5 6 7 8 9"),
     (["neighbours", "--count", "40", "-k", "3", "--queries", "5", "7"],
      "3 nearest neighbours of test images 5 7 among 40"),
     (["embedding", "--count", "40"], "pca of the CNN codes of 40 test images"),
@@ -187,6 +188,9 @@ def test_rf_says_when_the_unit_is_dead_for_the_image(tmp_path, capsys, half_dead
             "3", "--index", "5", "--out", out]
     code, text = run_cli(capsys, *base, "--channel", "0")
     assert code == 0 and "the unit is DEAD for test image 5" in text
+    alive = re.search(r"channels whose output here is not 0: ([\d, .()a-z]+) \(--channel\)", text)
+    assert alive and "1" in alive.group(1).replace(",", " ").split()
+    assert "0" not in alive.group(1).replace(",", " ").split()
     code, text = run_cli(capsys, *base, "--channel", "1")
     assert code == 0 and "DEAD" not in text
 
