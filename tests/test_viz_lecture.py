@@ -198,6 +198,9 @@ def test_the_title_says_untrained_loaded_or_changed(tmp_path):
     assert viz.weights_origin(model) == "untrained (random weights)"
     assert "SmallCNN, untrained (random weights)" in title_of(
         viz.filters(model.features[0][0], about=viz.describe(model)))
+    fig = viz.filters(model, layer="features.1.0")
+    assert "features.1.0 of SmallCNN, untrained (random weights)" in title_words(fig)
+    np.testing.assert_allclose(pictures(fig)[1][0], pictures(viz.filters(model.features[1][0]))[1][0])
     x = np.random.default_rng(0).random((1, 8, 8))
     assert "untrained" in title_of(viz.feature_maps(model, x, "features.0.2"))
     path = tmp_path / "my-digits.pth"

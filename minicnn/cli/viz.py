@@ -13,6 +13,7 @@ its weights ("untrained (random weights)" without --weights).  The image is a te
 ImageNet-sized models, resized to their input size with ImageNet normalisation); an image
 far below the model's input size gets a warning.
 """
+import math
 import os
 import sys
 
@@ -25,11 +26,12 @@ from minicnn.io.files import atomic_path
 from .datasets import (DATASET_HELP, check_model_classes, load_split, make_transforms,
                        num_classes_of, parse_dataset)
 from .factories import build_model, num_classes_in, read_weights
-from .options import (TRAIN_DEFAULTS, add_command, nonnegative_float, nonnegative_int,
-                      positive_float, positive_int, resolve)
+from .options import (TRAIN_DEFAULTS, add_command, checked, nonnegative_float,
+                      nonnegative_int, positive_float, positive_int, resolve)
 from .summary import DEFAULT_INPUT
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
+finite_float = checked("finite_float", float, math.isfinite, "a finite number")
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "gv")     # what viz.render writes
 
 
@@ -91,7 +93,7 @@ def add_parser(subparsers):
                            "(default: a quarter of the image's shorter side)")
             q.add_argument("--stride", type=positive_int, help="the step between patch "
                            "positions (default: half the patch)")
-            q.add_argument("--value", type=float, default=0.0, help="the patch's value after "
+            q.add_argument("--value", type=finite_float, default=0.0, help="the patch's value after "
                            "normalisation (default 0: the mean pixel)")
         if name == "adversarial":
             q.add_argument("--epsilon", type=positive_float, default=0.05,

@@ -4,12 +4,14 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor, no_grad
 from .figures import check_positive, describe, normalise, range_axes, tile_figure
-from .running import eval_mode, layer_output, one_image
+from .running import eval_mode, layer_output, module_named, one_image
 
 
 def filters(weight, channel=None, scale="layer", max_filters=64, max_channels=8, title=None,
-            about=None):
-    """A grid of a convolution's filters, ``weight`` (O, C, kh, kw) (or the Conv2d layer).
+            about=None, layer=None):
+    """A grid of a convolution's filters, ``weight`` (O, C, kh, kw) (or the Conv2d layer,
+    or a model with ``layer`` the Conv2d's name: the title then names the model and its
+    weights).
 
     Filters with 3 input channels (a first layer on RGB images) are drawn in colour, one
     tile per filter; with 1 channel, or one chosen ``channel``, in grey, one tile per
@@ -21,6 +23,9 @@ def filters(weight, channel=None, scale="layer", max_filters=64, max_channels=8,
     ``about``: the model and weights, a second title line -- say "untrained" when the
     weights are random (``describe(model)`` writes it).
     """
+    if layer is not None:                  # a model and the name of one of its layers
+        about = about or f"{layer} of {describe(weight)}"
+        weight = module_named(weight, layer)
     w = weight.weight if hasattr(weight, "weight") else weight
     w = backend.to_numpy(w.data if isinstance(w, Tensor) else np.asarray(w)).astype(np.float64)
     if w.ndim != 4:
