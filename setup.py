@@ -19,6 +19,8 @@ setup(
                  "mpi4py>=3.1", "mpich"],
         "gpu": ["cupy-cuda12x>=12"],
         "mpi": ["mpi4py>=3.1", "mpich"],
+        # t-SNE for `viz embedding --method tsne` (PCA needs nothing)
+        "tsne": ["scikit-learn>=1.2"],
     },
     entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
 )

@@ -192,6 +192,21 @@ def test_pca_projects_on_the_covariances_top_eigenvectors():
         viz.embedding(codes, "umap")
 
 
+def test_tsne_needs_scikit_learn_and_keeps_the_clusters(monkeypatch):
+    rng = np.random.default_rng(0)
+    codes = np.concatenate([rng.standard_normal((15, 5)), rng.standard_normal((15, 5)) + 20])
+    with monkeypatch.context() as m:
+        m.setitem(__import__("sys").modules, "sklearn", None)       # as if not installed
+        with pytest.raises(ImportError, match="pip install scikit-learn"):
+            viz.embedding(codes, "tsne")
+    pytest.importorskip("sklearn", reason="t-SNE is optional: pip install scikit-learn")
+    xy = viz.embedding(codes, "tsne")
+    centre = xy[:15].mean(0), xy[15:].mean(0)        # two far clusters stay apart
+    spread = max(np.linalg.norm(xy[:15] - centre[0], axis=1).max(),
+                 np.linalg.norm(xy[15:] - centre[1], axis=1).max())
+    assert np.linalg.norm(centre[0] - centre[1]) > spread
+
+
 # ----- pictures a learner can trust ---------------------------------------------------------------
 def test_the_title_says_untrained_loaded_or_changed(tmp_path):
     model = mc.models.small_cnn()
@@ -297,3 +312,17 @@ def test_the_other_figures_say_what_they_show():
     assert [ax.get_title().split()[0] for ax in fig.axes[3:6]] == [f"#{i}" for i in near]
     fig = viz.embedding_figure(mine, images, labels=[0, 1, 2, 0, 1, 2])
     np.testing.assert_allclose(fig.axes[0].collections[0].get_offsets(), viz.pca(codes)[0])
+
+
+@pytest.mark.parametrize("name", ["cam", "occlusion", "guided_backprop", "class_model",
+                                  "cnn_codes", "nearest_neighbours", "pca"])
+def test_docstring_examples_run(name):
+    """The >>> examples of mc.viz's numeric functions print what their docstrings say."""
+    import doctest
+    function = getattr(viz, name)
+    assert "Args:" in function.__doc__ and "Example::" in function.__doc__
+    tests = doctest.DocTestFinder().find(function, name, globs={"mc": mc, "nn": nn, "np": np})
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0

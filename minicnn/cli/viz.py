@@ -326,6 +326,12 @@ def run_neighbours(args):
 
 def run_embedding(args):
     """A 2-D embedding (PCA or t-SNE) of test images' CNN codes, coloured by label."""
+    if args.method == "tsne":
+        try:
+            import sklearn.manifold  # noqa: F401  (only to know it is there, before any work)
+        except ImportError:
+            raise SystemExit("minicnn: viz embedding: --method tsne needs scikit-learn (pip "
+                             "install scikit-learn); --method pca needs nothing") from None
     out, model, test_set, _ = prepare(args)
     images, labels = first_images(args, test_set)
     save_figure(viz.embedding_figure(model, images, labels, args.method, args.layer,

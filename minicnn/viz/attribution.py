@@ -67,7 +67,23 @@ def guided_backprop(model, x, target=None):
     ``target``'s score (default: the predicted class) with respect to the image, with
     every ReLU guided (``guided_relus``): only evidence *for* the class flows back, which
     gives sharper, image-like pictures than the plain gradient.  Returns (C, H, W), signed.
-    Other activations (ReLU6, LeakyReLU) pass their plain gradient."""
+    Other activations (ReLU6, LeakyReLU) pass their plain gradient.
+
+    Args:
+        model (nn.Module): a classifier.
+        x (array or Tensor): one image, (C, H, W) or (1, C, H, W).
+        target (int, optional): the class. Default: ``None`` (the predicted class)
+
+    Returns:
+        numpy.ndarray: the guided gradient, (C, H, W).
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+        >>> mc.viz.guided_backprop(model, np.ones((1, 6, 6)), target=1).shape
+        (1, 6, 6)
+    """
     image = one_image(model, x, "guided_backprop", requires_grad=True)
     with guided_relus():
         class_score_backward(model, image, target)
@@ -89,8 +105,26 @@ def cam(model, x, target=None):
     location adds to the score (its mean plus b_c is the score).  The last Linear layer
     that runs is the classifier; the pooled layer is the last feature maps (h, w > 1)
     whose spatial mean is that layer's input -- found by running the model, so a model
-    without that shape gets a clear error (use ``grad_cam``).  Returns a
-    ``ClassActivationMap``."""
+    without that shape gets a clear error (use ``grad_cam``).
+
+    Args:
+        model (nn.Module): a classifier ending in global average pooling and a Linear layer.
+        x (array or Tensor): one image, (C, H, W) or (1, C, H, W).
+        target (int, optional): the class. Default: ``None`` (the predicted class)
+
+    Returns:
+        ClassActivationMap: the map (h, w), the pooled layer's and the classifier's names,
+        the class.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+        ...                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))
+        >>> found = mc.viz.cam(model, np.ones((3, 6, 6)), target=2)
+        >>> found.map.shape, found.layer, found.classifier
+        ((6, 6), '1', '4')
+    """
     from ..nn import Linear
     names = {id(m): name for name, m in model.named_modules()}
     maps, classifier_inputs = [], []
@@ -137,8 +171,29 @@ def occlusion(model, x, target=None, size=None, stride=None, value=0.0, batch_si
     ``stride``-th row and column, and record the softmax probability of class ``target``
     (default: the predicted class).  Where the probability falls, the network was
     looking.  Defaults: size = a quarter of the shorter side, stride = half the size.
-    Patch (i, j) covers rows i*stride .. i*stride+size-1 and the same columns.  Returns an
-    ``Occlusion``."""
+    Patch (i, j) covers rows i*stride .. i*stride+size-1 and the same columns.
+
+    Args:
+        model (nn.Module): a classifier.
+        x (array or Tensor): one image, (C, H, W) or (1, C, H, W).
+        target (int, optional): the class. Default: ``None`` (the predicted class)
+        size (int, optional): the patch's side. Default: ``None`` (min(H, W) // 4, at least 1)
+        stride (int, optional): the step between places. Default: ``None`` (size // 2, at least 1)
+        value (float, optional): what the patch holds. Default: ``0.0``
+        batch_size (int, optional): occluded images per forward pass. Default: ``32``
+
+    Returns:
+        Occlusion: the probabilities (rows, cols), the probability without a patch, the
+        class, the size and the stride.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 3))
+        >>> found = mc.viz.occlusion(model, np.ones((1, 6, 6)), size=2, stride=2)
+        >>> found.probability.shape      # patches at rows and columns 0, 2, 4
+        (3, 3)
+    """
     image = one_image(model, x, "occlusion").numpy()[0]            # (C, H, W)
     H, W = image.shape[1:]
     size = size if size is not None else max(1, min(H, W) // 4)
@@ -189,7 +244,28 @@ def class_model(model, target, input_size, steps=200, lr=0.1, l2=1.0, x=None):
     the mean image after normalisation) of size ``input_size`` (C, H, W):
     I <- I + lr * (dS_c/dI - 2 * l2 * I).  The L2 term keeps I from growing without bound
     along the directions the score likes.  The model runs in eval mode and its weights and
-    ``.grad`` are untouched.  Returns I (C, H, W)."""
+    ``.grad`` are untouched.
+
+    Args:
+        model (nn.Module): a classifier.
+        target (int): the class.
+        input_size (tuple): (C, H, W) of the image.
+        steps (int, optional): gradient-ascent steps. Default: ``200``
+        lr (float, optional): the step size. Default: ``0.1``
+        l2 (float, optional): the weight of ||I||^2. Default: ``1.0``
+        x (array, optional): the starting image. Default: ``None`` (zeros)
+
+    Returns:
+        numpy.ndarray: the image I, (C, H, W).
+
+    Example::
+
+        >>> mc.manual_seed(0)             # a linear score w . I: the optimum is w / (2 l2)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2)).to(np.float64)
+        >>> image = mc.viz.class_model(model, 1, (1, 2, 2), steps=300, lr=0.5, l2=0.5)
+        >>> np.allclose(image.ravel(), model[1].weight.numpy()[1])
+        True
+    """
     check_positive("viz.class_model", steps=steps)
     image = np.zeros(tuple(input_size)) if x is None else np.array(x, dtype=np.float64)
     image = one_image(model, image, "class_model").numpy()[0]

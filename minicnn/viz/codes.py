@@ -13,7 +13,25 @@ def cnn_codes(model, images, layer=None, batch_size=64):
     """The codes of ``images`` (N, C, H, W): the input of the model's last Linear layer
     (the penultimate features), or the output of the module named ``layer``, flattened
     per image.  Runs in eval mode without a graph, ``batch_size`` images at a time.
-    Returns (N, D)."""
+
+    Args:
+        model (nn.Module): a network.
+        images (array): (N, C, H, W).
+        layer (str, optional): a name from ``model.named_modules()``. Default: ``None``
+            (the input of the last Linear layer that runs)
+        batch_size (int, optional): images per forward pass. Default: ``64``
+
+    Returns:
+        numpy.ndarray: the codes, (N, D), float64.
+
+    Example::
+
+        >>> mc.manual_seed(0)
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        ...                       nn.Flatten(), nn.Linear(4, 3))
+        >>> mc.viz.cnn_codes(model, np.ones((2, 1, 6, 6))).shape
+        (2, 4)
+    """
     from ..nn import Linear
     check_positive("viz.cnn_codes", batch_size=batch_size)
     images = np.asarray(images)
@@ -48,7 +66,22 @@ def cnn_codes(model, images, layer=None, batch_size=64):
 
 def nearest_neighbours(codes, queries, k=5):
     """For each query code (Q, D), the indices (Q, k) of its ``k`` nearest rows of
-    ``codes`` (N, D) by Euclidean distance, nearest first (ties: the lower index)."""
+    ``codes`` (N, D) by Euclidean distance, nearest first (ties: the lower index).
+
+    Args:
+        codes (array): (N, D).
+        queries (array): (Q, D), or one code (D,).
+        k (int, optional): neighbours per query. Default: ``5``
+
+    Returns:
+        numpy.ndarray: indices into ``codes``, (Q, k).
+
+    Example::
+
+        >>> codes = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])
+        >>> mc.viz.nearest_neighbours(codes, [0.9, 0.2], k=2)
+        array([[1, 0]])
+    """
     codes, queries = np.asarray(codes, dtype=np.float64), np.atleast_2d(queries)
     check_positive("viz.nearest_neighbours", k=k)
     if k > len(codes):
@@ -63,7 +96,23 @@ def pca(codes, dims=2):
     """Principal component analysis in NumPy: the codes (N, D), centred, projected on their
     ``dims`` directions of largest variance (the top right singular vectors of the centred
     matrix), each direction's sign chosen so its largest component is positive.  Returns
-    (projection (N, dims), the fraction of the variance each direction explains)."""
+    (projection (N, dims), the fraction of the variance each direction explains).
+
+    Args:
+        codes (array): (N, D).
+        dims (int, optional): how many directions. Default: ``2``
+
+    Returns:
+        tuple: the projection (N, dims) and the explained fractions (dims,).
+
+    Example::
+
+        >>> xy, explained = mc.viz.pca(np.array([[0.0, 0.0], [1, 1], [2, 2], [3, 3]]), dims=1)
+        >>> explained                    # the points lie on one line
+        array([1.])
+        >>> xy.ravel().round(3)          # their positions along it, centred
+        array([-2.121, -0.707,  0.707,  2.121])
+    """
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2 or min(codes.shape) < dims:
         raise ValueError(f"minicnn: viz.pca: expected codes (N, D) with N, D >= {dims}, got "
@@ -135,6 +184,6 @@ def embedding_figure(model, images, labels=None, method="pca", layer=None, about
         ax.set_xlabel(f"PC 1 ({explained[0]:.0%} of the variance)")
         ax.set_ylabel(f"PC 2 ({explained[1]:.0%})")
     where = f"output of {layer}" if layer else "input of the last Linear layer"
-    set_title(fig, f"{method.upper()} of {len(codes)} CNN codes ({where}, {codes.shape[1]}-d)",
+    set_title(fig, f"{ {'pca': 'PCA', 'tsne': 't-SNE'}[method]} of {len(codes)} CNN codes ({where}, {codes.shape[1]}-d)",
               about or describe(model))
     return fig

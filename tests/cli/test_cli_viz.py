@@ -143,6 +143,15 @@ def test_lecture_pictures_are_written_and_say_the_weights(tmp_path, capsys, argv
     assert code == 0 and written(out) and says.format(tmp=tmp_path) in text
 
 
+def test_embedding_by_tsne_without_scikit_learn_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "sklearn", None)      # as if not installed
+    code, _, err = failing_cli(capsys, "viz", "embedding", "--method", "tsne", "--out",
+                               str(tmp_path / "e.png"))
+    assert_one_line_error(code, err, (1,))
+    assert "needs scikit-learn (pip install scikit-learn)" in err
+    assert not (tmp_path / "e.png").exists()
+
+
 def test_titles_name_the_weights_file_or_say_untrained(tmp_path, capsys, checkpoint, monkeypatch):
     titles = []
     save = mc.cli.viz.save_figure

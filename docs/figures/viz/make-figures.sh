@@ -22,6 +22,10 @@ python -m minicnn viz adversarial $W --index 0 --epsilon 0.05 --out $OUT/adversa
 python -m minicnn viz classmodel $W --out $OUT/classmodel.png
 python -m minicnn viz neighbours $W --count 355 --queries 0 1 2 3 -k 5 --out $OUT/neighbours.png
 python -m minicnn viz embedding $W --count 355 --out $OUT/embedding.png
+# t-SNE needs scikit-learn (pip install scikit-learn; 1.9.1 drew the figure in docs/viz.md)
+if python -c "import sklearn" 2>/dev/null; then
+    python -m minicnn viz embedding $W --count 355 --method tsne --out $OUT/embedding-tsne.png
+fi
 # smaller files for the repository: 256-colour palettes (Pillow)
 python -c "
 import glob
