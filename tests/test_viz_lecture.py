@@ -67,6 +67,19 @@ def test_cam_finds_the_pooled_layer_of_a_real_model():
     assert (found.layer, found.classifier, found.map.shape) == ("layer4", "fc", (2, 2))
 
 
+def test_cam_through_a_functional_relu_before_the_pool():
+    """DenseNet pools F.relu(features): the maps are relu of the last module's output."""
+    mine, theirs, x = _twin_nets()
+    kept = {}
+    theirs[3].register_forward_hook(lambda m, i, out: kept.update(a=out))
+    theirs(torch.tensor(x[None]))
+    w = theirs[6].weight.detach().numpy()
+    found = viz.cam(FunctionalReLUs(mine), x, target=0)
+    assert (found.layer, found.classifier) == ("relu(conv2)", "fc")
+    np.testing.assert_allclose(found.map, np.tensordot(w[0], kept["a"][0].detach().numpy(), 1),
+                               rtol=1e-10)
+
+
 # ----- guided backprop -----------------------------------------------------------------------
 def torch_guided(theirs, x, target):
     """Guided backprop in torch, the usual way: a backward hook on each ReLU module that

@@ -144,12 +144,16 @@ def cam(model, x, target=None):
     target = check_class(target, scores)
     classifier, linear, pooled = classifier_inputs[-1]
     pooled = pooled.numpy().reshape(-1)
+    w = backend.to_numpy(linear.weight.data)[target]                     # (C,)
     for name, out in reversed(maps):
-        if out.ndim == 4 and out.shape[2] * out.shape[3] > 1 and out.shape[1] == pooled.size \
-                and np.allclose(out.numpy()[0].mean(axis=(1, 2)), pooled, rtol=1e-4, atol=1e-6):
-            w = backend.to_numpy(linear.weight.data)[target]             # (C,)
-            return ClassActivationMap(np.tensordot(w, out.numpy()[0], axes=1), name, classifier,
-                                      target)
+        if out.ndim != 4 or out.shape[2] * out.shape[3] == 1 or out.shape[1] != pooled.size:
+            continue
+        a = out.numpy()[0]                                                # (C, h, w)
+        # the maps may pass a functional ReLU on the way to the pool (DenseNet's F.relu)
+        for label, maps_k in ((name, a), (f"relu({name})", np.maximum(a, 0))):
+            if np.allclose(maps_k.mean(axis=(1, 2)), pooled, rtol=1e-4, atol=1e-6):
+                return ClassActivationMap(np.tensordot(w, maps_k, axes=1), label, classifier,
+                                          target)
     raise ValueError(f"minicnn: viz.cam: the input of {type(model).__name__}'s classifier "
                      f"{classifier!r} is not the global average of any layer's feature maps, so "
                      "CAM does not apply (it needs global average pooling then one Linear); use "
