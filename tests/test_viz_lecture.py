@@ -339,3 +339,17 @@ def test_docstring_examples_run(name):
     for test in tests:
         runner.run(test)
     assert runner.failures == 0 and runner.tries > 0
+
+
+def test_occlusion_figure_puts_each_probability_at_its_patchs_centre():
+    mine, _, x = _twin_nets()                                  # x: (3, 6, 7)
+    for size, stride in [(3, 2), (2, 1), (4, 3)]:
+        found = viz.occlusion(mine, x, 1, size, stride)
+        fig = viz.occlusion_figure(mine, x, 1, size, stride)
+        heat = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][1].images[1]
+        left, right, bottom, top = heat.get_extent()
+        rows, cols = found.probability.shape
+        for j in range(cols):        # the centre of drawn column j: patch j's centre column
+            assert left + (j + 0.5) * (right - left) / cols == pytest.approx(j * stride + (size - 1) / 2)
+        for i in range(rows):
+            assert top + (i + 0.5) * (bottom - top) / rows == pytest.approx(i * stride + (size - 1) / 2)
