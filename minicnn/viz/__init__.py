@@ -34,3 +34,12 @@ from .fields import ReceptiveField, receptive_field, receptive_field_of
 from .figures import describe
 from .graph import GraphvizNotFound, graph, render
 from .maps import feature_maps, filters
+
+__all__ = ["graph", "render", "GraphvizNotFound", "filters", "feature_maps", "ReceptiveField",
+           "receptive_field_of", "receptive_field", "saliency", "saliency_figure", "grad_cam",
+           "grad_cam_figure", "cam", "cam_figure", "ClassActivationMap", "guided_backprop",
+           "guided_backprop_figure", "guided_relus", "occlusion", "occlusion_figure",
+           "Occlusion", "adversarial", "adversarial_figure", "class_model",
+           "class_model_figure", "cnn_codes", "nearest_neighbours", "pca", "embedding",
+           "neighbours_figure", "embedding_figure", "describe", "weights_origin",
+           "mark_weights"]
