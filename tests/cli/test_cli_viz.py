@@ -179,6 +179,19 @@ def test_imagenet_models_default_to_a_photo_and_small_images_get_a_warning(tmp_p
     assert code == 1 and "--photo is RGB but the model takes 1-channel images" in err
 
 
+def test_torchvision_weights_are_named_and_get_the_photo(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    path = tmp_path / "squeezenet1_1-demo.pth"
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
+    out = tmp_path / "saliency.png"
+    code, text = run_cli(capsys, "viz", "saliency", "--model", "squeezenet1_1", "--weights",
+                         str(path), "--photo", "coffee", "--out", str(out))
+    assert code == 0 and written(out)
+    assert "saliency of photo coffee (squeezenet1_1, squeezenet1_1-demo.pth)" in text
+
+
 @pytest.fixture(scope="module")
 def half_dead(tmp_path_factory):
     """A small_cnn checkpoint whose first block's channel 0 never fires (batch-norm bias
