@@ -14,6 +14,7 @@ import numpy as np
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import nn, viz
+from minicnn.models._weights import RANDOM_INIT
 from .options import add_command, nonnegative_int
 from .viz import nth_image, save_figure
 
@@ -32,7 +33,7 @@ def add_parser(subparsers):
 
 def tiny_cnn():
     """The walk-through's network; shapes for one 8x8 grey image."""
-    return nn.Sequential(collections.OrderedDict([
+    net = nn.Sequential(collections.OrderedDict([
         ("conv", nn.Conv2d(1, 4, 3, padding=1)),   # (1, 1, 8, 8) -> (1, 4, 8, 8)
         ("bn", nn.BatchNorm2d(4)),                 # normalise each channel
         ("relu", nn.ReLU()),
@@ -40,6 +41,7 @@ def tiny_cnn():
         ("flatten", nn.Flatten()),                 # -> (1, 64)
         ("fc", nn.Linear(64, 10)),                 # -> (1, 10): one logit per digit
     ]))
+    return viz.mark_weights(net, RANDOM_INIT)      # the pictures' titles say "untrained"
 
 
 def run(args):
@@ -149,6 +151,6 @@ def write_pictures(net, x, loss, out):
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, name) for name in ("graph.dot", "filters.png", "features.png")]
     viz.render(viz.graph(loss, net), paths[0])
-    save_figure(viz.filters(net.conv), paths[1])
+    save_figure(viz.filters(net, layer="conv"), paths[1])
     save_figure(viz.feature_maps(net, x, "conv"), paths[2])
     print(f"wrote {', '.join(paths)}")

@@ -279,9 +279,15 @@ def test_a_mistake_gets_one_line(tmp_path, capsys, monkeypatch, argv, status, me
 
 
 # ----- demo ------------------------------------------------------------------------------
-def test_demo_writes_the_pictures(tmp_path, capsys):
+def test_demo_writes_the_pictures(tmp_path, capsys, monkeypatch):
+    titles = []
+    save = mc.cli.demo.save_figure
+    monkeypatch.setattr(mc.cli.demo, "save_figure",
+                        lambda fig, out: (titles.append(fig._suptitle.get_text()), save(fig, out)))
     code, out = run_cli(capsys, "demo", "--seed", "1", "--index", "12", "--out",
                         str(tmp_path / "demo"))
+    assert len(titles) == 2 and all("untrained (random weights)" in " ".join(t.split())
+                                    for t in titles)
     assert code == 0 and out.rstrip().endswith("all checks passed")
     for name in ("graph.dot", "filters.png", "features.png"):
         assert written(tmp_path / "demo" / name), name
