@@ -101,7 +101,7 @@ def add_parser(subparsers):
 
     c = add_subcommand(kinds, "classmodel", run_classmodel, "classmodel.png", FIGURE_FORMATS)
     c.add_argument("--target", type=nonnegative_int, nargs="+", help="the classes (default: "
-                   "all, up to the first 10)")
+                   "all, up to the first 10; class 0 alone for images of 64 pixels or more)")
     c.add_argument("--steps", type=positive_int, default=200, help="gradient-ascent steps "
                    "(default 200)")
     c.add_argument("--lr", type=positive_float, default=0.1, help="the step size (default 0.1)")
@@ -296,11 +296,16 @@ def run_classmodel(args):
     out, model, test_set, _ = prepare(args)
     size = tuple(args.input_size) if args.input_size else (
         designed_input(args.model_name) if uses_photo(args) else np.shape(test_set[0][0]))
-    targets = args.target or list(range(min(10, len(predict(model, np.zeros(size))))))
+    # all classes (up to 10) of a small model; one class of an ImageNet-sized one, whose
+    # 200 backward passes per class take minutes on a CPU
+    classes = len(predict(model, np.zeros(size)))
+    targets = args.target or list(range(min(10, classes) if size[1] < 64 else 1))
     figure = viz.class_model_figure(model, targets, size, args.steps, args.lr, args.l2,
                                     about=about(args, model))
     save_figure(figure, out)
-    print(f"wrote {out}: the class models of classes {' '.join(map(str, targets))} "
+    several = len(targets) > 1
+    print(f"wrote {out}: the class model{'s' * several} of class{'es' * several} "
+          f"{' '.join(map(str, targets))} "
           f"({about(args, model)})")
     return 0
 

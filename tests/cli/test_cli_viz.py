@@ -175,6 +175,9 @@ def test_imagenet_models_default_to_a_photo_and_small_images_get_a_warning(tmp_p
                                   "--out", str(out))
     assert code == 0 and "test image 3" in text
     assert "warning: the image is 64x64, far below squeezenet1_1's input size 224x224" in err
+    code, text = run_cli(capsys, "viz", "classmodel", "--model", "squeezenet1_1", "--steps", "1",
+                         "--out", str(out))       # one class by default at 224x224
+    assert code == 0 and "the class model of class 0 (squeezenet1_1" in text
     code, text, err = failing_cli(capsys, "viz", "saliency", "--photo", "coffee", "--out", str(out))
     assert code == 1 and "--photo is RGB but the model takes 1-channel images" in err
 
