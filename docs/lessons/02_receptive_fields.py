@@ -14,18 +14,15 @@
 # parameters (3 * 9C^2 = 27C^2 against 49C^2 for C channels in and out) and three
 # non-linearities instead of one.
 #
-# Figures go to `$MINICNN_LESSON_OUT` (default `lesson-output/`).
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`).
 
 # %%
-import os
-
 import numpy as np
 
 import minicnn as mc
-from minicnn import nn
+from minicnn import lessons, nn
 
-OUT = os.environ.get("MINICNN_LESSON_OUT", "lesson-output")
-os.makedirs(OUT, exist_ok=True)
 C = 64      # channels in and out of every layer
 
 
@@ -78,8 +75,7 @@ print("centre unit sees rows", centre.rows, "cols", centre.cols, "-> size", cent
 print("corner unit sees rows", corner.rows, "cols", corner.cols, "-> size", corner.size,
       f"(nominal {corner.nominal})")
 assert not ((centre.gradient > 0) & ~centre.mask).any()
-mc.viz.receptive_field(three, (4, 15, 15), "4", (7, 7)).savefig(
-    os.path.join(OUT, "receptive_field_3x3x3.png"))
+lessons.show(mc.viz.receptive_field(three, (4, 15, 15), "4", (7, 7)), "receptive_field_3x3x3")
 
 # %% [markdown]
 # ## The effective receptive field is smaller than the nominal one
