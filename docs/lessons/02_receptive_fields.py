@@ -95,3 +95,15 @@ print("paths from each pixel of the 7x7 field to the centre unit:")
 print(field.gradient[4:11, 4:11].astype(int))
 assert np.array_equal(field.gradient[4:11, 4:11],
                       np.outer([1, 3, 6, 7, 6, 3, 1], [1, 3, 6, 7, 6, 3, 1]))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Put a 2x2 max pooling (stride 2) between the first and second of three 3x3
+#    layers (`nn.MaxPool2d(2)` in an `nn.Sequential` of your own).  Predict the receptive
+#    field of the top unit (a pooling doubles the step between the units above it),
+#    then check with `mc.summary` and `mc.viz.receptive_field_of`.
+# 2. Two stacked 5x5 layers against three 3x3: predict the field size and the weights
+#    (in C^2) of each, then add `(5, 2)` to the first table.
+# 3. In the last cell, stack 5 all-ones 3x3 layers instead of 3.  Predict the size of
+#    the field and how many times more paths reach the centre pixel than a corner one.

@@ -116,3 +116,15 @@ digit = mc.data.load_digits("test", size=227)[0][0]                 # (1, 227, 2
 image = np.repeat(np.asarray(digit), 3, axis=0)                         # grey -> RGB
 fig = mc.viz.feature_maps(model, image, "features.1", max_maps=16)
 lessons.show(fig, "alexnet_conv1_maps")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The paper says 224x224 inputs, but 227 is what makes the sizes work.  Predict
+#    conv1's output size for a 224x224 input with the formula (N - F)/S + 1, then run
+#    `mc.summary(model, (3, 224, 224))` and read the error.  Then try torchvision's
+#    variant, `mc.models.alexnet()`, on 224x224: what lets it run?
+# 2. Undo the two-GPU split of conv2 (`nn.Conv2d(96, 256, 5, padding=2)`, no `groups`).
+#    Predict its weight count and its multiply-adds before `mc.summary` counts them.
+# 3. In the LRN cell, set `k = 0` and `beta = 1`.  Predict what happens to the largest
+#    activation of pixel (0, 0) compared with its neighbours, then run it.
