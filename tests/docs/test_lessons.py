@@ -116,3 +116,22 @@ def test_lesson_runs_as_a_notebook_with_its_figures_inline(script, tmp_path, mon
     assert saved, "every lesson draws at least one figure"
     # each saved figure shown once, and nothing else: the same bytes
     assert sorted(shown) == sorted(saved.values()), (len(shown), list(saved))
+
+
+def test_show_saves_the_figure_outside_a_notebook_and_refuses_a_folder_in_the_name(
+        tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    from minicnn import lessons
+    monkeypatch.setenv("MINICNN_LESSON_OUT", str(tmp_path / "out"))
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    path = lessons.show(fig, "line")                       # (pytest: no kernel, no display)
+    assert path == str(tmp_path / "out" / "line.png")
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG
+    with pytest.raises(ValueError, match="lessons.show: name must be a file name"):
+        lessons.show(fig, "../line")
+    monkeypatch.setenv("MINICNN_LESSON_SHORT", "0")
+    assert lessons.pick(150, 10) == 150 and not lessons.short()
+    monkeypatch.setenv("MINICNN_LESSON_SHORT", "1")
+    assert lessons.pick(150, 10) == 10
