@@ -58,7 +58,7 @@ by_hand = bn.weight.numpy()[:, None, None] * (x - mean) / np.sqrt(var + bn.eps) 
 bn.train()
 ours = bn(mc.tensor(x)).numpy()
 mc.utils.assert_close(ours, by_hand, name="batch norm in training mode")
-print("per channel after batch norm: mean", ours.mean(axis=(0, 2, 3)).round(6),
+print("per channel after batch norm: mean", ours.mean(axis=(0, 2, 3)).round(6) + 0.0,
       "std", ours.std(axis=(0, 2, 3)).round(4), "(= beta and gamma)")
 n = x.shape[0] * x.shape[2] * x.shape[3]
 expected_running_var = 0.9 * 1.0 + 0.1 * var.ravel() * n / (n - 1)
