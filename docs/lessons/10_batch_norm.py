@@ -21,10 +21,9 @@
 # The experiment: the same small CNN (four 3x3 convolutions), with and without batch
 # norm, trained with SGD at two learning rates -- 4 runs of 6 epochs on the 1,442
 # training digits: 18 s of training, 38 s for the whole lesson as a script, measured on
-# a 2-core CPU shared with other jobs (a short mode,
-# `MINICNN_LESSON_SHORT=1`, trains 20 steps per run for the tests).  Figures appear
-# below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT` (default
-# `lesson-output/`).
+# a 2-core CPU shared with other jobs.  (A short mode, `MINICNN_LESSON_SHORT=1`, trains
+# 20 steps per run, for the tests.)  Figures appear below the cells in a notebook and
+# are saved in `$MINICNN_LESSON_OUT` (default `lesson-output/`).
 
 # %%
 import math
@@ -74,8 +73,8 @@ print("in eval mode the output no longer has mean beta:",
 # Four 3x3 convolutions (16, 16, 32, 32 channels) with ReLU, a 2x2 max pooling after the
 # second, global average pooling and a linear classifier.  With batch norm, each
 # convolution is followed by `BatchNorm2d` before its ReLU (as in the paper) and has no
-# bias (beta takes its place).  Same seed, so both nets start from the same convolution
-# weights.
+# bias (beta takes its place).  Every run starts from seed 0: a net starts from the same
+# weights at both learning rates, and sees the same batches in the same order.
 
 # %%
 def cnn(batch_norm):
