@@ -106,7 +106,7 @@ def recipe_for(name, dataset):
         left_out["flip"] = "a mirrored digit is not the same digit; flips suit natural images"
     if settings.get("lighting") and kind in GREY_DATASETS:
         settings["lighting"] = 0.0
-        left_out["lighting"] = f"colour noise for colour photos; {kind} images are grey"
+        left_out["lighting"] = f"colour noise for colour photos; the {kind} images are grey"
     return settings, left_out
 
 
