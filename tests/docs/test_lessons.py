@@ -9,6 +9,7 @@ also appear under its cell, byte for byte the saved PNG.
 """
 import base64
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -107,10 +108,17 @@ def test_lesson_runs_as_a_notebook_with_its_figures_inline(script, tmp_path, mon
     for name, value in lesson_environment(tmp_path).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MPLBACKEND", raising=False)          # the kernel's own (inline)
+    # A kernel of this Python (a "python3" kernel installed for the user may be another)
+    spec = tmp_path / "jupyter" / "kernels" / "minicnn-tests"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "minicnn tests", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     notebook = jupytext.read(script)
     work = tmp_path / "work"
     work.mkdir()
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+    nbclient.NotebookClient(notebook, timeout=600, kernel_name="minicnn-tests",
                             resources={"metadata": {"path": str(work)}}).execute()
     shown, saved = inline_images(notebook), saved_figures(tmp_path / "figures")
     assert saved, "every lesson draws at least one figure"
