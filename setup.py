@@ -14,9 +14,10 @@ setup(
     package_data={"minicnn.kernels": ["*.cu", "*.h"], "minicnn.data": ["*.npz", "*.jpg", "README.md"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
-        # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`)
+        # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`);
+        # jupytext, nbclient and ipykernel run every lesson as a notebook
         "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17",
-                 "mpi4py>=3.1", "mpich"],
+                 "mpi4py>=3.1", "mpich", "jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
         "gpu": ["cupy-cuda12x>=12"],
         "mpi": ["mpi4py>=3.1", "mpich"],
         # t-SNE for `viz embedding --method tsne` (PCA needs nothing)

@@ -15,13 +15,17 @@
 # computes it), then checks the output-size formula.
 #
 # Run it as a script (`python docs/lessons/01_convolution_by_hand.py`) or open it as a
-# notebook (`jupytext --to notebook ...`).
+# notebook (`jupytext --to notebook ...`).  Figures appear below the cells in a notebook
+# and are saved in `$MINICNN_LESSON_OUT` (default `lesson-output/`).
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn import lessons
 
 # %% [markdown]
 # ## The worked example
@@ -63,6 +67,41 @@ patch = padded[:, 0:3, 0:3]
 terms = [f"{(patch[c] * w[0, c]).sum():+.0f}" for c in range(3)]
 print(f"o[0, 0, 0] = {' '.join(terms)} (one per channel) {b[0]:+.0f} (bias) "
       f"= {by_hand[0, 0, 0]:.0f}")
+
+# %% [markdown]
+# The same numbers as a picture: the padded input (inside the dashed square: the real
+# 5x5 input; around it, the zeros of the padding), the two filters, and the two output
+# maps.  The outlined 3x3x3 patch times
+# W0, summed, plus b0, is the outlined output number; moving the patch 2 columns right
+# (stride 2) gives the next one.
+
+# %%
+def grid(ax, values, title, cmap="coolwarm", limit=None):
+    """An integer array drawn as coloured cells with their values written in."""
+    limit = limit or max(1, np.abs(values).max())
+    ax.imshow(values, cmap=cmap, vmin=-limit, vmax=limit)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+fig, axes = plt.subplots(3, 4, figsize=(9, 7))
+for c in range(3):
+    grid(axes[0, c], padded[c], f"input channel {c} (padded)", limit=4)
+    axes[0, c].add_patch(Rectangle((-0.5, -0.5), 3, 3, fill=False, edgecolor="black", lw=2))
+    axes[0, c].add_patch(Rectangle((0.5, 0.5), 5, 5, fill=False, edgecolor="grey", lw=1.5,
+                                   linestyle="--"))
+    for f in range(2):
+        grid(axes[1 + f, c], w[f, c], f"W{f} channel {c}", limit=1.5)
+for f in range(2):
+    grid(axes[1 + f, 3], by_hand[f], f"output map {f} (b{f} = {b[f]:.0f})")
+axes[1, 3].add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="black", lw=2))
+axes[0, 3].axis("off")
+axes[0, 3].text(0, 0.5, "stride 2, padding 1:\n5x5x3 input\n-> 3x3x2 output", fontsize=10)
+fig.suptitle("the worked convolution: o = sum(patch * W) + b")
+lessons.show(fig, "convolution_worked_example")
 
 # %% [markdown]
 # ### 2. minicnn's `conv2d`
@@ -133,3 +172,16 @@ assert out.shape == (1, 10, 32, 32) and params == 760
 one_by_one = mc.nn.Conv2d(64, 32, kernel_size=1)
 print("1x1 conv:", one_by_one(mc.tensor(np.zeros((1, 64, 56, 56), dtype=np.float32))).shape,
       "parameters", sum(p.numel() for p in one_by_one.parameters()))
+
+# %% [markdown]
+# ## Exercises
+#
+# Change one thing, predict the result on paper first, then run the cells and compare.
+#
+# 1. Set `stride = 1` (padding still 1).  Predict the output size with the formula, and
+#    whether the top-left output number changes.  Run the loops and `conv2d` and compare.
+# 2. Set `padding = 0` with stride 2.  Predict the output size and which of the nine
+#    outputs above survive (hint: which patches never touched the zero border?).
+# 3. Replace W0 by a filter that is 1 at the centre of channel 0 and 0 everywhere else
+#    (`w[0] = 0; w[0, 0, 1, 1] = 1`).  Predict output map 0 before you run it: what does
+#    this filter do to the image?

@@ -14,18 +14,15 @@
 # parameters (3 * 9C^2 = 27C^2 against 49C^2 for C channels in and out) and three
 # non-linearities instead of one.
 #
-# Figures go to `$MINICNN_LESSON_OUT` (default `lesson-output/`).
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`).
 
 # %%
-import os
-
 import numpy as np
 
 import minicnn as mc
-from minicnn import nn
+from minicnn import lessons, nn
 
-OUT = os.environ.get("MINICNN_LESSON_OUT", "lesson-output")
-os.makedirs(OUT, exist_ok=True)
 C = 64      # channels in and out of every layer
 
 
@@ -78,8 +75,7 @@ print("centre unit sees rows", centre.rows, "cols", centre.cols, "-> size", cent
 print("corner unit sees rows", corner.rows, "cols", corner.cols, "-> size", corner.size,
       f"(nominal {corner.nominal})")
 assert not ((centre.gradient > 0) & ~centre.mask).any()
-mc.viz.receptive_field(three, (4, 15, 15), "4", (7, 7)).savefig(
-    os.path.join(OUT, "receptive_field_3x3x3.png"))
+lessons.show(mc.viz.receptive_field(three, (4, 15, 15), "4", (7, 7)), "receptive_field_3x3x3")
 
 # %% [markdown]
 # ## The effective receptive field is smaller than the nominal one
@@ -99,3 +95,15 @@ print("paths from each pixel of the 7x7 field to the centre unit:")
 print(field.gradient[4:11, 4:11].astype(int))
 assert np.array_equal(field.gradient[4:11, 4:11],
                       np.outer([1, 3, 6, 7, 6, 3, 1], [1, 3, 6, 7, 6, 3, 1]))
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Put a 2x2 max pooling (stride 2) between the first and second of three 3x3
+#    layers (`nn.MaxPool2d(2)` in an `nn.Sequential` of your own).  Predict the receptive
+#    field of the top unit (a pooling doubles the step between the units above it),
+#    then check with `mc.summary` and `mc.viz.receptive_field_of`.
+# 2. Two stacked 5x5 layers against three 3x3: predict the field size and the weights
+#    (in C^2) of each, then add `(5, 2)` to the first table.
+# 3. In the last cell, stack 5 all-ones 3x3 layers instead of 3.  Predict the size of
+#    the field and how many times more paths reach the centre pixel than a corner one.

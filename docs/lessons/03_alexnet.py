@@ -12,18 +12,15 @@
 # normalisation (LRN), and a model split across two GPUs.  `mc.models.alexnet_2012` is
 # the paper's network (torchvision's `alexnet` is a later variant without LRN).
 #
-# Figures go to `$MINICNN_LESSON_OUT` (default `lesson-output/`).
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`).
 
 # %%
-import os
-
 import numpy as np
 
 import minicnn as mc
-from minicnn import nn
+from minicnn import lessons, nn
 
-OUT = os.environ.get("MINICNN_LESSON_OUT", "lesson-output")
-os.makedirs(OUT, exist_ok=True)
 mc.manual_seed(0)
 model = mc.models.alexnet_2012()
 s = mc.summary(model, (3, 227, 227))
@@ -114,9 +111,20 @@ print("                            after: ", got[0, :, 0, 0].round(1))
 # them.  The feature maps are conv1's responses to one digit, scaled up to 227x227.
 
 # %%
-mc.viz.filters(model.features[0], max_filters=96).savefig(os.path.join(OUT, "alexnet_conv1.png"))
+lessons.show(mc.viz.filters(model.features[0], max_filters=96), "alexnet_conv1")
 digit = mc.data.load_digits("test", size=227)[0][0]                 # (1, 227, 227)
 image = np.repeat(np.asarray(digit), 3, axis=0)                         # grey -> RGB
 fig = mc.viz.feature_maps(model, image, "features.1", max_maps=16)
-fig.savefig(os.path.join(OUT, "alexnet_conv1_maps.png"))
-print("wrote", sorted(f for f in os.listdir(OUT) if f.startswith("alexnet")))
+lessons.show(fig, "alexnet_conv1_maps")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. The paper says 224x224 inputs, but 227 is what makes the sizes work.  Predict
+#    conv1's output size for a 224x224 input with the formula (N - F)/S + 1, then run
+#    `mc.summary(model, (3, 224, 224))` and read the error.  Then try torchvision's
+#    variant, `mc.models.alexnet()`, on 224x224: what lets it run?
+# 2. Undo the two-GPU split of conv2 (`nn.Conv2d(96, 256, 5, padding=2)`, no `groups`).
+#    Predict its weight count and its multiply-adds before `mc.summary` counts them.
+# 3. In the LRN cell, set `k = 0` and `beta = 1`.  Predict what happens to the largest
+#    activation of pixel (0, 0) compared with its neighbours, then run it.

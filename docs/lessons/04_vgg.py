@@ -12,10 +12,16 @@
 # VGG-16 layer by layer, counting the activations one image needs in memory and the
 # parameters.  Here are its numbers next to `mc.summary(mc.models.vgg16(), ...)`.
 
+#
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`).
+
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minicnn as mc
+from minicnn import lessons
 from minicnn.models.vgg import CFGS, make_layers
 
 mc.manual_seed(0)
@@ -78,6 +84,20 @@ early = s["features.0"].activations + s["features.2"].activations
 print(f"the first two convs hold {early / (our_memory - 3 * 224 * 224):.0%} of the activations")
 print(f"the first FC layer holds {s['classifier.0'].params / s.total.params:.0%} of the parameters")
 
+fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+names = [name for name, _, _ in LECTURE[1:]]
+where = np.arange(len(ours))
+axes[0].bar(where, [r.activations * 4 / 2 ** 20 for r in ours], color="tab:orange")
+axes[0].set_ylabel("activations, MB\n(float32, one image)")
+axes[1].bar(where, [r.params / 1e6 for r in ours], color="tab:blue")
+axes[1].set_ylabel("parameters, millions")
+axes[1].set_xticks(where, names, rotation=90, fontsize=8)
+for ax in axes:
+    ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+fig.suptitle("VGG-16, layer by layer: memory early, parameters late (log scales)")
+lessons.show(fig, "vgg16_memory_and_parameters")
+
 # %% [markdown]
 # ## All configurations of the paper (Table 2, millions of parameters)
 #
@@ -93,3 +113,17 @@ for cfg, paper in PAPER.items():
     total = features + classifier
     print(f"{cfg:<6} paper {paper}M   minicnn {total:>12,} = {total / 1e6:.1f}M")
     assert round(total / 1e6) == paper
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Training keeps every activation for the backward pass.  Predict how many MB of
+#    activations VGG-16 needs for a batch of 64 images in float32, forward only and
+#    roughly with backward; then compute it from `our_memory`.  Would it fit on the
+#    lecture's 3 GB GPU of 2012?
+# 2. Replace the first FC layer (7x7x512 -> 4096) by global average pooling followed by
+#    a 512 -> 4096 layer, as later networks do.  Predict the new parameter total before
+#    counting it with `mc.summary` on your own `nn.Sequential`.
+# 3. Feed a 112x112 image instead of 224x224 (`mc.summary(mc.models.vgg16(), (3, 112,
+#    112))`).  Predict which of the two bar charts changes and by how much.  What
+#    happens at the first FC layer, and why does minicnn's VGG still run?

@@ -13,11 +13,17 @@
 # number of channels make it affordable.  The lecture's example: an input of
 # 28x28x256.
 
+#
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`).
+
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn import lessons
 from minicnn.models.googlenet import Inception2014, NaiveInception
 
 
@@ -70,6 +76,25 @@ print(f"total:          lecture rows {sum(LECTURE_BOTTLENECK.values()) / 1e6:.0f
 print(f"parameters: naive {naive.total.params:,}, with bottlenecks {bottleneck.total.params:,}")
 assert bottleneck.total.output_shape == (480, 28, 28)
 
+# the two modules' multiply-adds, branch by branch, as measured by mc.summary
+fig, ax = plt.subplots(figsize=(8, 4))
+labels = ["1x1 branch", "3x3 branch", "5x5 branch", "pooling branch"]
+for offset, (name, table, branches, colour) in enumerate([
+        ("naive", naive, ["branch1", "branch3", "branch5", "pool"], "tab:red"),
+        ("1x1 bottlenecks", bottleneck, ["branch1", "branch2", "branch3", "branch4"], "tab:blue")]):
+    macs = [table[b].macs / 1e6 for b in branches]
+    bars = ax.bar(np.arange(4) + 0.4 * offset - 0.2, macs, width=0.4, color=colour,
+                  label=f"{name}: {table.total.macs / 1e6:.0f}M in all, output "
+                        f"{table.total.output_shape[0]} channels")
+    ax.bar_label(bars, fmt="%.0fM", fontsize=8)
+ax.set_xticks(np.arange(4), labels)
+ax.set_ylabel("multiply-adds (millions)")
+ax.set_ylim(0, naive.total.macs / 1e6 * 0.75)
+ax.legend(loc="upper left")
+ax.set_title("an inception module on a 28x28x256 input\n(bottlenecks: a 1x1 reduce before "
+             "the 3x3 and the 5x5, a 1x1 after the pooling)", fontsize=10)
+lessons.show(fig, "inception_module_cost")
+
 # %% [markdown]
 # ## Auxiliary classifiers
 #
@@ -105,3 +130,16 @@ imagenet = main + (1000 - 10) * (1024 + 1)           # the fc layer for 1000 cla
 print(f"parameters without the auxiliary heads: {main:,} for 10 classes, {imagenet:,} for "
       f"1000 (the lecture: 'only 5 million', 12x fewer than AlexNet's 60M); the heads add "
       f"{aux:,} during training only")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Make the bottlenecks narrower: 32 channels instead of 64 before the 3x3 and the
+#    5x5 convolutions (`Inception2014(256, 128, 32, 192, 32, 96, 64)`).  Predict the new
+#    total multiply-adds from the formula before `mc.summary` counts them.
+# 2. Stack a second naive module on the first one's 672-channel output
+#    (`NaiveInception(672, 128, 192, 96)`).  Predict its output depth and its cost.
+#    Why does the lecture call the naive module a dead end for deep networks?
+# 3. Train-step the network without the auxiliary heads' losses (`loss = losses[0]`).
+#    Predict whether the gradient norm reaching `inception3a` grows or shrinks, then
+#    compare with the number printed above.

@@ -9,14 +9,16 @@
 #
 # Two ideas from "Rethinking the Inception Architecture": make large convolutions
 # cheaper by factorising them into smaller ones, and regularise the classifier by
-# smoothing its targets.
+# smoothing its targets.  Figures appear below the cells in a notebook and are saved in
+# `$MINICNN_LESSON_OUT` (default `lesson-output/`).
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
-from minicnn import nn
+from minicnn import lessons, nn
 from minicnn.models.inception import InceptionC
 
 C, SIZE = 192, 17           # channels in and out, and the 17x17 grid of Inception v3's middle
@@ -110,3 +112,26 @@ print(f"K={K}, eps={eps}: loss is smallest at g = {best:.2f} (formula {formula:.
       f"without smoothing the loss at g=20 is {plain[-1]:.2e} and still falling")
 assert abs(best - formula) < 0.05
 assert np.all(np.diff(plain) < 0)
+
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.plot(gaps, plain, label="one-hot target: keeps falling")
+ax.plot(gaps, smooth, label=f"smoothed target, eps = {eps}: a minimum")
+ax.axvline(formula, color="grey", linestyle=":")
+ax.annotate(f"g* = log(1 + K(1 - eps)/eps) = {formula:.2f}", (formula, smooth.min()),
+            xytext=(formula + 0.8, smooth.min() + 2), arrowprops=dict(arrowstyle="->"))
+ax.set_xlabel("g: the correct class's logit (the 999 others at 0)")
+ax.set_ylabel("cross-entropy loss")
+ax.set_title(f"why label smoothing stops the logits growing (K = {K})")
+ax.legend()
+lessons.show(fig, "label_smoothing_loss")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Set `eps = 0.2` in the last cell.  Predict g* with the formula before you run it;
+#    does the curve's minimum get deeper or shallower, and why?
+# 2. Redo the last cell with K = 10 classes (CIFAR-10) and eps = 0.1.  Predict g*, and
+#    the loss at that minimum compared with K = 1000.
+# 3. Factorise the 5x5 convolution into 1x5 then 5x1 instead of two 3x3 (a new row of
+#    `CASES`).  Predict the cost ratio and the receptive field, then let `mc.summary`
+#    check you.

@@ -17,13 +17,15 @@
 # The lecture's setting is ImageNet -> a small dataset.  Here, without downloads: a
 # small CNN learns the digits 0-4 (the "ImageNet" of this story), then the digits 5-9
 # from 5 images per class.  `minicnn.transfer` has the helpers; docs/transfer-learning.md
-# tells the longer story.
+# tells the longer story.  Figures appear below the cells in a notebook and are saved in
+# `$MINICNN_LESSON_OUT` (default `lesson-output/`).
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minicnn as mc
-from minicnn import transfer
+from minicnn import lessons, transfer
 from minicnn.data import DataLoader, Subset, load_digits
 from minicnn.train import fit
 
@@ -58,7 +60,7 @@ def pretrained_copy():
 
 few = DataLoader(digits("train", NEW, per_class=5), batch_size=25, shuffle=True, seed=0)
 new_test = DataLoader(digits("test", NEW), batch_size=256)
-accuracy = {}
+accuracy, histories = {}, {}
 
 # %% [markdown]
 # ## Baseline: train from scratch on the 25 images
@@ -69,6 +71,7 @@ scratch = small_cnn()
 history = fit(scratch, few, new_test, mc.optim.SGD(scratch.parameters(), lr=0.05, momentum=0.9),
               epochs=15, progress=False, log=None)
 accuracy["from scratch"] = history[-1]["val_acc1"]
+histories["from scratch"] = history
 
 # %% [markdown]
 # ## Replace the head and freeze the body
@@ -87,6 +90,7 @@ print("trainable parameters:", trainable)
 optimizer = mc.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
 history = fit(model, few, new_test, optimizer, epochs=15, progress=False, log=None)
 accuracy["new head, frozen body"] = history[-1]["val_acc1"]
+histories["new head, frozen body"] = history
 first_conv = model.features[0][0].weight.numpy()
 assert np.array_equal(first_conv, body_state["features.0.0.weight"]), "the body moved"
 print("the frozen body's weights are unchanged after training")
@@ -107,6 +111,7 @@ for group in optimizer.param_groups:
     print(f"parameter group: {len(group['params'])} tensors, lr {group['lr']}")
 history = fit(model, few, new_test, optimizer, epochs=15, progress=False, log=None)
 accuracy["fine-tuned, body lr / 10"] = history[-1]["val_acc1"]
+histories["fine-tuned, body lr / 10"] = history
 moved = np.abs(model.features[0][0].weight.numpy() - body_state["features.0.0.weight"]).max()
 print(f"the body moved a little: largest change in the first conv's weights {moved:.2e}")
 
@@ -116,5 +121,28 @@ print(f"the body moved a little: largest change in the first conv's weights {mov
 # %%
 for name, acc in accuracy.items():
     print(f"{name:<26} {acc:.1%}")
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, history in histories.items():
+    ax.plot([r["epoch"] for r in history], [r["val_acc1"] for r in history], "o-",
+            markersize=3, label=name)
+ax.axhline(0.2, color="grey", linestyle=":", label="chance (5 classes)")
+ax.set_xlabel("epoch (one pass over the 25 training images)")
+ax.set_ylabel("accuracy on the 5-9 test images")
+ax.set_ylim(0, 1)
+ax.legend()
+ax.set_title("learning the digits 5-9 from 5 images each")
+lessons.show(fig, "transfer_learning_accuracy")
 assert max(accuracy["new head, frozen body"], accuracy["fine-tuned, body lr / 10"]) > \
     accuracy["from scratch"]
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Give the new task 1 image per class instead of 5 (`per_class=1` in `few`).  Predict
+#    which of the three approaches loses most, then run and compare the curves.
+# 2. Fine-tune with the same learning rate for body and head
+#    (`body_lr=0.05`).  Predict whether the result is better or worse than with
+#    `body_lr=0.005`, and look at how far the first convolution's weights moved.
+# 3. Skip the pretraining: make `body_state` from a fresh `small_cnn()` instead of
+#    `pretrained`, so the "pretrained" body is random.  Predict the frozen-body accuracy
+#    before you run it, and explain it.

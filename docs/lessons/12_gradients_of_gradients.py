@@ -19,20 +19,18 @@
 #   of the network.
 #
 # docs/internals.md ("Gradients of gradients") shows how each op's `backward_graph` builds
-# its piece.  Figures go to `$MINICNN_LESSON_OUT` (default `lesson-output/`).
+# its piece.  Figures appear below the cells in a notebook and are saved in
+# `$MINICNN_LESSON_OUT` (default `lesson-output/`).
 
 # %%
-import os
-
 import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
+from minicnn import lessons
 from minicnn.data import load_digits
 
-OUT = os.environ.get("MINICNN_LESSON_OUT", "lesson-output")
-os.makedirs(OUT, exist_ok=True)
-SHORT = os.environ.get("MINICNN_LESSON_SHORT") == "1"
+SHORT = lessons.short()
 
 # %% [markdown]
 # ## A function whose Hessian we know
@@ -174,7 +172,7 @@ ax.set_ylabel("v.Hv / v.v")
 ax.set_title("curvature of the loss along random directions")
 fig.suptitle("small_cnn (width 8, untrained: random initial weights), loss on 64 digits")
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "hessian_vector_products.png"))
+lessons.show(fig, "hessian_vector_products")
 
 # %% [markdown]
 # ## Exercises

@@ -198,14 +198,18 @@ def check_same_classes(expected, found, expected_from, found_from):
                      "position in the list, so both need the same classes")
 
 
+VALIDATION_SPLIT_SEED = 20141   # the held-out images do not change with --seed
+
+
 def split_indices(cfg, n):
     """(training, validation) indices of a training split of ``n`` images: --val-split of
-    them held out for validation, drawn with the seed (validation None without it); each at
-    most --limit."""
+    them (at least one) held out for validation, drawn with a fixed seed, so that runs with
+    different --seed are compared on the same images (validation None with --val-split 0);
+    each at most --limit."""
     if not cfg["val_split"]:
         return list(range(n))[:cfg["limit"] or None], None
-    order = np.random.default_rng(cfg["seed"]).permutation(n)
-    n_val = int(round(cfg["val_split"] * n))
+    order = np.random.default_rng(VALIDATION_SPLIT_SEED).permutation(n)
+    n_val = max(1, int(round(cfg["val_split"] * n)))
     return (order[n_val:][:cfg["limit"] or None].tolist(),
             order[:n_val][:cfg["limit"] or None].tolist())
 

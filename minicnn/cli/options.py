@@ -36,7 +36,7 @@ TRAIN_DEFAULTS = dict(model="small_cnn", dataset="digits", epochs=10, batch_size
                       plateau_patience=2, clip_grad_norm=None, label_smoothing=0.0,
                       augment=False, random_crop=False, random_resized_crop=False, flip=False,
                       scale_jitter=None, lighting=0.0, subtract_mean=False, channel_mean=None,
-                      ten_crop=False, image_size=None, val_split=0.0, limit=None, device="cpu",
+                      ten_crop=False, image_size=None, val_split=0.1, limit=None, device="cpu",
                       seed=0, prefetch=2, aux_weight=None, weights=None, freeze_body=False,
                       head_lr=None, body_lr=None, normalize="none", recipe=None,
                       sync_bn=True)
@@ -67,15 +67,47 @@ RECIPES = {
     # Szegedy et al. 2015 ("Rethinking the Inception Architecture"), sections 7 and 8:
     # RMSProp with decay 0.9 and epsilon 1.0, lr 0.045 decayed every two epochs by 0.94,
     # gradient clipping at 2.0, label smoothing 0.1, batch 32, 299x299 input.  Random
-    # resized crops and flips are the Inception augmentation (GoogLeNet paper, section 6);
-    # weight decay 4e-5 is that of the released model's training code (TF-slim), as the
-    # paper gives none.
+    # resized crops are the Inception augmentation (GoogLeNet paper, section 6); flips and
+    # weight decay 4e-5 are those of the released model's training code (TF-slim), as the
+    # paper gives neither.
+    # Szegedy et al. 2014 ("Going deeper with convolutions"), section 6: SGD with momentum
+    # 0.9, "decreasing the learning rate by 4% every 8 epochs"; crops of 8-100% of the
+    # image's area with aspect ratio 3/4-4/3 (random resized crops).  The paper gives no
+    # initial lr, weight decay, batch size or mirroring: lr 0.01, weight decay 2e-4, batch
+    # 32 and flips are those of the BVLC Caffe replication made with the authors' help
+    # (models/bvlc_googlenet: solver.prototxt, step 0.96 every 320,000 iterations of 32
+    # images = 8 epochs of ImageNet; train_val.prototxt, mirror: true).  The auxiliary
+    # classifiers' losses are weighted by 0.3 (train.AUX_WEIGHTS).
+    "googlenet": dict(model="googlenet_2014", optimizer="sgd", lr=0.01, momentum=0.9,
+                      weight_decay=2e-4, batch_size=32, schedule="step", lr_gamma=0.96,
+                      lr_step_epochs=8, image_size=224, random_resized_crop=True, flip=True),
     "inception_v3": dict(model="inception_v3", optimizer="rmsprop", lr=0.045, momentum=0.0,
                          weight_decay=4e-5, rmsprop_alpha=0.9, rmsprop_eps=1.0,
                          schedule="exponential", lr_gamma=0.94, lr_step_epochs=2,
                          clip_grad_norm=2.0, label_smoothing=0.1, batch_size=32,
                          image_size=299, random_resized_crop=True, flip=True),
 }
+
+
+# A recipe is written for ImageNet's photos.  On other data, a setting that would change
+# what an image shows is left out (and `train` prints which and why):
+MIRRORING_CHANGES_THE_CLASS = {"digits", "mnist"}     # a mirrored 2, 3, 4, 7 is no digit
+GREY_DATASETS = {"digits", "mnist", "fashion-mnist"}  # (fashion items mirror harmlessly)
+
+
+def recipe_for(name, dataset):
+    """``RECIPES[name]`` adapted to ``dataset`` (a --dataset value): returns the settings
+    and ``{setting: why it was left out}``.  Flips suit natural images only; PCA colour
+    noise suits colour photos only."""
+    kind = dataset.partition(":")[0]
+    settings, left_out = dict(RECIPES[name]), {}
+    if settings.get("flip") and kind in MIRRORING_CHANGES_THE_CLASS:
+        settings["flip"] = False
+        left_out["flip"] = "a mirrored digit is not the same digit; flips suit natural images"
+    if settings.get("lighting") and kind in GREY_DATASETS:
+        settings["lighting"] = 0.0
+        left_out["lighting"] = f"colour noise for colour photos; the {kind} images are grey"
+    return settings, left_out
 
 
 class Parser(argparse.ArgumentParser):
@@ -142,7 +174,8 @@ def resolve(args, defaults, saved=None):
     if saved:
         cfg.update({k: v for k, v in saved.items() if k in defaults})
     elif getattr(args, "recipe", None):
-        cfg.update(RECIPES[args.recipe])
+        dataset = getattr(args, "dataset", None) or defaults["dataset"]
+        cfg.update(recipe_for(args.recipe, dataset)[0])
     cfg.update(given_options(args, defaults))
     return cfg
 
@@ -230,8 +263,9 @@ def add_training_options(p, finetune=False):
                    help="resize images to this size (e.g. 32 to feed "
                    "digits to resnet18, 224 for ImageNet-sized networks)")
     p.add_argument("--val-split", type=fraction, help="hold out this fraction of the training "
-                   "images for validation (default 0: validate on the test split, as the "
-                   "torchvision reference scripts validate on ImageNet's validation set)")
+                   f"images for validation (default {d['val_split']}; the same images whatever "
+                   "the --seed): the schedule and the curves watch them, and the test split is "
+                   "used once, at the end.  0: validate on the test split")
     p.add_argument("--limit", type=positive_int, help="use at most this many images of each split "
                    "(a quick try)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default cpu")

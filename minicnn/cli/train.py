@@ -28,7 +28,7 @@ from .datasets import (check_augmentation, check_same_classes, classes_of, make_
 from .factories import (OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model, build_model,
                         build_optimizer, build_scheduler, read_weights)
 from .options import (EPILOG, RECIPES, TRAIN_DEFAULTS, add_command, add_training_options,
-                      debug_requested, given_options, resolve)
+                      debug_requested, given_options, recipe_for, resolve)
 
 
 def add_parser(subparsers):
@@ -214,8 +214,12 @@ def execute(job):
         if cfg["recipe"]:
             print(describe_recipe(cfg, given_options(args, TRAIN_DEFAULTS)))
         n_params = sum(p.numel() for p in model.parameters())
-        validation = (f"{n_val} validation" if n_val is not None else
-                      f"{n_test} validation (= test)")
+        # Which images steer the run (the schedule, the curves) and which judge it.
+        images = (f"{n_train} training, {n_val} validation (held out from the training "
+                  f"images), {n_test} test images (used once, at the end)" if n_val is not None
+                  else f"{n_train} training and {n_test} test images, the test images also "
+                  "validating every epoch (--val-split 0: the schedule and the curves see the "
+                  "test set)")
         processes = (f"{world} processes x {cfg['batch_size']} images per step"
                      f"{' (SyncBatchNorm)' if cfg['sync_bn'] else ''}; " if world > 1 else "")
         if world > 1 and "OMP_NUM_THREADS" not in os.environ:
@@ -224,8 +228,8 @@ def execute(job):
                   "(many times slower); run `mpiexec -n N env OMP_NUM_THREADS=<cores/N> "
                   "NUMBA_NUM_THREADS=<cores/N> python -m minicnn ...`", file=sys.stderr)
         print(f"{'fine-tuning' if job.finetune else 'training'} {cfg['model']} "
-              f"({n_params:,} parameters) on {cfg['dataset']}: {n_train} training, "
-              f"{validation} images; {plural(cfg['epochs'], 'epoch')}, {cfg['optimizer']} lr "
+              f"({n_params:,} parameters) on {cfg['dataset']}: {images}; "
+              f"{plural(cfg['epochs'], 'epoch')}, {cfg['optimizer']} lr "
               f"{cfg['lr'] or OPTIMIZERS[cfg['optimizer']][0]}, {cfg['schedule']} schedule; "
               f"{processes}device {cfg['device']}; writing to {out}")
     config = {**cfg, "command": "finetune" if job.finetune else "train",
@@ -271,13 +275,18 @@ def execute(job):
 
 # ----- recipes --------------------------------------------------------------------------------
 def describe_recipe(cfg, given):
-    """The recipe's settings in full, one per line, marking those the command line changed."""
+    """The recipe's settings in full, one per line, marking those the command line changed
+    and those left out because they do not suit the data (``options.recipe_for``)."""
     name = cfg["recipe"]
+    _, left_out = recipe_for(name, cfg["dataset"])
     lines = [f"recipe {name} (settings; see docs/training.md for their sources):"]
     for key, value in RECIPES[name].items():
         option = "--" + key.replace("_", "-")
         if key in given and given[key] != value:
             lines.append(f"  {option:22s} {cfg[key]}   (given; the recipe says {value})")
+        elif key in left_out:
+            lines.append(f"  {option:22s} {cfg[key]}   (the recipe's {value} left out on "
+                         f"{cfg['dataset']}: {left_out[key]})")
         else:
             lines.append(f"  {option:22s} {value}")
     return "\n".join(lines)

@@ -83,6 +83,60 @@ def test_train_prints_the_final_test_accuracy(tmp_path, capsys):
     assert (config["optimizer"], config["schedule"], config["augment"]) == ("adam", "plateau", True)
 
 
+@pytest.fixture
+def evaluated(monkeypatch):
+    """Spies on the run: the datasets `train` builds, and each dataset `evaluate` scores."""
+    seen = {"evaluated": []}
+    real_evaluate, real_make_loaders = cli_train.training.evaluate, cli_train.make_loaders
+
+    def evaluate(model, loader, **kwargs):
+        seen["evaluated"].append(loader.dataset)
+        return real_evaluate(model, loader, **kwargs)
+
+    def make_loaders(cfg, train, val, test, *args):
+        seen.update(train=train, val=val, test=test)
+        return real_make_loaders(cfg, train, val, test, *args)
+    monkeypatch.setattr(cli_train.training, "evaluate", evaluate)   # (fit calls it too)
+    monkeypatch.setattr(cli_train, "make_loaders", make_loaders)
+    return seen
+
+
+def test_validation_is_held_out_of_the_training_images_and_the_test_set_used_once(
+        tmp_path, capsys, evaluated):
+    code, out = run_cli(capsys, "train", "--epochs", "2", "--limit", "64", "--out",
+                        str(tmp_path), "--no-progress", "--schedule", "plateau")
+    assert code == 0
+    train, val, test = evaluated["train"], evaluated["val"], evaluated["test"]
+    # the validation images are training images that are never trained on
+    assert val.dataset.targets.shape == train.dataset.targets.shape == (1442,)
+    assert not set(val.indices) & set(train.indices) and len(val.indices) == 64
+    # the schedule watched validation after each epoch; the test split was scored once, last
+    assert [d is val for d in evaluated["evaluated"]] == [True, True, False]
+    assert evaluated["evaluated"][-1] is test
+    assert ("64 training, 64 validation (held out from the training images), 64 test images "
+            "(used once, at the end)") in out
+    test_result = json.loads((tmp_path / "test.json").read_text())
+    assert out.strip().splitlines()[-1].startswith(f"test accuracy {test_result['acc1']:.2%}")
+
+
+def test_val_split_0_validates_on_the_test_set_and_says_so(tmp_path, capsys, evaluated):
+    code, out = run_cli(capsys, "train", "--epochs", "1", "--limit", "32", "--val-split", "0",
+                        "--out", str(tmp_path), "--no-progress")
+    assert code == 0 and evaluated["val"] is None
+    assert evaluated["evaluated"] == [evaluated["test"]]       # measured once, reused
+    assert ("32 training and 32 test images, the test images also validating every epoch "
+            "(--val-split 0: the schedule and the curves see the test set)") in out
+
+
+def test_the_validation_images_do_not_change_with_the_seed():
+    from minicnn.cli.datasets import split_indices
+    cfg = dict(val_split=0.1, limit=None, seed=0)
+    train, val = split_indices(cfg, 1442)
+    assert len(val) == 144 and sorted(train + val) == list(range(1442))
+    assert split_indices(dict(cfg, seed=7), 1442) == (train, val)
+    assert len(split_indices(dict(cfg, val_split=0.1), 4)[1]) == 1   # at least one image
+
+
 def test_resume_continues_the_run(trained, tmp_path, capsys):
     shutil.copytree(trained, tmp_path / "run")
     code, out = run_cli(capsys, "train", "--resume", str(tmp_path / "run" / "checkpoint.npz"),
@@ -189,7 +243,7 @@ def test_train_help_lists_the_recipes_and_each_lecture_augmentation(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--recipe {alexnet,vgg,resnet,inception_v3}" in text
+    assert "--recipe {alexnet,vgg,resnet,googlenet,inception_v3}" in text
     for option in ("--random-crop", "--random-resized-crop", "--flip", "--scale-jitter MIN MAX",
                    "--lighting", "--subtract-mean", "--ten-crop", "--clip-grad-norm",
                    "--plateau-metric", "--rmsprop-alpha", "--print-config", "--no-sync-bn"):

@@ -35,6 +35,12 @@ PAPERS = {   # recipe: (optimizer, schedule and loss settings; training, evaluat
                 "RandomHorizontalFlip(p=0.5)", "ToTensor()", "Lighting(alphastd=0.1)",
                 "SubtractMean"],
                ["Resize(256)", "TenCrop((224, 224))", "StackCrops"]),
+    # Szegedy et al. 2014 section 6 (momentum 0.9, lr -4% every 8 epochs, 8-100% crops);
+    # lr, weight decay, batch and flips from the BVLC Caffe replication (the paper has none)
+    "googlenet": (dict(optimizer=SGD, lr=0.01, momentum=0.9, weight_decay=2e-4, batch=32,
+                       step=(8, 0.96), label_smoothing=0.0, clip=None),
+                  ["RandomResizedCrop((224, 224)", "RandomHorizontalFlip(p=0.5)", "ToTensor()"],
+                  ["Resize(256)", "CenterCrop((224, 224))", "ToTensor()"]),
     "inception_v3": (dict(optimizer=RMSprop, lr=0.045, momentum=0.0, weight_decay=4e-5,
                           alpha=0.9, eps=1.0, batch=32, step=(2, 0.94), label_smoothing=0.1,
                           clip=2.0),
@@ -43,7 +49,7 @@ PAPERS = {   # recipe: (optimizer, schedule and loss settings; training, evaluat
                      ["Resize(342)", "CenterCrop((299, 299))", "ToTensor()"]),
 }
 MODELS = {"alexnet": "alexnet", "vgg": "vgg16", "resnet": "resnet18",
-          "inception_v3": "inception_v3"}
+          "googlenet": "googlenet_2014", "inception_v3": "inception_v3"}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +159,35 @@ def test_a_recipe_run_saves_its_settings_and_resume_keeps_them(folder, tmp_path,
                                "--epochs", "2", "--recipe", "vgg")
     assert_one_line_error(code, err, (1,))
     assert "--recipe vgg differs from the resumed run's alexnet" in err
+
+
+@pytest.mark.parametrize("recipe", list(PAPERS))
+@pytest.mark.parametrize("dataset", ["digits", "mnist:/data", "fashion-mnist:/data",
+                                     "cifar10:/data", "folder:/data"])
+def test_a_recipe_suits_the_data_no_mirrored_digits_no_colour_noise_on_grey(recipe, dataset,
+                                                                            capsys):
+    """A mirrored digit is not the same digit; AlexNet's PCA colour noise is for colour
+    photos.  What the recipe leaves out is printed with the reason."""
+    cfg = print_config(capsys, "--recipe", recipe, "--dataset", dataset)
+    kind = dataset.partition(":")[0]
+    assert cfg["flip"] is (kind not in ("digits", "mnist"))    # every paper flips photos
+    papers_lighting = 0.1 if recipe in ("alexnet", "vgg", "resnet") else 0.0
+    grey = kind in ("digits", "mnist", "fashion-mnist")
+    assert cfg["lighting"] == (0.0 if grey else papers_lighting)
+    # given on the command line, a setting is the user's choice
+    assert print_config(capsys, "--recipe", recipe, "--dataset", dataset, "--flip")["flip"]
+
+
+def test_the_printed_recipe_says_what_it_left_out_on_digits(tmp_path, captured_fit, capsys):
+    with pytest.raises(Captured):
+        main(["train", "--recipe", "alexnet", "--model", "small_cnn", "--image-size", "8",
+              "--limit", "16", "--out", str(tmp_path), "--no-progress"])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("--flip False (the recipe's True left out on digits: a mirrored digit is not the "
+            "same digit") in printed
+    assert "--lighting 0.0 (the recipe's 0.1 left out on digits: colour noise" in printed
+    train = pipeline(captured_fit["train_loader"])
+    assert not any("Flip" in step or "Lighting" in step for step in train), train
 
 
 @pytest.mark.parametrize("argv, message", [
