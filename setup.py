@@ -16,9 +16,11 @@ setup(
     extras_require={
         # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`)
         "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17",
-                 "mpi4py>=3.1", "mpich"],
+                 "mpi4py>=3.1", "mpich", "onnx>=1.14", "onnxruntime>=1.16"],
         "gpu": ["cupy-cuda12x>=12"],
         "mpi": ["mpi4py>=3.1", "mpich"],
+        # mc.onnx.export / mc.onnx.load and `minicnn export` (onnxruntime checks an export)
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
     },
     entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
 )
