@@ -289,7 +289,11 @@ def reduction(onnx_type):
 
 def softmax(onnx_type):
     def emit(g, fn, inputs, output):
-        g.node(onnx_type, inputs, [output], axis=int(fn.axis))
+        axes = fn.axis if isinstance(fn.axis, tuple) else (fn.axis,)
+        if len(axes) != 1:                # ONNX normalises over one axis
+            raise ValueError(f"minicnn: onnx.export: {onnx_type.lower()} over several dims "
+                             f"{axes} cannot be exported; only over one")
+        g.node(onnx_type, inputs, [output], axis=int(axes[0]))
     return emit
 
 
