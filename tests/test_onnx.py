@@ -163,6 +163,8 @@ def test_every_model_exports_and_onnxruntime_agrees(name, tmp_path):
     back = mc.onnx.load(path).eval()
     with mc.no_grad():
         check_equal(back(mc.tensor(x)).numpy(), expected, f"{name}: loaded back")
+    for written in tmp_path.iterdir():       # up to 550 MB each: pytest keeps tmp_path
+        written.unlink()
 
 
 # ----- one layer at a time: each op's settings --------------------------------------------

@@ -273,6 +273,16 @@ def attribute_name(part):
     return part if part and not keyword.iskeyword(part) else f"_{part}"
 
 
+def free_name(owner, part, kind):
+    """``part``, or ``part`` with trailing _s, that names nothing of ``owner`` yet (or, with
+    ``kind="_modules"``, that names one of its submodules already)."""
+    while (part in owner.__dict__ or hasattr(type(owner), part)
+           or any(part in getattr(owner, t) for t in ("_parameters", "_buffers", "_modules")
+                  if t != kind)):
+        part += "_"
+    return part
+
+
 class OnnxModel(Module):
     """A Module running an ONNX graph: see ``minicnn.onnx.load``."""
 
@@ -318,27 +328,24 @@ class OnnxModel(Module):
 
     def _store(self, name, value, learned):
         """Register ``value`` under its dotted ``name``: features.0.weight becomes the
-        attribute weight of the submodule features -> 0."""
-        *path, last = [attribute_name(p) for p in name.split(".")]
+        parameter weight of the submodule features -> 0, so the state-dict key is the name.
+        A part that is already something else there (a Module method or attribute such as
+        ``training``, or a parameter where a submodule is wanted) gets a trailing _."""
         owner = self
+        *path, last = [attribute_name(p) for p in name.split(".")]
         for part in path:
-            child = owner._modules.get(part)
-            if child is None:
-                if part in owner._parameters or part in owner._buffers:
-                    path, last, owner = [], attribute_name(name), self     # a clash: flat name
-                    break
-                child = Module()
-                owner.add_module(part, child)
-            owner = child
-        if last in owner._modules or last in owner._parameters or last in owner._buffers:
-            owner, path, last = self, [], attribute_name(name.replace(".", "_")) + "_"
+            part = free_name(owner, part, kind="_modules")
+            if part not in owner._modules:
+                owner.add_module(part, Module())
+            owner = owner._modules[part]
+        last = free_name(owner, last, kind=None)
         (owner.register_parameter if learned else owner.register_buffer)(last, value)
-        self.stored[name] = (owner, last)
+        self.stored[name] = owner._parameters if learned else owner._buffers, last
 
     def value(self, name):
         if name in self.stored:
-            owner, attribute = self.stored[name]
-            return getattr(owner, attribute)
+            table, key = self.stored[name]
+            return table[key]
         return self.constants[name]
 
     def forward(self, *inputs):
