@@ -2,7 +2,7 @@
 standard ONNX graph; ``mc.onnx.load(path)`` builds a minicnn Module that runs one.
 
 The ``onnx`` package (and ``onnxruntime``, to check an export) come with the extra
-``pip install "minicnn[onnx]"``.  ``import minicnn`` never needs them: this module imports
+``pip install -e ".[onnx]"``.  ``import minicnn`` never needs them: this module imports
 ``onnx`` only when one of its functions is called.  See docs/interop.md.
 
 How each direction works:
@@ -25,9 +25,9 @@ def require_onnx(what):
     try:
         import onnx
     except ImportError as error:
-        raise ModuleNotFoundError(f"minicnn: {what} needs the onnx package, which minicnn's "
-                                  "extra installs: pip install \"minicnn[onnx]\" (or pip "
-                                  "install onnx)") from error
+        raise ModuleNotFoundError(f"minicnn: {what} needs the onnx package: pip install -e "
+                                  "\".[onnx]\" in minicnn's checkout (the extra adds "
+                                  "onnxruntime), or pip install onnx") from error
     return onnx
 
 
