@@ -210,7 +210,8 @@ LAYERS = {
                                            F.hardtanh(x, -0.5, 2.0), F.sigmoid(x), F.tanh(x)], 1)),
     "arithmetic": Lambda(lambda x: F.sqrt(F.exp(-x) + 1) / 3 - x ** 2 * constant(4, 1, 1)
                          + F.log(F.abs(x) + 1) - 2.5 * x),
-    "linear on 3-D input, no bias": Lambda(lambda x: x, nn.Flatten(2), nn.Linear(196, 3, bias=False)),
+    "linear on 3-D input, no bias": Lambda(lambda x: x, nn.Flatten(2),
+                                           nn.Linear(196, 3, bias=False)),
     "linear with bias": Lambda(lambda x: x, nn.Flatten(), nn.Linear(784, 3)),
     "indexing": Lambda(lambda x: F.cat([x[:, 1:3, ::2, -1], x[..., 0, ::-2][:, :2]], 2)
                        [:, None, :, 1::2]),
@@ -232,7 +233,8 @@ def test_each_op_exports_and_loads_back(name, tmp_path):
     path = tmp_path / "layer.onnx"
     seen = []
     # "conv winograd": the CPU's Winograd F(2x2, 3x3) (WinogradConv2d), exported as a Conv
-    with warnings.catch_warnings(), conv_algorithm.use("winograd" if "winograd" in name else "auto"), \
+    algorithm = "winograd" if "winograd" in name else "auto"
+    with warnings.catch_warnings(), conv_algorithm.use(algorithm), \
             mc.autograd.observe(lambda fn, inputs, out: seen.append(type(fn).__name__)):
         warnings.simplefilter("error")          # no warning from onnx or the checker
         mc.onnx.export(layer, x, path)

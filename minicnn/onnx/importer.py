@@ -290,8 +290,8 @@ class OnnxModel(Module):
         import onnx
         super().__init__()
         graph = model_proto.graph
-        self.opset = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")),
-                          None)
+        self.opset = next((o.version for o in model_proto.opset_import
+                           if o.domain in ("", "ai.onnx")), None)
         initializers = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
         self.input_names = [i.name for i in graph.input if i.name not in initializers]
         self.output_names = [o.name for o in graph.output]
