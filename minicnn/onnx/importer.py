@@ -273,6 +273,14 @@ def attribute_name(part):
     return part if part and not keyword.iskeyword(part) else f"_{part}"
 
 
+class Initializers(Module):
+    """A submodule holding initializers (and submodules) of one dotted-name prefix."""
+
+    def extra_repr(self):
+        return ", ".join(f"{name}: {tuple(t.shape)}" for name, t in
+                         [*self._parameters.items(), *self._buffers.items()])
+
+
 def free_name(owner, part, kind):
     """``part``, or ``part`` with trailing _s, that names nothing of ``owner`` yet (or, with
     ``kind="_modules"``, that names one of its submodules already)."""
@@ -336,7 +344,7 @@ class OnnxModel(Module):
         for part in path:
             part = free_name(owner, part, kind="_modules")
             if part not in owner._modules:
-                owner.add_module(part, Module())
+                owner.add_module(part, Initializers())
             owner = owner._modules[part]
         last = free_name(owner, last, kind=None)
         (owner.register_parameter if learned else owner.register_buffer)(last, value)
