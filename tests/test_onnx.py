@@ -489,3 +489,20 @@ def test_the_command_line_exports_a_model_with_its_weights(tmp_path, capsys):
     check_equal(run_onnxruntime(str(out), x), expected, "exported by the command line")
     assert main(["export", "small_cnn", "-o", str(tmp_path / "x.onnx"), "--opset", "5"]) == 1
     assert "opset must be an int from 13" in capsys.readouterr().err
+
+
+def test_a_model_with_several_outputs(tmp_path):
+    """A tuple of outputs: output_0, output_1, ... in the graph, a tuple again when loaded."""
+    layer = Lambda(lambda x: (F.relu(x), F.adaptive_avg_pool2d(x, 1)), nn.Conv2d(4, 3, 3))
+    x = images(np.random.default_rng(8), (2, 4, 9, 9))
+    proto = mc.onnx.export(layer, x, tmp_path / "two.onnx")
+    assert [o.name for o in proto.graph.output] == ["output_0", "output_1"]
+    session = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"input": x})
+    with mc.no_grad():
+        mine = layer(mc.tensor(x))
+        back = mc.onnx.load(tmp_path / "two.onnx")(mc.tensor(x))
+    assert isinstance(back, tuple) and len(back) == len(theirs) == 2
+    for a, b, c in zip(mine, theirs, back):
+        check_equal(b, a, "onnxruntime")
+        check_equal(c, a, "loaded back")
