@@ -506,3 +506,28 @@ def test_a_model_with_several_outputs(tmp_path):
     for a, b, c in zip(mine, theirs, back):
         check_equal(b, a, "onnxruntime")
         check_equal(c, a, "loaded back")
+
+
+def test_external_data(tmp_path):
+    """external_data=True: the weights of 1 KiB or more in model.onnx.data, the rest inline;
+    onnxruntime and mc.onnx.load read them from beside the file."""
+    # the first Linear's weight (7x180 floats: 5040 bytes) is no multiple of 64 bytes, so
+    # the next array written starts after padding
+    model = Lambda(lambda x: x, nn.Conv2d(1, 5, 3), nn.BatchNorm2d(5), nn.ReLU(), nn.Flatten(),
+                   nn.Linear(180, 7), nn.ReLU(), nn.Linear(7, 50))
+    randomize_statistics(model, np.random.default_rng(9), (2, 1, 8, 8))
+    x = images(np.random.default_rng(10), (2, 1, 8, 8))
+    path = tmp_path / "small.onnx"
+    proto = mc.onnx.export(model, x, path, external_data=True)
+    assert sorted(os.listdir(tmp_path)) == ["small.onnx", "small.onnx.data"]
+    external = {t.name for t in proto.graph.initializer
+                if t.data_location == onnx.TensorProto.EXTERNAL}
+    state = model.state_dict()
+    assert external == {k for k, v in state.items() if v.numpy().nbytes >= 1024} != set()
+    assert os.path.getsize(str(path) + ".data") >= sum(
+        state[k].numpy().nbytes for k in external) > os.path.getsize(path)
+    with mc.no_grad():
+        expected = model.eval()(mc.tensor(x)).numpy()
+    check_equal(run_onnxruntime(str(path), x), expected, "onnxruntime")
+    with mc.no_grad():
+        check_equal(mc.onnx.load(path).eval()(mc.tensor(x)).numpy(), expected, "loaded back")
