@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .. import autograd, geometry
+from .. import autograd, backend, geometry
 from ..autograd import Tensor
 from ..io.files import atomic_path
 
@@ -49,7 +49,7 @@ class GraphBuilder:
         """A Constant node holding ``values``; returns its name.  (Initializers are kept for
         the model's parameters and buffers: what ``mc.onnx.load`` makes Parameters of.)"""
         name = self.fresh(hint)
-        array = np.ascontiguousarray(values, dtype=dtype)
+        array = np.ascontiguousarray(backend.to_numpy(values), dtype=dtype)   # from a GPU too
         self.nodes.append(self.onnx.helper.make_node(
             "Constant", [], [name], name=self.fresh("Constant"),
             value=self.onnx.numpy_helper.from_array(array, name)))
@@ -342,7 +342,7 @@ class Tracer(GraphBuilder):
         if hasattr(model, "state_dict"):
             for key, value in model.state_dict(keep_vars=True).items():
                 self.names[id(value)] = self.names[id(value.data)] = key  # batch norm gets arrays
-                self.state[key] = value.data
+                self.state[key] = value.data       # (copied from a GPU only when written)
                 self.keep.append(value)
         self.names[id(x)] = self.names[id(x.data)] = "input"
 
@@ -449,7 +449,7 @@ def write_external_data(onnx, initializers, path):
     protos, offset = [], 0
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for name, array in initializers.items():
-            array = np.ascontiguousarray(array)
+            array = np.ascontiguousarray(backend.to_numpy(array))
             if array.nbytes < EXTERNAL_FROM:
                 protos.append(onnx.numpy_helper.from_array(array, name))
                 continue
@@ -472,13 +472,14 @@ def export(model, example_input, path, opset, external_data=None):
     import onnx
     tracer, x, names, outputs = trace(model, example_input, opset)
     if external_data is None:
-        external_data = sum(np.asarray(a).nbytes for a in tracer.initializers.values()) \
+        external_data = sum(a.nbytes for a in tracer.initializers.values()) \
             > EXTERNAL_ABOVE
     path = os.fspath(path)
     if external_data:
         initializers = write_external_data(onnx, tracer.initializers, path + ".data")
     else:
-        initializers = [onnx.numpy_helper.from_array(np.ascontiguousarray(a), name)
+        initializers = [onnx.numpy_helper.from_array(np.ascontiguousarray(backend.to_numpy(a)),
+                                                     name)
                         for name, a in tracer.initializers.items()]
     graph = onnx.helper.make_graph(
         tracer.nodes, "minicnn", [value_info(onnx, "input", x.numpy())],
