@@ -17,9 +17,12 @@ setup(
         # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`);
         # jupytext, nbclient and ipykernel run every lesson as a notebook
         "test": ["pytest>=7", "hypothesis>=6", "torch>=2.2", "torchvision>=0.17",
-                 "mpi4py>=3.1", "mpich", "jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
+                 "mpi4py>=3.1", "mpich", "jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6",
+                 "onnx>=1.14", "onnxruntime>=1.16"],
         "gpu": ["cupy-cuda12x>=12"],
         "mpi": ["mpi4py>=3.1", "mpich"],
+        # mc.onnx.export / mc.onnx.load and `minicnn export` (onnxruntime checks an export)
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
         # t-SNE for `viz embedding --method tsne` (PCA needs nothing)
         "tsne": ["scikit-learn>=1.2"],
     },

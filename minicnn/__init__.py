@@ -15,6 +15,7 @@ from .random import manual_seed
 from .summary import summary
 from . import train, transfer
 from . import viz
+from . import onnx      # imports the onnx package only when export/load are called
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "Function", "tensor", "no_grad", "is_grad_enabled",

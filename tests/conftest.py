@@ -8,6 +8,8 @@ import pytest
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CuPy and a CUDA GPU (run with `pytest -m gpu`)")
+    config.addinivalue_line("markers", "wheel: builds and installs the wheel in a new virtual "
+                            "environment (deselect with `-m \"not wheel\"`)")
 
 
 def pytest_collection_modifyitems(config, items):

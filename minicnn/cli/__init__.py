@@ -1,5 +1,5 @@
 """The command line, `python -m minicnn COMMAND` or `minicnn COMMAND`: one module per
-command (train, finetune, evaluate, summary, gradcheck, viz, bench, demo), each with
+command (train, finetune, evaluate, summary, export, gradcheck, viz, bench, demo), each with
 ``add_parser(subparsers)`` declaring its options and ``run(args)`` doing its work, which
 returns the exit status.  What the commands share: options.py (options, defaults and
 value checks), datasets.py (dataset recipes) and factories.py (models, optimizers,
@@ -18,10 +18,10 @@ import tarfile
 import zipfile
 import zlib
 
-from . import bench, demo, evaluate, finetune, gradcheck, summary, train, viz
+from . import bench, demo, evaluate, export, finetune, gradcheck, summary, train, viz
 from .options import EPILOG, Parser, debug_requested
 
-COMMANDS = [train, finetune, evaluate, summary, gradcheck, viz, bench, demo]   # in --help's order
+COMMANDS = [train, finetune, evaluate, summary, export, gradcheck, viz, bench, demo]   # in --help's order
 
 DESCRIPTION = """minicnn: train, evaluate, fine-tune and inspect CNNs built from scratch.
 
@@ -33,8 +33,9 @@ with minicnn (no download) to about 99% test accuracy in a minute or two on a CP
 # What minicnn raises for bad input (files, shapes, settings), and what the libraries it
 # reads files with raise for damaged ones (minicnn's readers turn these into ValueErrors
 # naming the file; this is the net below them): reported on one line.  MemoryError: an
-# input, batch or model too large for this machine.
-USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError, EOFError, MemoryError,
+# input, batch or model too large for this machine.  ImportError: an optional package that
+# a command needs (onnx for export) is not installed; the message says which extra has it.
+USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError, EOFError, MemoryError, ImportError,
                pickle.UnpicklingError, zipfile.BadZipFile, zlib.error, tarfile.TarError)
 OUT_OF_MEMORY_HINT = ("out of memory: a smaller --batch-size, --image-size or --input "
                       "needs less")
@@ -67,7 +68,7 @@ def one_line(error):
 
 # Commands that run in one process: under mpiexec, rank 0 alone runs them (N copies would
 # do the same work and write the same files at once).  train and finetune are distributed.
-SINGLE_PROCESS = ("evaluate", "summary", "gradcheck", "viz", "bench", "demo")
+SINGLE_PROCESS = ("evaluate", "summary", "export", "gradcheck", "viz", "bench", "demo")
 RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 
 
