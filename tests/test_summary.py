@@ -258,7 +258,8 @@ def test_naive_vs_bottleneck_inception_module():
     assert round(naive.total.macs / 1e6) == 854
     assert naive.rows[0].output_shape == (128 + 192 + 96 + 256, 28, 28)      # 672 channels
     # bottleneck: 28*28 * (128*256 + 64*256 + 192*9*64 + 64*256 + 96*25*64 + 64*256) = 271M
-    # (a widely copied slide lists these very six convolutions but prints 358M)
+    # (the lecture's slide, seed 002, lists these six convolutions, prints the 5x5 term as
+    # 96x96 -- rows adding up to 331.6M -- and the total as 358M)
     assert reduced.total.macs == 28 * 28 * (128 * 256 + 64 * 256 + 192 * 9 * 64
                                             + 64 * 256 + 96 * 25 * 64 + 64 * 256)
     assert round(reduced.total.macs / 1e6) == 271

@@ -47,14 +47,17 @@ print(f"total:   lecture {sum(LECTURE_NAIVE.values()) / 1e6:.0f}M   minicnn "
 assert naive.total.output_shape == (672, 28, 28)
 
 # %% [markdown]
-# ## With 1x1 bottlenecks: 271M (the slide says 358M)
+# ## With 1x1 bottlenecks: 271M (the slide says 358M; its rows as printed, 331.6M)
 #
 # 1x1 convolutions to 64 channels go before the 3x3 and 5x5 convolutions, and one after
 # the pooling.  minicnn's `Inception2014` (the paper's module, used by
 # `mc.models.googlenet_2014`) is built that way; its arguments are the paper's table
-# columns: in, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.  The slide's
-# total, 358M, is not the sum of its own six rows, which is 271M -- still a third of
-# the naive module's cost, and the output is 480 channels instead of 672.
+# columns: in, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.  The slide
+# (../shared/seeds/002) prints its 5x5 row as (28x28)x(5x5)x(96x96) = 180.6M, as if the 5x5
+# saw 96 channels; its reduce layer gives it 64, so the row the module computes is
+# (28x28)x(5x5)x(64x96) = 120.4M.  With the slide's row the six rows add up to 331.6M,
+# with the module's to 271M, and the slide's total, 358M, is neither.  271M is still a
+# third of the naive module's cost, and the output is 480 channels instead of 672.
 
 # %%
 LECTURE_BOTTLENECK = {
@@ -62,7 +65,7 @@ LECTURE_BOTTLENECK = {
     "branch3.0.conv": 28 * 28 * 64 * 1 * 1 * 256,     # 1x1 reduce before the 5x5
     "branch1.conv": 28 * 28 * 128 * 1 * 1 * 256,
     "branch2.1.conv": 28 * 28 * 192 * 3 * 3 * 64,
-    "branch3.1.conv": 28 * 28 * 96 * 5 * 5 * 64,
+    "branch3.1.conv": 28 * 28 * 96 * 5 * 5 * 64,     # the slide prints 96x96 here
     "branch4.1.conv": 28 * 28 * 64 * 1 * 1 * 256,     # 1x1 after the pooling
 }
 module = Inception2014(256, 128, 64, 192, 64, 96, 64)
