@@ -734,9 +734,13 @@ def _reverse_topological_order(roots):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in () if isinstance(node, Tensor) else node.parents:
-            if parent is not None and id(parent) not in visited:
-                stack.append((parent, False))
+        parents = () if isinstance(node, Tensor) else node.parents
+        # leaves first onto the stack, so they finish last of the parents and come right
+        # after this node in the order: a weight's gradient reaches its .grad (and is freed,
+        # when added into one) at once, not at the end of the walk with every other one
+        for parent in sorted((p for p in parents if p is not None and id(p) not in visited),
+                             key=lambda p: not isinstance(p, Tensor)):
+            stack.append((parent, False))
     return reversed(order)
 
 
