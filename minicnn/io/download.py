@@ -279,3 +279,18 @@ def extract_tar(archive, folder):
         else:                                       # (Python without extraction filters)
             tar.extractall(folder, members=members)
     return folder
+
+
+def download_first(urls, path, md5=None, sha256_prefix=None, progress=True, timeout=None):
+    """Download the first of ``urls`` (a data set's mirrors, in order) that gives the right
+    file; when every one fails, one ``DownloadError`` saying what each gave."""
+    failures = []
+    for url in urls:
+        try:
+            return download(url, path, sha256_prefix=sha256_prefix, md5=md5,
+                            progress=progress, timeout=timeout)
+        except DownloadError as e:
+            failures.append(str(e).split("; download it yourself")[0].replace("minicnn: ", ""))
+    raise DownloadError(f"minicnn: cannot download {os.path.basename(path)} from any of its "
+                        f"{len(urls)} sources: {'; '.join(failures)}; download it yourself "
+                        f"and put it at {path}")
