@@ -21,7 +21,9 @@ import gzip
 import io
 import math
 import os
+import shutil
 import tarfile
+import tempfile
 import zlib
 
 import numpy as np
@@ -393,7 +395,29 @@ class CIFAR10(ArrayImageDataset):
         archive = os.path.join(root, self.archive)
         if not (os.path.isfile(archive) and file_digest(archive, "md5") == self.archive_md5):
             download(self.url, archive, md5=self.archive_md5)
-        extract_tar(archive, root)
+        # Extracted beside the target, then moved into place in one step: a reader (another
+        # process of an mpiexec job) never sees half a folder, nor does an interrupted run
+        # leave one.
+        staging = tempfile.mkdtemp(dir=root, prefix=f".{self.base_folder}.")
+        try:
+            extract_tar(archive, staging)
+            fresh = os.path.join(staging, self.base_folder)
+            if not os.path.isdir(fresh):
+                raise ValueError(f"minicnn: {type(self).__name__}: {archive} has no "
+                                 f"{self.base_folder}/ folder (not the official archive)")
+            target = os.path.join(root, self.base_folder)
+            if os.path.exists(target):             # an incomplete folder: set aside first
+                try:
+                    os.rename(target, os.path.join(staging, "old"))
+                except OSError:
+                    pass                           # (another process moved it)
+            try:
+                os.rename(fresh, target)
+            except OSError:                        # another process put its copy there first
+                if not os.path.isdir(target):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _field(self, batch, key, path):
         if not isinstance(batch, dict) or key not in batch:

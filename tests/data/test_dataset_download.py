@@ -126,9 +126,12 @@ def test_cifar10_corrupt_archive_fetched_again(local_server, tmp_path, monkeypat
     root = tmp_path / "data"
     root.mkdir()
     (root / "cifar-10-python.tar.gz").write_bytes(body[:1000])      # torchvision, interrupted
-    check_cifar10(CIFAR10(root, train=False, transform=None, download=True), batches,
-                  ["test_batch"])
+    (root / "cifar-10-batches-py").mkdir()                           # ... half extracted
+    (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"torn")
+    check_cifar10(CIFAR10(root, transform=None, download=True), batches,
+                  [f"data_batch_{i}" for i in range(1, 6)])
     assert len(local_server.requests) == 1
+    assert sorted(os.listdir(root)) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
 
 
 def test_cifar10_wrong_md5_from_server_leaves_nothing(local_server, tmp_path):
