@@ -103,3 +103,26 @@ def local_server(monkeypatch, tmp_path):
         server.state.release.set()
         server.shutdown()
         server.server_close()
+
+
+def serve_torchvision_weights(server, monkeypatch, model="squeezenet1_1", name="IMAGENET1K_V1"):
+    """torchvision's ``model`` (random weights, seed 0) saved as a .pth and served by
+    ``server``; minicnn's table entry ``name`` points at it under a name carrying its
+    SHA-256 (the real file's hash cannot be produced).  Returns (torch model, file name)."""
+    import hashlib
+    import io
+
+    import torch
+    import torchvision.models as tvm
+    from minicnn.models.weights_table import WEIGHTS
+
+    torch.manual_seed(0)
+    reference = getattr(tvm, model)().eval()
+    buf = io.BytesIO()
+    torch.save(reference.state_dict(), buf)
+    body = buf.getvalue()
+    file = f"{model}-{hashlib.sha256(body).hexdigest()[:8]}.pth"
+    server.serve(f"/models/{file}", body)
+    entry = WEIGHTS[model]["files"][name]
+    monkeypatch.setitem(entry, "url", f"https://download.pytorch.org/models/{file}")
+    return reference, file

@@ -1,9 +1,7 @@
 """Weights by name: minicnn's table equals torchvision's (no network), and a weights file
 served by a local HTTP server (tests/local_server.py) loads through the constructors as
 users call them: ``weights="DEFAULT"``, names, the legacy ``pretrained=True``."""
-import hashlib
 import inspect
-import io
 import os
 import warnings
 
@@ -14,7 +12,7 @@ import minicnn as mc
 from minicnn.io import download
 from minicnn.models import _weights
 from minicnn.models.weights_table import WEIGHTS
-from tests.local_server import local_server  # noqa: F401  (the fixture)
+from tests.local_server import local_server, serve_torchvision_weights  # noqa: F401
 
 torch = pytest.importorskip("torch")
 tvm = pytest.importorskip("torchvision.models")
@@ -79,19 +77,7 @@ def test_names_resolve_without_download():
 # ----- a real download through the constructors ----------------------------------------
 @pytest.fixture
 def squeezenet_file(local_server, monkeypatch):
-    """torchvision's squeezenet1_1 (random weights) saved as a .pth, served by the local
-    server; the table's entry points at it under a name carrying its hash (the real file's
-    hash cannot be produced).  Returns (torch model, file name)."""
-    torch.manual_seed(0)
-    reference = tvm.squeezenet1_1().eval()
-    buf = io.BytesIO()
-    torch.save(reference.state_dict(), buf)
-    body = buf.getvalue()
-    name = f"squeezenet1_1-{hashlib.sha256(body).hexdigest()[:8]}.pth"
-    local_server.serve(f"/models/{name}", body)
-    entry = WEIGHTS["squeezenet1_1"]["files"]["IMAGENET1K_V1"]
-    monkeypatch.setitem(entry, "url", f"https://download.pytorch.org/models/{name}")
-    return reference, name
+    return serve_torchvision_weights(local_server, monkeypatch)
 
 
 def logits_equal(model, reference):
@@ -155,12 +141,13 @@ def test_wrong_file_under_real_name_leaves_nothing(local_server):
 
 
 def test_weights_transforms_preprocess_like_torchvision():
-    T = pytest.importorskip("torchvision.transforms.v2")
     w = mc.models.get_weight("ResNet50_Weights.IMAGENET1K_V1")
     image = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     ours = w.transforms()(image)
     preset = tvm.ResNet50_Weights.IMAGENET1K_V1.transforms(antialias=False)
     theirs = preset(torch.from_numpy(image).permute(2, 0, 1)).numpy()
     assert ours.shape == theirs.shape == (3, 224, 224)
-    # bilinear without antialiasing on both sides; uint8 rounding after resizing differs
-    np.testing.assert_allclose(ours, theirs, atol=0.05)
+    # bilinear without antialiasing on both sides; a few resized pixels round to the next
+    # uint8 level (1/255 / std after normalising)
+    np.testing.assert_allclose(ours, theirs, atol=1 / 255 / min(w.meta["std"]) + 1e-6)
+    assert np.mean(np.abs(ours - theirs) < 1e-6) > 0.99
