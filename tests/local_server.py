@@ -105,10 +105,11 @@ def local_server(monkeypatch, tmp_path):
         server.server_close()
 
 
-def serve_torchvision_weights(server, monkeypatch, model="squeezenet1_1", name="IMAGENET1K_V1"):
+def serve_torchvision_weights(server, monkeypatch, model="squeezenet1_1", names=None):
     """torchvision's ``model`` (random weights, seed 0) saved as a .pth and served by
-    ``server``; minicnn's table entry ``name`` points at it under a name carrying its
-    SHA-256 (the real file's hash cannot be produced).  Returns (torch model, file name)."""
+    ``server``; minicnn's table entries ``names`` (default: what "DEFAULT" and
+    ``pretrained=True`` mean) point at it under a name carrying its SHA-256 (the real
+    file's hash cannot be produced).  Returns (torch model, file name)."""
     import hashlib
     import io
 
@@ -123,6 +124,7 @@ def serve_torchvision_weights(server, monkeypatch, model="squeezenet1_1", name="
     body = buf.getvalue()
     file = f"{model}-{hashlib.sha256(body).hexdigest()[:8]}.pth"
     server.serve(f"/models/{file}", body)
-    entry = WEIGHTS[model]["files"][name]
-    monkeypatch.setitem(entry, "url", f"https://download.pytorch.org/models/{file}")
+    for name in names or {WEIGHTS[model]["default"], WEIGHTS[model]["pretrained"]}:
+        entry = WEIGHTS[model]["files"][name]
+        monkeypatch.setitem(entry, "url", f"https://download.pytorch.org/models/{file}")
     return reference, file
