@@ -61,11 +61,11 @@ def with_download_root(spec):
     return spec if path else f"{kind}:{default_data_root()}"
 
 
-def download_dataset(spec):
+def download_dataset(spec, progress=True):
     """Fetch the files of --dataset ``spec`` that are missing (verified; see
     minicnn.data.datasets)."""
     kind, path = parse_dataset(spec)
-    DOWNLOADABLE[kind].download(path)
+    DOWNLOADABLE[kind].download(path, progress)
 
 
 class StackCrops:

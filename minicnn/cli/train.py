@@ -150,7 +150,7 @@ def prepare(args, rank, world):
     if cfg["device"] == "cuda":
         backend.require_cupy()                     # no GPU: say so before loading anything
     if args.download:
-        download_dataset(cfg["dataset"])
+        download_dataset(cfg["dataset"], progress=not args.no_progress)
     out = args.out or (os.path.dirname(os.path.abspath(args.resume)) if args.resume else None)
     if out is not None:
         check_output_folder(out, args)

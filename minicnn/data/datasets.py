@@ -210,18 +210,20 @@ class MNIST(ArrayImageDataset):
         super().__init__(images, labels, self.classes_names, transform, target_transform)
 
 
-    def download(self, root):
+    @classmethod
+    def download(cls, root, progress=True):
         """Fetch the files missing from ``root/<folder>/raw``: a file there whose MD5 is not
         the official one (a download cut short, a damaged copy) is fetched again; files
         torchvision already unpacked there (no ``.gz``) are kept."""
-        raw = os.path.join(root, self.folder, "raw")
-        for name, md5 in self.resources:
+        raw = os.path.join(os.fspath(root), cls.folder, "raw")
+        for name, md5 in cls.resources:
             path = os.path.join(raw, name)
             if os.path.isfile(path) and file_digest(path, "md5") == md5:
                 continue
             if not os.path.exists(path) and os.path.isfile(path[:-len(".gz")]):
                 continue
-            download_first([mirror + name for mirror in self.mirrors], path, md5=md5)
+            download_first([mirror + name for mirror in cls.mirrors], path, md5=md5,
+                           progress=progress)
 
 
 class FashionMNIST(MNIST):
@@ -385,27 +387,29 @@ class CIFAR10(ArrayImageDataset):
         super().__init__(np.ascontiguousarray(np.concatenate(images)), targets, classes,
                          transform, target_transform)
 
-    def download(self, root):
+    @classmethod
+    def download(cls, root, progress=True):
         """Make ``root/<base_folder>`` complete: nothing to do when all its files are there;
         else the archive, fetched (again, when its MD5 is not the official one: cut short
         or damaged) and extracted, every member checked (``extract_tar``)."""
-        names = self.train_files + self.test_files + [self.meta_file]
-        if all(os.path.isfile(os.path.join(root, self.base_folder, n)) for n in names):
+        root = os.fspath(root)
+        names = cls.train_files + cls.test_files + [cls.meta_file]
+        if all(os.path.isfile(os.path.join(root, cls.base_folder, n)) for n in names):
             return
-        archive = os.path.join(root, self.archive)
-        if not (os.path.isfile(archive) and file_digest(archive, "md5") == self.archive_md5):
-            download(self.url, archive, md5=self.archive_md5)
+        archive = os.path.join(root, cls.archive)
+        if not (os.path.isfile(archive) and file_digest(archive, "md5") == cls.archive_md5):
+            download(cls.url, archive, md5=cls.archive_md5, progress=progress)
         # Extracted beside the target, then moved into place in one step: a reader (another
         # process of an mpiexec job) never sees half a folder, nor does an interrupted run
         # leave one.
-        staging = tempfile.mkdtemp(dir=root, prefix=f".{self.base_folder}.")
+        staging = tempfile.mkdtemp(dir=root, prefix=f".{cls.base_folder}.")
         try:
             extract_tar(archive, staging)
-            fresh = os.path.join(staging, self.base_folder)
+            fresh = os.path.join(staging, cls.base_folder)
             if not os.path.isdir(fresh):
                 raise ValueError(f"minicnn: {type(self).__name__}: {archive} has no "
-                                 f"{self.base_folder}/ folder (not the official archive)")
-            target = os.path.join(root, self.base_folder)
+                                 f"{cls.base_folder}/ folder (not the official archive)")
+            target = os.path.join(root, cls.base_folder)
             if os.path.exists(target):             # an incomplete folder: set aside first
                 try:
                     os.rename(target, os.path.join(staging, "old"))

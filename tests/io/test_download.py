@@ -191,3 +191,14 @@ def test_extract_keeps_inside_links(tmp_path):
         add_file(tar, "data/link", type=tarfile.SYMTYPE, linkname="ok.txt", size=0)))
     D.extract_tar(archive, tmp_path / "out")
     assert (tmp_path / "out" / "data" / "link").read_bytes() == b"hello"
+
+
+def test_progress_bar_on_a_terminal(local_server, tmp_path, capsys, monkeypatch):
+    import sys
+    local_server.serve("/data/a.bin", BODY)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    D.download("https://example.org/data/a.bin", tmp_path / "a.bin")
+    err = capsys.readouterr().err
+    assert "a.bin" in err and "100%" in err and "downloading" not in err     # tqdm's bar
+    D.download("https://example.org/data/a.bin", tmp_path / "b.bin", progress=False)
+    assert capsys.readouterr().err == ""
