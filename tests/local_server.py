@@ -95,6 +95,9 @@ def local_server(monkeypatch, tmp_path):
         return real_create_connection(address, *args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", only_local)
+    for proxy in ("http_proxy", "https_proxy", "all_proxy"):    # (urllib would use them)
+        monkeypatch.delenv(proxy, raising=False)
+        monkeypatch.delenv(proxy.upper(), raising=False)
     monkeypatch.setenv(download.MIRROR_VARIABLE, server.state.url)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     try:
