@@ -136,7 +136,8 @@ def resolve_weights(model, weights, kwargs):
             raise TypeError(f"minicnn: {model}: give weights= or the legacy pretrained=, "
                             "not both")
         if pretrained and model not in WEIGHTS:
-            raise ValueError(f"No weights available for model {model}")
+            raise ValueError(f"minicnn: {model}: no weights available (torchvision released "
+                             "none for it): pretrained=True needs a model torchvision has")
         weights = Weights(model, WEIGHTS[model]["pretrained"]) if pretrained else None
         if not positional:
             warnings.warn("The parameter 'pretrained' is deprecated since 0.13 and may be "
@@ -151,6 +152,9 @@ def resolve_weights(model, weights, kwargs):
     named = weights if isinstance(weights, Weights) else _named(model, weights)
     if named is None:
         return weights
+    if named.model != model:
+        raise ValueError(f"minicnn: {model}: the weights {named} are {named.model}'s; "
+                         f"{model}'s are {', '.join(get_model_weights(model)) or 'none'}")
     classes = named.meta["categories"]
     if classes is not None and kwargs.setdefault("num_classes", len(classes)) != len(classes):
         raise ValueError(f"minicnn: {model}: the weights {named} have {len(classes)} classes, "

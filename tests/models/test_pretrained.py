@@ -62,14 +62,20 @@ def test_names_resolve_without_download():
                      "ResNet50_Weights.DEFAULT", tvm.ResNet50_Weights.IMAGENET1K_V2,
                      mc.models.get_weight("ResNet50_Weights.DEFAULT")):
         assert _weights.resolve_weights("resnet50", spelling, {}) == expected
-    with pytest.warns(UserWarning, match="ResNet50_Weights.IMAGENET1K_V1"):     # not DEFAULT
+    with pytest.warns(UserWarning) as caught:
         legacy = _weights.resolve_weights("resnet50", None, {"pretrained": True})
+    assert "`weights=ResNet50_Weights.IMAGENET1K_V1`" in str(caught[-1].message)  # not DEFAULT
     assert legacy == mc.models.get_model_weights("resnet50")["IMAGENET1K_V1"]
     with pytest.raises(ValueError, match="resnet50: unknown weights 'IMAGENET1K_V7'.*"
                                          "'IMAGENET1K_V1', 'IMAGENET1K_V2', 'DEFAULT'"):
         mc.models.resnet50(weights="IMAGENET1K_V7")
     with pytest.raises(ValueError, match="vgg16_c: unknown weights 'DEFAULT'.*no weights"):
         mc.models.vgg16_c(weights="DEFAULT")
+    with pytest.raises(ValueError, match="resnet18: the weights ResNet50_Weights.IMAGENET1K_V2 "
+                                         "are resnet50's"):
+        mc.models.resnet18(weights=expected)
+    with pytest.raises(ValueError, match="vgg16_c: no weights available"):
+        mc.models.vgg16_c(pretrained=True)
     with pytest.raises(ValueError, match="1000 classes, got num_classes=10"):
         mc.models.squeezenet1_1(weights="DEFAULT", num_classes=10)
 
