@@ -28,12 +28,11 @@ import re
 import socket
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from .files import default_file_mode
+from .files import atomic_path
 
 MIRROR_VARIABLE = "MINICNN_DOWNLOAD_MIRROR"
 TIMEOUT = 30.0          # seconds without a byte from the server before giving up
@@ -184,10 +183,10 @@ def download(url, path, sha256_prefix=None, md5=None, timeout=None, progress=Tru
     os.makedirs(folder, exist_ok=True)
     name = os.path.basename(path)
     by_hand = f"download it yourself and put it at {path}"
-    # the temporary file in the same folder, so that the rename is atomic
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    # atomic_path: a temporary file in the same folder, renamed to ``path`` at the end of
+    # the block only; an error inside (any of the raises below) removes it
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as out:
             try:
                 received, total = _fetch(source, out, TIMEOUT if timeout is None else timeout,
                                          progress, name)
@@ -207,12 +206,6 @@ def download(url, path, sha256_prefix=None, md5=None, timeout=None, progress=Tru
                                 f"{'...' if algorithm == 'SHA-256' else ''} ({received} "
                                 f"bytes; damaged on the way, or the server gave another "
                                 f"file); nothing was saved; {by_hand}")
-        if hasattr(os, "chmod"):
-            os.chmod(tmp, default_file_mode())      # (mkstemp makes 0600 files)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
