@@ -157,3 +157,17 @@ def test_weights_transforms_preprocess_like_torchvision():
     # uint8 level (1/255 / std after normalising)
     np.testing.assert_allclose(ours, theirs, atol=1 / 255 / min(w.meta["std"]) + 1e-6)
     assert np.mean(np.abs(ours - theirs) < 1e-6) > 0.99
+
+
+def test_googlenet_and_densenet_by_name_as_torchvision(local_server, monkeypatch):
+    """GoogLeNet's named weights switch transform_input on and the untrained aux heads
+    off, as torchvision's; DenseNet's go through its key renaming."""
+    reference, _ = serve_torchvision_weights(local_server, monkeypatch, "googlenet")
+    model = mc.models.googlenet(weights="DEFAULT", progress=False)
+    assert model.transform_input and not model.aux_logits
+    np.testing.assert_array_equal(model.conv1.conv.weight.numpy(),
+                                  reference.conv1.conv.weight.detach().numpy())
+    reference, _ = serve_torchvision_weights(local_server, monkeypatch, "densenet121")
+    model = mc.models.densenet121(weights="IMAGENET1K_V1", progress=False)
+    np.testing.assert_array_equal(model.classifier.weight.numpy(),
+                                  reference.classifier.weight.detach().numpy())
