@@ -14,9 +14,14 @@ import functools
 import os
 import warnings
 
-from .weights_table import WEIGHTS
-
 CATEGORIES_FILE = os.path.join(os.path.dirname(__file__), "imagenet_classes.txt")
+
+
+def table():
+    """weights_table.WEIGHTS, imported when first needed (tools/make_weights_table.py
+    imports minicnn.models to rewrite that file, even when it is damaged)."""
+    from .weights_table import WEIGHTS
+    return WEIGHTS
 
 
 @functools.lru_cache(maxsize=None)
@@ -41,7 +46,7 @@ class Weights:
     """
 
     def __init__(self, model, name):
-        entry = WEIGHTS[model]
+        entry = table()[model]
         info = entry["files"][name]
         self.model, self.name, self.enum, self.url = model, name, entry["enum"], info["url"]
         self.meta = dict(categories=list(imagenet_categories()) if info["categories"] else None,
@@ -83,10 +88,10 @@ def get_model_weights(model):
     """``{name: Weights}`` of the files torchvision released for ``model`` (a minicnn.models
     name), with ``"DEFAULT"`` naming the recommended one.  Empty for a model torchvision
     lacks."""
-    if model not in WEIGHTS:
+    if model not in table():
         return {}
-    found = {name: Weights(model, name) for name in WEIGHTS[model]["files"]}
-    found["DEFAULT"] = found[WEIGHTS[model]["default"]]
+    found = {name: Weights(model, name) for name in table()[model]["files"]}
+    found["DEFAULT"] = found[table()[model]["default"]]
     return found
 
 
@@ -94,7 +99,7 @@ def get_weight(name):
     """A ``Weights`` by torchvision's full name, e.g. ``"ResNet50_Weights.IMAGENET1K_V2"``
     or ``"ResNet50_Weights.DEFAULT"``."""
     enum, _, member = str(name).partition(".")
-    for model, entry in WEIGHTS.items():
+    for model, entry in table().items():
         if entry["enum"] == enum and member in get_model_weights(model):
             return get_model_weights(model)[member]
     raise ValueError(f"minicnn: get_weight: unknown weights {name!r}; expected "
@@ -110,7 +115,7 @@ def _named(model, weights):
         return None
     enum, dot, member = weights.rpartition(".")
     known = get_model_weights(model)
-    if dot and enum == WEIGHTS.get(model, {}).get("enum") and member in known:
+    if dot and enum == table().get(model, {}).get("enum") and member in known:
         return known[member]
     if weights in known:
         return known[weights]
@@ -135,10 +140,10 @@ def resolve_weights(model, weights, kwargs):
         if not positional and weights is not None:
             raise TypeError(f"minicnn: {model}: give weights= or the legacy pretrained=, "
                             "not both")
-        if pretrained and model not in WEIGHTS:
+        if pretrained and model not in table():
             raise ValueError(f"minicnn: {model}: no weights available (torchvision released "
                              "none for it): pretrained=True needs a model torchvision has")
-        weights = Weights(model, WEIGHTS[model]["pretrained"]) if pretrained else None
+        weights = Weights(model, table()[model]["pretrained"]) if pretrained else None
         if not positional:
             warnings.warn("The parameter 'pretrained' is deprecated since 0.13 and may be "
                           "removed in the future, please use 'weights' instead.")
