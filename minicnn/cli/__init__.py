@@ -21,7 +21,8 @@ import zlib
 from . import bench, demo, evaluate, export, finetune, gradcheck, predict, summary, train, viz
 from .options import EPILOG, Parser, debug_requested
 
-COMMANDS = [train, finetune, evaluate, predict, summary, export, gradcheck, viz, bench, demo]   # in --help's order
+# in --help's order
+COMMANDS = [train, finetune, evaluate, predict, summary, export, gradcheck, viz, bench, demo]
 
 DESCRIPTION = """minicnn: train, evaluate, fine-tune and inspect CNNs built from scratch.
 

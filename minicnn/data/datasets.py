@@ -12,10 +12,11 @@ MNIST, Fashion-MNIST and CIFAR take ``download=True``, as in torchvision: the mi
 files are fetched from torchvision's sources into ``root`` (its layout), each checked
 against its MD5 (a damaged or cut file is fetched again), and CIFAR's archive extracted
 with every member checked (minicnn.io.download; docs/interop.md, "Datasets by name").
-Without it, the files must already be there.  Every dataset gives its ``transform`` the raw image as a NumPy array
-``(H, W)`` or ``(H, W, C)`` (``uint8``, or float for the digits), like a
-decoded file; the default transform ``ToTensor()`` makes it a float32
-``(C, H, W)`` array in [0, 1].  Pass ``transform=None`` for the raw image.
+Without it, the files must already be there.
+
+Every dataset gives its ``transform`` the raw image as a NumPy array ``(H, W)`` or
+``(H, W, C)`` (``uint8``, or float for the digits), like a decoded file; the default
+transform ``ToTensor()`` makes it a float32 ``(C, H, W)`` array in [0, 1].  Pass ``transform=None`` for the raw image.
 """
 import gzip
 import io
@@ -407,7 +408,7 @@ class CIFAR10(ArrayImageDataset):
             extract_tar(archive, staging)
             fresh = os.path.join(staging, cls.base_folder)
             if not os.path.isdir(fresh):
-                raise ValueError(f"minicnn: {type(self).__name__}: {archive} has no "
+                raise ValueError(f"minicnn: {cls.__name__}: {archive} has no "
                                  f"{cls.base_folder}/ folder (not the official archive)")
             target = os.path.join(root, cls.base_folder)
             if os.path.exists(target):             # an incomplete folder: set aside first

@@ -175,7 +175,8 @@ def download(url, path, sha256_prefix=None, md5=None, timeout=None, progress=Tru
     Example::
 
         >>> download("https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
-        ...          "/tmp/w/squeezenet1_1-b8a52dc0.pth", sha256_prefix="b8a52dc0")  # doctest: +SKIP
+        ...          "/tmp/w/squeezenet1_1-b8a52dc0.pth",
+        ...          sha256_prefix="b8a52dc0")                        # doctest: +SKIP
     """
     path = os.fspath(path)
     source = mirrored(url)

@@ -172,3 +172,17 @@ def test_cifar100_download(local_server, tmp_path, monkeypatch):
     local_server.serve("/~kriz/cifar-100-python.tar.gz", buf.getvalue())
     ds = CIFAR100(tmp_path, train=False, label="coarse", download=True)
     assert len(ds) == 4 and ds.classes[3] == "s3"
+
+
+def test_cifar10_archive_without_its_folder_is_refused(local_server, tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("something-else/data_batch_1")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    monkeypatch.setattr(CIFAR10, "archive_md5", md5(buf.getvalue()))
+    local_server.serve("/~kriz/cifar-10-python.tar.gz", buf.getvalue())
+    with pytest.raises(ValueError, match="CIFAR10: .*cifar-10-python.tar.gz has no "
+                                         "cifar-10-batches-py/ folder"):
+        CIFAR10(tmp_path, download=True)
+    assert sorted(os.listdir(tmp_path)) == ["cifar-10-python.tar.gz"]    # no staging left

@@ -46,7 +46,8 @@ def test_table_equals_torchvision(name):
         assert mine.meta["num_params"] == w.meta["num_params"]
         assert mine.meta["categories"] == w.meta["categories"]
         preset = w.transforms()
-        assert [mine.meta["crop"]] == preset.crop_size and [mine.meta["resize"]] == preset.resize_size
+        assert [mine.meta["crop"]] == preset.crop_size
+        assert [mine.meta["resize"]] == preset.resize_size
         assert mine.meta["mean"] == tuple(preset.mean) and mine.meta["std"] == tuple(preset.std)
         assert preset.interpolation.value == "bilinear"
         assert download.hash_prefix(download.file_name(mine.url)) is not None
