@@ -99,6 +99,7 @@ def test_weights_default_downloads_once(squeezenet_file, local_server):
     reference, name = squeezenet_file
     model = mc.models.squeezenet1_1(weights="DEFAULT", progress=False)
     logits_equal(model, reference)
+    assert _weights.weights_origin(model) == "SqueezeNet1_1_Weights.IMAGENET1K_V1"
     assert os.path.isfile(os.path.join(download.checkpoints_dir(), name))
     asked = len(local_server.requests)
     mc.models.squeezenet1_1(weights="IMAGENET1K_V1", progress=False)    # from the cache
@@ -170,5 +171,6 @@ def test_googlenet_and_densenet_by_name_as_torchvision(local_server, monkeypatch
                                   reference.conv1.conv.weight.detach().numpy())
     reference, _ = serve_torchvision_weights(local_server, monkeypatch, "densenet121")
     model = mc.models.densenet121(weights="IMAGENET1K_V1", progress=False)
+    assert _weights.weights_origin(model) == "DenseNet121_Weights.IMAGENET1K_V1"
     np.testing.assert_array_equal(model.classifier.weight.numpy(),
                                   reference.classifier.weight.detach().numpy())
