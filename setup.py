@@ -11,7 +11,8 @@ setup(
     # The CUDA kernels live in kernels/ at the top of the repository (where learners
     # find them) and are installed inside the package as minicnn/kernels/*.cu.
     package_dir={"minicnn": "minicnn", "minicnn.kernels": "kernels"},
-    package_data={"minicnn.kernels": ["*.cu", "*.h"], "minicnn.data": ["*.npz", "*.jpg", "README.md"]},
+    package_data={"minicnn.kernels": ["*.cu", "*.h"], "minicnn.data": ["*.npz", "*.jpg", "README.md"],
+                  "minicnn.models": ["imagenet_classes.txt"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "tqdm>=4.60", "matplotlib>=3.5"],
     extras_require={
         # mpi4py with MPICH from wheels: no system MPI needed (tests run `mpiexec -n 2`);

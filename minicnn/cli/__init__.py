@@ -1,7 +1,7 @@
 """The command line, `python -m minicnn COMMAND` or `minicnn COMMAND`: one module per
-command (train, finetune, evaluate, summary, export, gradcheck, viz, bench, demo), each with
-``add_parser(subparsers)`` declaring its options and ``run(args)`` doing its work, which
-returns the exit status.  What the commands share: options.py (options, defaults and
+command (train, finetune, evaluate, predict, summary, export, gradcheck, viz, bench, demo),
+each with ``add_parser(subparsers)`` declaring its options and ``run(args)`` doing its work,
+which returns the exit status.  What the commands share: options.py (options, defaults and
 value checks), datasets.py (dataset recipes) and factories.py (models, optimizers,
 schedules by name).
 
@@ -18,10 +18,11 @@ import tarfile
 import zipfile
 import zlib
 
-from . import bench, demo, evaluate, export, finetune, gradcheck, summary, train, viz
+from . import bench, demo, evaluate, export, finetune, gradcheck, predict, summary, train, viz
 from .options import EPILOG, Parser, debug_requested
 
-COMMANDS = [train, finetune, evaluate, summary, export, gradcheck, viz, bench, demo]   # in --help's order
+# in --help's order
+COMMANDS = [train, finetune, evaluate, predict, summary, export, gradcheck, viz, bench, demo]
 
 DESCRIPTION = """minicnn: train, evaluate, fine-tune and inspect CNNs built from scratch.
 
@@ -68,7 +69,7 @@ def one_line(error):
 
 # Commands that run in one process: under mpiexec, rank 0 alone runs them (N copies would
 # do the same work and write the same files at once).  train and finetune are distributed.
-SINGLE_PROCESS = ("evaluate", "summary", "export", "gradcheck", "viz", "bench", "demo")
+SINGLE_PROCESS = ("evaluate", "predict", "summary", "export", "gradcheck", "viz", "bench", "demo")
 RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
 
 

@@ -9,7 +9,9 @@ from minicnn.data import transforms as T
 
 DATASET_HELP = ("digits (embedded, the default), mnist:PATH, fashion-mnist:PATH, cifar10:PATH, "
                 "cifar100:PATH or folder:PATH (PATH/train and PATH/val class folders, or one "
-                "folder of class folders that is split 80/20)")
+                "folder of class folders that is split 80/20); with --download, mnist, "
+                "fashion-mnist, cifar10 and cifar100 are fetched into PATH (default "
+                "$MINICNN_DATA or ~/.cache/minicnn/datasets)")
 NATIVE_IMAGE_SIZE = {"digits": 8, "mnist": 28, "fashion-mnist": 28, "cifar10": 32,
                      "cifar100": 32, "folder": 224}   # (folder: what ImageNet networks take)
 
@@ -24,15 +26,46 @@ class GrayToRGB:
         return "GrayToRGB()"
 
 
+DOWNLOADABLE = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST,
+                "cifar10": data.CIFAR10, "cifar100": data.CIFAR100}
+
+
+def default_data_root():
+    """Where --download puts a dataset given without a path: ``$MINICNN_DATA``, else
+    ``$XDG_CACHE_HOME/minicnn/datasets`` (``~/.cache/minicnn/datasets``)."""
+    cache = os.environ.get("XDG_CACHE_HOME", "~/.cache")
+    return os.path.expanduser(os.environ.get("MINICNN_DATA",
+                                             os.path.join(cache, "minicnn", "datasets")))
+
+
 def parse_dataset(spec):
     """'digits' -> ('digits', None); 'cifar10:~/data' -> ('cifar10', '/home/.../data')."""
     kind, _, path = spec.partition(":")
     if kind not in NATIVE_IMAGE_SIZE:
         raise SystemExit(f"minicnn: unknown dataset {spec!r}; expected {DATASET_HELP}")
     if kind != "digits" and not path:
-        raise SystemExit(f"minicnn: dataset {kind} needs a path: --dataset {kind}:PATH "
-                         "(minicnn never downloads; fetch the files yourself)")
+        fetch = (f", or add --download to fetch it into {default_data_root()}"
+                 if kind in DOWNLOADABLE else "")
+        raise SystemExit(f"minicnn: dataset {kind} needs a path: --dataset {kind}:PATH{fetch}")
     return kind, os.path.expanduser(path) if path else None
+
+
+def with_download_root(spec):
+    """--download: 'cifar10' -> 'cifar10:<default_data_root()>' (the run's config then
+    names the folder, so evaluating or resuming it finds the files); refused for the
+    datasets nothing can be downloaded for."""
+    kind, _, path = spec.partition(":")
+    if kind not in DOWNLOADABLE:
+        raise SystemExit(f"minicnn: --download fetches {', '.join(DOWNLOADABLE)}; "
+                         f"{kind} is {'embedded in minicnn' if kind == 'digits' else 'yours'}")
+    return spec if path else f"{kind}:{default_data_root()}"
+
+
+def download_dataset(spec, progress=True):
+    """Fetch the files of --dataset ``spec`` that are missing (verified; see
+    minicnn.data.datasets)."""
+    kind, path = parse_dataset(spec)
+    DOWNLOADABLE[kind].download(path, progress)
 
 
 class StackCrops:
@@ -150,9 +183,7 @@ def load_split(cfg, kind, path, split, transform):
         whole = data.ImageFolder(path, transform=transform)       # no split on disk: 80/20
         first, second = data.random_split(whole, [0.8, 0.2], seed=12345)
         return first if train else second
-    cls = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST, "cifar10": data.CIFAR10,
-           "cifar100": data.CIFAR100}[kind]
-    return cls(path, train=train, transform=transform)
+    return DOWNLOADABLE[kind](path, train=train, transform=transform)
 
 
 def first_images(dataset, limit):

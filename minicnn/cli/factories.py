@@ -3,6 +3,7 @@ import numpy as np
 
 from minicnn import models, optim, transfer
 from minicnn.io import load_checkpoint, load_pth
+from minicnn.models._weights import Weights, resolve_weights
 from minicnn.optim import lr_scheduler as S
 from minicnn.train import PLATEAU_METRICS
 
@@ -41,13 +42,18 @@ def num_classes_in(state):
                      "classifier.weight or classifier.N.weight)")
 
 
-def read_weights(path):
-    """A state dict from a PyTorch .pth file or a minicnn checkpoint (.npz), plus the
-    checkpoint's training config (None for .pth)."""
-    if path.endswith(".npz"):
-        ckpt = load_checkpoint(path)
+def read_weights(spec, model=None, progress=True):
+    """A state dict from a PyTorch .pth file, a minicnn checkpoint (.npz) or a weights
+    name of ``model`` (``DEFAULT``, ``IMAGENET1K_V1``, ...: torchvision's file, from
+    PyTorch's cache or downloaded), plus the checkpoint's training config (None otherwise)."""
+    if spec.endswith(".npz"):
+        ckpt = load_checkpoint(spec)
         return ckpt["model"], ckpt.get("config")
-    return load_pth(path), None
+    if model is not None:
+        named = resolve_weights(model, spec, {})
+        if isinstance(named, Weights):
+            return named.get_state_dict(progress), None
+    return load_pth(spec), None
 
 
 def build_finetune_model(cfg, state, num_classes, in_channels):

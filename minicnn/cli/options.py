@@ -14,13 +14,15 @@ examples:
   python -m minicnn train                                   # the main job: small CNN on the digits
   python -m minicnn train --epochs 20 --optimizer adam --schedule plateau --augment
   python -m minicnn train --model resnet18 --dataset cifar10:~/data --image-size 32 --device cuda
+  python -m minicnn train --model resnet20 --data cifar10 --download --augment
   python -m minicnn train --resume runs/small_cnn-digits-20250101-120000/checkpoint.npz --epochs 20
   python -m minicnn train --recipe resnet --dataset folder:~/imagenet --epochs 90
   python -m minicnn train --recipe vgg --print-config       # the settings a recipe resolves to
   mpiexec -n 2 python -m minicnn train                      # data-parallel, batch 32 per process
   python -m minicnn evaluate runs/small_cnn-digits-20250101-120000/checkpoint.npz
-  python -m minicnn finetune --model resnet18 --weights resnet18-f37072fd.pth \\
+  python -m minicnn finetune --model resnet18 --weights DEFAULT \\
          --dataset folder:~/data/flowers --freeze-body --head-lr 0.01
+  python -m minicnn predict cat.jpg --model resnet50 --weights DEFAULT
   python -m minicnn summary vgg16 --input 3,224,224
   python -m minicnn gradcheck resnet18                      # compare with PyTorch (needs torch)
   python -m minicnn bench
@@ -200,7 +202,10 @@ def add_training_options(p, finetune=False):
                    "resnext50_32x4d, wide_resnet50_2, mobilenet_v2, "
                    "inception_v3, ...; for 32x32 images (--dataset cifar10): resnet20..resnet110, "
                    "plain20..plain110, preact_resnet164, wrn28_10, ...")
-    p.add_argument("--dataset", help=DATASET_HELP)
+    p.add_argument("--dataset", "--data", help=DATASET_HELP)
+    p.add_argument("--download", action="store_true", help="fetch the --dataset's official "
+                   "files first if missing (mnist, fashion-mnist, cifar10, cifar100: from "
+                   "torchvision's sources, MD5-checked; see docs/interop.md)")
     p.add_argument("--epochs", type=positive_int,
                    help=f"total number of epochs (default {d['epochs']})")
     p.add_argument("--batch-size", type=positive_int,

@@ -23,8 +23,8 @@ import minicnn as mc
 from minicnn import backend, distributed as dist, nn, train as training
 from minicnn.io.files import atomic_path
 from minicnn.nn.parallel import DistributedDataParallel
-from .datasets import (check_augmentation, check_same_classes, classes_of, make_datasets,
-                       make_loaders, parse_dataset, where)
+from .datasets import (check_augmentation, check_same_classes, classes_of, download_dataset,
+                       make_datasets, make_loaders, parse_dataset, where, with_download_root)
 from .factories import (OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model, build_model,
                         build_optimizer, build_scheduler, read_weights)
 from .options import (EPILOG, RECIPES, TRAIN_DEFAULTS, add_command, add_training_options,
@@ -135,7 +135,10 @@ def prepare(args, rank, world):
     finetune = args.command == "finetune" or bool(saved and saved.get("weights"))
     cfg = resolve(args, TRAIN_DEFAULTS, saved)
     if finetune and not cfg["weights"]:
-        raise SystemExit("minicnn: finetune needs --weights PATH (.pth or minicnn checkpoint)")
+        raise SystemExit("minicnn: finetune needs --weights: DEFAULT or another weights name "
+                         "of the model, a .pth file or a minicnn checkpoint.npz")
+    if args.download:
+        cfg["dataset"] = with_download_root(cfg["dataset"])
     if args.resume and cfg["epochs"] <= done:
         raise SystemExit(f"minicnn: {args.resume} has already trained {plural(done, 'epoch')}; "
                          f"give --epochs N with N > {done} to continue it")
@@ -146,12 +149,17 @@ def prepare(args, rank, world):
         return None
     if cfg["device"] == "cuda":
         backend.require_cupy()                     # no GPU: say so before loading anything
+    if args.download:
+        download_dataset(cfg["dataset"], progress=not args.no_progress)
     out = args.out or (os.path.dirname(os.path.abspath(args.resume)) if args.resume else None)
     if out is not None:
         check_output_folder(out, args)
     mc.manual_seed(cfg["seed"])
 
-    state, base_cfg = read_weights(cfg["weights"]) if finetune else (None, None)
+    # a weights name (DEFAULT, ...) is the model's: --model, else the one resumed, else resnet18
+    weights_model = cfg["model"] if (args.model or saved) else "resnet18"
+    state, base_cfg = (read_weights(cfg["weights"], weights_model, not args.no_progress)
+                       if finetune else (None, None))
     if finetune and args.model is None and not saved:
         # fine-tuning a minicnn checkpoint: by default the model it was trained as
         cfg["model"] = base_cfg["model"] if base_cfg else "resnet18"

@@ -8,21 +8,28 @@
   restricted unpickler that only rebuilds byte arrays and never runs code.
 * ``ImageFolder``: ``root/<class>/<image>``; PNG/JPEG need Pillow, ``.npy`` does not.
 
-minicnn never downloads anything: fetch the files yourself and point ``root``
-at them.  Every dataset gives its ``transform`` the raw image as a NumPy array
-``(H, W)`` or ``(H, W, C)`` (``uint8``, or float for the digits), like a
-decoded file; the default transform ``ToTensor()`` makes it a float32
-``(C, H, W)`` array in [0, 1].  Pass ``transform=None`` for the raw image.
+MNIST, Fashion-MNIST and CIFAR take ``download=True``, as in torchvision: the missing
+files are fetched from torchvision's sources into ``root`` (its layout), each checked
+against its MD5 (a damaged or cut file is fetched again), and CIFAR's archive extracted
+with every member checked (minicnn.io.download; docs/interop.md, "Datasets by name").
+Without it, the files must already be there.
+
+Every dataset gives its ``transform`` the raw image as a NumPy array ``(H, W)`` or
+``(H, W, C)`` (``uint8``, or float for the digits), like a decoded file; the default
+transform ``ToTensor()`` makes it a float32 ``(C, H, W)`` array in [0, 1].  Pass ``transform=None`` for the raw image.
 """
 import gzip
 import io
 import math
 import os
+import shutil
 import tarfile
+import tempfile
 import zlib
 
 import numpy as np
 
+from ..io.download import download, download_first, extract_tar, file_digest
 from ..io.safe_pickle import RestrictedUnpickler, UnsafePickleError, codecs_encode
 from .dataset import Dataset
 from .transforms import ToTensor, bilinear_resize
@@ -161,21 +168,32 @@ def _find_file(name, folders, what):
             if os.path.isfile(path):
                 return path
     raise FileNotFoundError(f"minicnn: {what}: cannot find {name}[.gz] in {folders}; "
-                            "minicnn does not download data sets: put the official files there")
+                            "pass download=True to fetch the official files, or put them there")
 
 
 class MNIST(ArrayImageDataset):
     """MNIST from its four IDX files (optionally gzipped) in ``root`` or
-    ``root/MNIST/raw`` (torchvision's layout).  Images (28, 28) uint8."""
+    ``root/MNIST/raw`` (torchvision's layout).  Images (28, 28) uint8.
+    ``download=True`` fetches the missing files into ``root/MNIST/raw`` first."""
 
     folder = "MNIST"
     classes_names = [str(d) for d in range(10)]
     files = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+    # torchvision's sources, tried in order, and each file's MD5
+    mirrors = ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+               "http://yann.lecun.com/exdb/mnist/"]
+    resources = [("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                 ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                 ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                 ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")]
 
-    def __init__(self, root, train=True, transform=ToTensor(), target_transform=None):
+    def __init__(self, root, train=True, transform=ToTensor(), target_transform=None,
+                 download=False):
         name = type(self).__name__
         root = os.fspath(root)
+        if download:
+            self.download(root)
         folders = [root, os.path.join(root, self.folder, "raw"), os.path.join(root, self.folder)]
         image_name, label_name = self.files[bool(train)]
         image_path = _find_file(image_name, folders, name)
@@ -193,10 +211,31 @@ class MNIST(ArrayImageDataset):
         super().__init__(images, labels, self.classes_names, transform, target_transform)
 
 
+    @classmethod
+    def download(cls, root, progress=True):
+        """Fetch the files missing from ``root/<folder>/raw``: a file there whose MD5 is not
+        the official one (a download cut short, a damaged copy) is fetched again; files
+        torchvision already unpacked there (no ``.gz``) are kept."""
+        raw = os.path.join(os.fspath(root), cls.folder, "raw")
+        for name, md5 in cls.resources:
+            path = os.path.join(raw, name)
+            if os.path.isfile(path) and file_digest(path, "md5") == md5:
+                continue
+            if not os.path.exists(path) and os.path.isfile(path[:-len(".gz")]):
+                continue
+            download_first([mirror + name for mirror in cls.mirrors], path, md5=md5,
+                           progress=progress)
+
+
 class FashionMNIST(MNIST):
     """Fashion-MNIST: same files and format as MNIST, in ``root`` or ``root/FashionMNIST/raw``."""
 
     folder = "FashionMNIST"
+    mirrors = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]
+    resources = [("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                 ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+                 ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+                 ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")]
     classes_names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                      "Sneaker", "Bag", "Ankle boot"]
 
@@ -296,19 +335,25 @@ class CIFAR10(ArrayImageDataset):
 
     ``root`` may contain the extracted folder ``cifar-10-batches-py`` (or be it),
     or the archive ``cifar-10-python.tar.gz`` (read without extracting).
-    Images (32, 32, 3) uint8.
+    Images (32, 32, 3) uint8.  ``download=True`` fetches and extracts the archive into
+    ``root`` first, unless the folder is already complete.
     """
 
     base_folder = "cifar-10-batches-py"
     archive = "cifar-10-python.tar.gz"
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"        # torchvision's
+    archive_md5 = "c58f30108f718f92721af3b95e74349a"
     train_files = [f"data_batch_{i}" for i in range(1, 6)]
     test_files = ["test_batch"]
     meta_file, label_key, names_key = "batches.meta", b"labels", b"label_names"
     default_classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                        "ship", "truck"]
 
-    def __init__(self, root, train=True, transform=ToTensor(), target_transform=None):
+    def __init__(self, root, train=True, transform=ToTensor(), target_transform=None,
+                 download=False):
         self.train = bool(train)
+        if download:
+            self.download(os.fspath(root))
         read, close = self._reader(os.fspath(root))
         try:
             images, labels = [], []
@@ -343,6 +388,42 @@ class CIFAR10(ArrayImageDataset):
         super().__init__(np.ascontiguousarray(np.concatenate(images)), targets, classes,
                          transform, target_transform)
 
+    @classmethod
+    def download(cls, root, progress=True):
+        """Make ``root/<base_folder>`` complete: nothing to do when all its files are there;
+        else the archive, fetched (again, when its MD5 is not the official one: cut short
+        or damaged) and extracted, every member checked (``extract_tar``)."""
+        root = os.fspath(root)
+        names = cls.train_files + cls.test_files + [cls.meta_file]
+        if all(os.path.isfile(os.path.join(root, cls.base_folder, n)) for n in names):
+            return
+        archive = os.path.join(root, cls.archive)
+        if not (os.path.isfile(archive) and file_digest(archive, "md5") == cls.archive_md5):
+            download(cls.url, archive, md5=cls.archive_md5, progress=progress)
+        # Extracted beside the target, then moved into place in one step: a reader (another
+        # process of an mpiexec job) never sees half a folder, nor does an interrupted run
+        # leave one.
+        staging = tempfile.mkdtemp(dir=root, prefix=f".{cls.base_folder}.")
+        try:
+            extract_tar(archive, staging)
+            fresh = os.path.join(staging, cls.base_folder)
+            if not os.path.isdir(fresh):
+                raise ValueError(f"minicnn: {cls.__name__}: {archive} has no "
+                                 f"{cls.base_folder}/ folder (not the official archive)")
+            target = os.path.join(root, cls.base_folder)
+            if os.path.exists(target):             # an incomplete folder: set aside first
+                try:
+                    os.rename(target, os.path.join(staging, "old"))
+                except OSError:
+                    pass                           # (another process moved it)
+            try:
+                os.rename(fresh, target)
+            except OSError:                        # another process put its copy there first
+                if not os.path.isdir(target):
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     def _field(self, batch, key, path):
         if not isinstance(batch, dict) or key not in batch:
             keys = list(batch)[:6] if isinstance(batch, dict) else type(batch).__name__
@@ -366,8 +447,8 @@ class CIFAR10(ArrayImageDataset):
         archive = os.path.join(root, self.archive)
         if not os.path.isfile(archive):
             raise FileNotFoundError(f"minicnn: {what}: found neither {self.base_folder}/ nor "
-                                    f"{self.archive} in {root}; minicnn does not download data "
-                                    "sets: put the official python-version files there")
+                                    f"{self.archive} in {root}; pass download=True to fetch "
+                                    "them, or put the official python-version files there")
         try:
             tar = tarfile.open(archive, "r:gz")
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
@@ -397,16 +478,18 @@ class CIFAR100(CIFAR10):
 
     base_folder = "cifar-100-python"
     archive = "cifar-100-python.tar.gz"
+    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+    archive_md5 = "eb9058c3a382ffc7106e4002c42a8d85"
     train_files, test_files, meta_file = ["train"], ["test"], "meta"
 
     def __init__(self, root, train=True, transform=ToTensor(), target_transform=None,
-                 label="fine"):
+                 label="fine", download=False):
         if label not in ("fine", "coarse"):
             raise ValueError(f"minicnn: CIFAR100: label must be 'fine' or 'coarse', got {label!r}")
         self.label_key = f"{label}_labels".encode()
         self.names_key = f"{label}_label_names".encode()
         self.default_classes = [str(i) for i in range(100 if label == "fine" else 20)]
-        super().__init__(root, train, transform, target_transform)
+        super().__init__(root, train, transform, target_transform, download)
 
 
 # ----- a folder per class ----------------------------------------------------------------

@@ -1,7 +1,9 @@
 """minicnn.models: the CNNs of the lectures, built only from minicnn layers.
 
-Constructors and state-dict keys follow torchvision, so its checkpoints load
-unchanged (``weights=path``); ``alexnet_2012``, ``vgg11_lrn``, ``vgg16_c`` and
+Constructors and state-dict keys follow torchvision, so its checkpoints load unchanged
+(``weights=path``), and its released weights load by name (``weights="DEFAULT"``,
+``"IMAGENET1K_V1"`` or the legacy ``pretrained=True``: the file is downloaded once into
+PyTorch's cache; docs/interop.md).  ``alexnet_2012``, ``vgg11_lrn``, ``vgg16_c`` and
 ``googlenet_2014`` are the paper versions torchvision lacks.  See docs/models.md.
 """
 from .alexnet import AlexNet, AlexNet2012, alexnet, alexnet_2012
@@ -16,6 +18,9 @@ from .inception import Inception3, InceptionOutputs, inception_v3
 from .squeezenet import Fire, SqueezeNet, squeezenet1_0, squeezenet1_1
 from .densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from .small import SmallCNN, small_cnn
+# torchvision's released weights by name (docs/interop.md); not in __all__, whose lowercase
+# names the command line takes for models
+from ._weights import Weights, get_model_weights, get_weight, imagenet_categories  # noqa: F401
 
 __all__ = ["alexnet", "alexnet_2012", "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13", "vgg13_bn",
            "vgg16", "vgg16_c", "vgg16_bn", "vgg19", "vgg19_bn", "googlenet", "googlenet_2014",

@@ -9,7 +9,7 @@ channels only sees the half computed on its own GPU).
 """
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 
 def _classifier(num_classes, dropout):
@@ -122,8 +122,11 @@ class AlexNet2012(nn.Module):
 
 
 def alexnet(weights=None, **kwargs):
-    """torchvision's AlexNet (``num_classes``, ``dropout``); ``weights``: a .pth path or
-    state dict, e.g. torchvision's alexnet-owt-7be5be79.pth."""
+    """torchvision's AlexNet (``num_classes``, ``dropout``); ``weights``: ``"DEFAULT"`` or
+    ``"IMAGENET1K_V1"`` (torchvision's alexnet-owt-7be5be79.pth, downloaded once into
+    PyTorch's cache), a .pth path or a state dict; ``pretrained=True`` is the legacy
+    spelling of ``weights="IMAGENET1K_V1"`` (docs/interop.md)."""
+    weights = resolve_weights("alexnet", weights, kwargs)
     return load_weights(AlexNet(**kwargs), weights)
 
 

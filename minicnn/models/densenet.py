@@ -11,13 +11,12 @@ both the channel count ("compression", C) and the size.  DenseNet-121 reaches
 ResNet-50's accuracy with a third of its parameters (8.0M vs 25.6M).
 """
 import collections
-import os
 import re
 
 from .. import functional as F
 from .. import nn
 from ..utils import checkpoint
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights, state_dict_of, weights_source
 
 
 class _DenseLayer(nn.Module):
@@ -164,35 +163,36 @@ def rename_old_densenet_keys(state):
     return renamed
 
 
-def _densenet(growth_rate, block_config, num_init_features, weights, kwargs):
+def _densenet(name, growth_rate, block_config, num_init_features, weights, kwargs):
+    weights = resolve_weights(name, weights, kwargs)
     model = DenseNet(growth_rate, block_config, num_init_features, **kwargs)
     if weights is None:
         return model
-    if isinstance(weights, (str, os.PathLike)):
-        from ..io import load_pth       # imported only when needed
-        weights = load_pth(weights)
-    return load_weights(model, rename_old_densenet_keys(weights))
+    return load_weights(model, rename_old_densenet_keys(state_dict_of(weights)),
+                        source=weights_source(weights))
 
 
 def densenet121(weights=None, **kwargs):
     """DenseNet-121: k = 32, blocks of (6, 12, 24, 16) layers, 64 initial features;
     7,978,856 parameters for 1000 classes.  Options: ``num_classes``, ``drop_rate``,
-    ``bn_size``, ``memory_efficient``; ``weights``: a .pth path or state dict
-    (torchvision's released checkpoints load: their old keys are renamed)."""
-    return _densenet(32, (6, 12, 24, 16), 64, weights, kwargs)
+    ``bn_size``, ``memory_efficient``; ``weights``: ``"DEFAULT"`` / ``"IMAGENET1K_V1"``
+    (torchvision's file, downloaded once; ``pretrained=True`` is the legacy spelling), a .pth
+    path or a state dict (torchvision's released checkpoints load: their old keys are
+    renamed).  The same for densenet161/169/201."""
+    return _densenet("densenet121", 32, (6, 12, 24, 16), 64, weights, kwargs)
 
 
 def densenet161(weights=None, **kwargs):
     """DenseNet-161: k = 48, blocks of (6, 12, 36, 24) layers, 96 initial features;
     28,681,000 parameters."""
-    return _densenet(48, (6, 12, 36, 24), 96, weights, kwargs)
+    return _densenet("densenet161", 48, (6, 12, 36, 24), 96, weights, kwargs)
 
 
 def densenet169(weights=None, **kwargs):
     """DenseNet-169: k = 32, blocks of (6, 12, 32, 32) layers; 14,149,480 parameters."""
-    return _densenet(32, (6, 12, 32, 32), 64, weights, kwargs)
+    return _densenet("densenet169", 32, (6, 12, 32, 32), 64, weights, kwargs)
 
 
 def densenet201(weights=None, **kwargs):
     """DenseNet-201: k = 32, blocks of (6, 12, 48, 32) layers; 20,013,928 parameters."""
-    return _densenet(32, (6, 12, 48, 32), 64, weights, kwargs)
+    return _densenet("densenet201", 32, (6, 12, 48, 32), 64, weights, kwargs)

@@ -13,7 +13,7 @@ import collections
 
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 GoogLeNetOutputs = collections.namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 
@@ -269,11 +269,13 @@ def googlenet(weights=None, *, aux_logits=None, transform_input=None, init_weigh
     """torchvision's GoogLeNet (``num_classes``, ``aux_logits``, ``transform_input``,
     ``init_weights``, ``dropout``, ``dropout_aux``).
 
-    As in torchvision, giving ``weights`` (a .pth path such as torchvision's
-    googlenet-1378be20.pth, or a state dict) defaults to ``transform_input=True`` (the
+    ``weights``: ``"DEFAULT"`` / ``"IMAGENET1K_V1"`` (torchvision's googlenet-1378be20.pth,
+    downloaded once into PyTorch's cache; ``pretrained=True`` is the legacy spelling), a
+    .pth path or a state dict.  As in torchvision, giving ``weights`` defaults to ``transform_input=True`` (the
     ported weights expect ImageNet-normalised input) and ``aux_logits=False`` (the
     file's aux heads were never trained; their keys are then ignored).
     """
+    weights = resolve_weights("googlenet", weights, kwargs)
     pretrained = weights is not None
     model = GoogLeNet(aux_logits=(not pretrained) if aux_logits is None else aux_logits,
                       transform_input=pretrained if transform_input is None else transform_input,

@@ -16,7 +16,7 @@ import collections
 
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 from .googlenet import BasicConv2d, transform_input
 
 InceptionOutputs = collections.namedtuple("InceptionOutputs", ["logits", "aux_logits"])
@@ -214,9 +214,11 @@ class Inception3(nn.Module):
 
 def inception_v3(weights=None, *, transform_input=None, init_weights=None, **kwargs):
     """torchvision's Inception v3 (``num_classes``, ``aux_logits``, ``transform_input``,
-    ``init_weights``, ``dropout``).  As in torchvision, giving ``weights`` (a .pth path such
-    as inception_v3_google-0cc3c7bd.pth, or a state dict) defaults to
+    ``init_weights``, ``dropout``).  ``weights``: ``"DEFAULT"`` / ``"IMAGENET1K_V1"``
+    (torchvision's inception_v3_google-0cc3c7bd.pth, downloaded once; ``pretrained=True`` is
+    the legacy spelling), a .pth path or a state dict.  As in torchvision, weights default to
     ``transform_input=True``; with ``aux_logits=False`` the file's aux head is ignored."""
+    weights = resolve_weights("inception_v3", weights, kwargs)
     pretrained = weights is not None
     model = Inception3(transform_input=pretrained if transform_input is None else transform_input,
                        init_weights=(not pretrained) if init_weights is None else init_weights,

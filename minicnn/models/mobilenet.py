@@ -14,7 +14,7 @@ precision.
 """
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 
 def _make_divisible(v, divisor, min_value=None):
@@ -138,5 +138,7 @@ class MobileNetV2(nn.Module):
 def mobilenet_v2(weights=None, **kwargs):
     """MobileNet v2 (3,504,872 parameters with 1000 classes).  Options: ``num_classes``,
     ``width_mult``, ``inverted_residual_setting``, ``round_nearest``, ``dropout``;
-    ``weights``: a .pth path or state dict (torchvision's keys)."""
+    ``weights``: ``"DEFAULT"`` (IMAGENET1K_V2) or ``"IMAGENET1K_V1"`` (torchvision's files,
+    downloaded once; ``pretrained=True`` means V1), a .pth path or a state dict."""
+    weights = resolve_weights("mobilenet_v2", weights, kwargs)
     return load_weights(MobileNetV2(**kwargs), weights)

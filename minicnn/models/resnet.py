@@ -21,7 +21,7 @@ channels, split into ``groups`` independent groups):
 """
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 
 def conv3x3(in_planes, out_planes, stride=1, groups=1):
@@ -153,59 +153,68 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def _resnet(block, layers, weights, kwargs):
+def _resnet(name, block, layers, weights, kwargs):
+    weights = resolve_weights(name, weights, kwargs)
     return load_weights(ResNet(block, layers, **kwargs), weights)
 
 
 def resnet18(weights=None, **kwargs):
     """ResNet-18: BasicBlocks [2, 2, 2, 2].  Options: ``num_classes``,
-    ``zero_init_residual``; ``weights``: a .pth path or state dict."""
-    return _resnet(BasicBlock, [2, 2, 2, 2], weights, kwargs)
+    ``zero_init_residual``; ``weights``: ``"DEFAULT"`` or a weights name such as
+    ``"IMAGENET1K_V1"`` (torchvision's file, downloaded once into PyTorch's cache), a .pth
+    path or a state dict; ``pretrained=True`` as in torchvision (the same for every ResNet,
+    ResNeXt and Wide ResNet here)."""
+    return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], weights, kwargs)
 
 
 def resnet34(weights=None, **kwargs):
     """ResNet-34: BasicBlocks [3, 4, 6, 3]."""
-    return _resnet(BasicBlock, [3, 4, 6, 3], weights, kwargs)
+    return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], weights, kwargs)
 
 
 def resnet50(weights=None, **kwargs):
     """ResNet-50: Bottlenecks [3, 4, 6, 3].  ``stride_in_1x1=True`` gives the paper's
     (v1) stride placement instead of torchvision's v1.5; the weights have the same keys."""
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, kwargs)
+    return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], weights, kwargs)
 
 
 def resnet101(weights=None, **kwargs):
     """ResNet-101: Bottlenecks [3, 4, 23, 3]."""
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, kwargs)
+    return _resnet("resnet101", Bottleneck, [3, 4, 23, 3], weights, kwargs)
 
 
 def resnet152(weights=None, **kwargs):
     """ResNet-152: Bottlenecks [3, 8, 36, 3]."""
-    return _resnet(Bottleneck, [3, 8, 36, 3], weights, kwargs)
+    return _resnet("resnet152", Bottleneck, [3, 8, 36, 3], weights, kwargs)
 
 
 def resnext50_32x4d(weights=None, **kwargs):
     """ResNeXt-50 32x4d: ResNet-50's Bottlenecks [3, 4, 6, 3] with the 3x3 conv split into
     32 groups of 4 channels at the first stage (groups=32, width_per_group=4)."""
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, dict(groups=32, width_per_group=4, **kwargs))
+    return _resnet("resnext50_32x4d", Bottleneck, [3, 4, 6, 3], weights,
+                   dict(groups=32, width_per_group=4, **kwargs))
 
 
 def resnext101_32x8d(weights=None, **kwargs):
     """ResNeXt-101 32x8d: Bottlenecks [3, 4, 23, 3], 32 groups of 8 channels."""
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(groups=32, width_per_group=8, **kwargs))
+    return _resnet("resnext101_32x8d", Bottleneck, [3, 4, 23, 3], weights,
+                   dict(groups=32, width_per_group=8, **kwargs))
 
 
 def resnext101_64x4d(weights=None, **kwargs):
     """ResNeXt-101 64x4d: Bottlenecks [3, 4, 23, 3], 64 groups of 4 channels."""
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(groups=64, width_per_group=4, **kwargs))
+    return _resnet("resnext101_64x4d", Bottleneck, [3, 4, 23, 3], weights,
+                   dict(groups=64, width_per_group=4, **kwargs))
 
 
 def wide_resnet50_2(weights=None, **kwargs):
     """Wide ResNet-50-2: ResNet-50 with every bottleneck's inner width doubled
     (width_per_group=128); the 1x1 expansion to 4*planes channels is unchanged."""
-    return _resnet(Bottleneck, [3, 4, 6, 3], weights, dict(width_per_group=128, **kwargs))
+    return _resnet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], weights,
+                   dict(width_per_group=128, **kwargs))
 
 
 def wide_resnet101_2(weights=None, **kwargs):
     """Wide ResNet-101-2: ResNet-101 with every bottleneck's inner width doubled."""
-    return _resnet(Bottleneck, [3, 4, 23, 3], weights, dict(width_per_group=128, **kwargs))
+    return _resnet("wide_resnet101_2", Bottleneck, [3, 4, 23, 3], weights,
+                   dict(width_per_group=128, **kwargs))

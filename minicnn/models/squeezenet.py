@@ -13,7 +13,7 @@ and pools earlier: 2.4 times less computation at the same accuracy.
 """
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 
 class Fire(nn.Module):
@@ -87,11 +87,14 @@ class SqueezeNet(nn.Module):
 def squeezenet1_0(weights=None, **kwargs):
     """SqueezeNet 1.0 (the paper's): a 7x7/2 conv to 96 channels, 8 Fire modules;
     1,248,424 parameters for 1000 classes.  Options: ``num_classes``, ``dropout``;
-    ``weights``: a .pth path or state dict (torchvision's checkpoint loads unchanged)."""
+    ``weights``: ``"DEFAULT"`` / ``"IMAGENET1K_V1"`` (torchvision's file, downloaded once;
+    ``pretrained=True`` is the legacy spelling), a .pth path or a state dict."""
+    weights = resolve_weights("squeezenet1_0", weights, kwargs)
     return load_weights(SqueezeNet("1_0", **kwargs), weights)
 
 
 def squeezenet1_1(weights=None, **kwargs):
     """SqueezeNet 1.1: a 3x3/2 conv to 64 channels and earlier pooling, 2.4 times less
     computation than 1.0 at the same accuracy; 1,235,496 parameters for 1000 classes."""
+    weights = resolve_weights("squeezenet1_1", weights, kwargs)
     return load_weights(SqueezeNet("1_1", **kwargs), weights)

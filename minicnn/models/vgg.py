@@ -9,7 +9,7 @@ changes between configurations A (11 layers) to E (19 layers).
 """
 from .. import functional as F
 from .. import nn
-from ._weights import load_weights
+from ._weights import load_weights, resolve_weights
 
 # Numbers are conv3x3 output channels; "M" is 2x2 max pooling; "LRN" local response norm;
 # (channels, 1) is a 1x1 convolution ("conv1-256" in the paper's Table 1).
@@ -79,7 +79,8 @@ def make_layers(cfg, batch_norm=False):
     return nn.Sequential(*layers)
 
 
-def _vgg(cfg, batch_norm, weights, kwargs):
+def _vgg(name, cfg, batch_norm, weights, kwargs):
+    weights = resolve_weights(name, weights, kwargs)
     if weights is not None:
         kwargs.setdefault("init_weights", False)
     return load_weights(VGG(make_layers(CFGS[cfg], batch_norm), **kwargs), weights)
@@ -87,13 +88,15 @@ def _vgg(cfg, batch_norm, weights, kwargs):
 
 def vgg11(weights=None, **kwargs):
     """VGG-11 (configuration A).  ``num_classes``, ``init_weights``, ``dropout``; ``weights``:
-    a .pth path or state dict."""
-    return _vgg("A", False, weights, kwargs)
+    ``"DEFAULT"`` / ``"IMAGENET1K_V1"`` (torchvision's file, downloaded once), a .pth path or
+    a state dict; ``pretrained=True`` as in torchvision (the same for every VGG but the
+    paper-only vgg11_lrn and vgg16_c)."""
+    return _vgg("vgg11", "A", False, weights, kwargs)
 
 
 def vgg11_bn(weights=None, **kwargs):
     """VGG-11 with batch norm after every conv (not in the paper; torchvision's)."""
-    return _vgg("A", True, weights, kwargs)
+    return _vgg("vgg11_bn", "A", True, weights, kwargs)
 
 
 def vgg11_lrn(weights=None, **kwargs):
@@ -102,16 +105,16 @@ def vgg11_lrn(weights=None, **kwargs):
     (k=2, n=5, alpha=1e-4 undivided -> ``alpha=5e-4`` in PyTorch terms, beta=0.75).
     The paper found it did not help.  The LRN shifts later feature indices by one
     (``features.4.weight`` is the second conv), so it does not load plain VGG-11 weights."""
-    return _vgg("A-LRN", False, weights, kwargs)
+    return _vgg("vgg11_lrn", "A-LRN", False, weights, kwargs)
 
 
 def vgg13(weights=None, **kwargs):
     """VGG-13 (configuration B)."""
-    return _vgg("B", False, weights, kwargs)
+    return _vgg("vgg13", "B", False, weights, kwargs)
 
 
 def vgg13_bn(weights=None, **kwargs):
-    return _vgg("B", True, weights, kwargs)
+    return _vgg("vgg13_bn", "B", True, weights, kwargs)
 
 
 def vgg16_c(weights=None, **kwargs):
@@ -120,22 +123,22 @@ def vgg16_c(weights=None, **kwargs):
     1x1 layers add depth and non-linearity without widening the receptive field; the
     paper found C worse than D, whose 3x3 layers there also see more context.  Same
     state-dict keys as ``vgg16``, but the 1x1 weights do not load VGG-16 (D) checkpoints."""
-    return _vgg("C", False, weights, kwargs)
+    return _vgg("vgg16_c", "C", False, weights, kwargs)
 
 
 def vgg16(weights=None, **kwargs):
     """VGG-16 (configuration D)."""
-    return _vgg("D", False, weights, kwargs)
+    return _vgg("vgg16", "D", False, weights, kwargs)
 
 
 def vgg16_bn(weights=None, **kwargs):
-    return _vgg("D", True, weights, kwargs)
+    return _vgg("vgg16_bn", "D", True, weights, kwargs)
 
 
 def vgg19(weights=None, **kwargs):
     """VGG-19 (configuration E)."""
-    return _vgg("E", False, weights, kwargs)
+    return _vgg("vgg19", "E", False, weights, kwargs)
 
 
 def vgg19_bn(weights=None, **kwargs):
-    return _vgg("E", True, weights, kwargs)
+    return _vgg("vgg19_bn", "E", True, weights, kwargs)

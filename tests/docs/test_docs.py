@@ -7,7 +7,13 @@
   (``mc.cuda.is_available()``) and runs on the CPU here; a block that only sets up a GPU
   is marked ``<!-- needs: gpu -->`` on the line above it and, without a GPU, is only
   parsed.  One needing downloaded weights is preceded on its page by a block writing a
-  stand-in file with the same keys.
+  stand-in file with the same keys, or is marked ``<!-- needs: weights -->``: it then runs
+  against a local HTTP server (tests/local_server.py) serving stand-in weights (random,
+  torchvision's keys) for each torchvision model the block builds by name.  A block
+  marked ``<!-- needs: internet -->`` (real downloads: the datasets, gigabytes of weights)
+  is only parsed; what it calls is tested against the local server in tests/models and
+  tests/data.  No block reaches the internet: every page runs with the local server's
+  guard on.
 * Every command in docs/lecture-notes.md prints the figures quoted next to it; every row
   names its source, and each quote of the lecture material is in the file it names.
 * README.md links every page of docs/, its layout table covers the tree, and its gradcheck
@@ -27,6 +33,7 @@ import minicnn as mc
 import minicnn.distributed as dist
 from minicnn.cli import main
 from minicnn.gradcheck import GradcheckError
+from tests.local_server import local_server, serve_torchvision_weights  # noqa: F401
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir)
 DOCS = os.path.join(ROOT, "docs")
@@ -42,21 +49,38 @@ def read(page):
 
 
 def python_blocks(page):
-    """[(code, needs)]: needs is "gpu" for a block marked <!-- needs: gpu --> just above it."""
+    """[(code, needs)]: needs is "gpu", "weights" or "internet" for a block marked
+    <!-- needs: ... --> just above it."""
     return [(code, needs or None) for needs, code in re.findall(
-        r"^(?:<!-- needs: (gpu) -->\n)?```python\n(.*?)^```", read(page), flags=re.S | re.M)]
+        r"^(?:<!-- needs: (gpu|weights|internet) -->\n)?```python\n(.*?)^```", read(page),
+        flags=re.S | re.M)]
 
 
-def run_blocks(page, blocks, namespace=None):
+def stand_in_weights(server, monkeypatch):
+    """``serve(source)``: stand-in weights on ``server`` for each torchvision model that
+    ``source`` builds (``models.NAME(``)."""
+    from minicnn.models.weights_table import WEIGHTS
+
+    def serve(source):
+        for name in sorted(set(re.findall(r"models\.(\w+)\(", source)) & set(WEIGHTS)):
+            serve_torchvision_weights(server, monkeypatch, name)
+    return serve
+
+
+def run_blocks(page, blocks, namespace=None, serve_weights=None):
     namespace = {"__name__": "__doc_example__"} if namespace is None else namespace
     skipped = NOT_EXAMPLES.get(page, {})
     for i, (source, needs) in enumerate(blocks):
         code = compile(source, f"{page}, python block {i}", "exec")    # every block must parse
         if i in skipped or (needs == "gpu" and not mc.cuda.is_available()):
             continue                  # a GPU-only block (device setup) where there is no GPU
+        if needs == "internet":
+            continue                  # real downloads: parsed only
         needs_torch = re.search(r"^\s*import torch", source, flags=re.M) is not None
-        if needs_torch and importlib.util.find_spec("torch") is None:
+        if (needs_torch or needs == "weights") and importlib.util.find_spec("torch") is None:
             pytest.skip(f"{page}: block {i} and the rest need PyTorch")
+        if needs == "weights":
+            serve_weights(source)
         exec(code, namespace)
     return namespace
 
@@ -72,11 +96,12 @@ def own_kernel_registry(monkeypatch):
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
-def test_examples_run(page, tmp_path, monkeypatch, own_kernel_registry):
+def test_examples_run(page, tmp_path, monkeypatch, own_kernel_registry, local_server):
     blocks = python_blocks(page)
     monkeypatch.chdir(tmp_path)
     try:
-        namespace = run_blocks(page, blocks)
+        namespace = run_blocks(page, blocks,
+                               serve_weights=stand_in_weights(local_server, monkeypatch))
     finally:    # docs/distributed.md joins a process group: leave the process as it was found
         if dist.is_initialized():
             dist.destroy_process_group()
