@@ -471,22 +471,22 @@ def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
     if create_graph:
         with enable_grad():
             return _backpropagate_tensors(roots, retain_graph, capture)
-    grads = {}                       # gradient flowing into each node (Function or leaf)
+    # The gradient flowing into each node (Function or leaf), and whether it is owned: an
+    # array nothing else holds.  A leaf adopts an owned array as its .grad; it copies one that
+    # something else may also hold (the caller's grad, a hook's result, an upstream gradient
+    # passed straight through, one array handed to two inputs, a view), so an in-place change
+    # of one .grad cannot change another -- and no 150 MB weight gradient is copied for nothing.
+    grads = {}
     for node, g in roots:
-        grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
-    # Arrays that something else may also hold: the caller's grad, an upstream gradient
-    # passed straight through, one array handed to two inputs, views.  A leaf keeps a
-    # copy of those (so an in-place change of one .grad cannot change another) and the
-    # array itself otherwise: no copy of a 150 MB fully-connected weight gradient.
-    shared = {id(g) for _, g in roots}
+        _add_gradient(grads, id(node), g, owned=False)
     order, through = _walk(roots, capture)
     for node in order:
-        g = grads.pop(id(node), None)
+        g, owned = grads.pop(id(node), (None, False))
         if g is None:
             continue
         if node._tensor_hooks:          # the user's hooks may replace the gradient
-            g = _run_hooks(node, g)
-            shared.add(id(g))           # the hook's caller may hold what it returned
+            new = _run_hooks(node, g)
+            g, owned = new, owned and new is g
         if capture is not None:
             if id(node) in capture:
                 capture[id(node)] = g
@@ -494,27 +494,38 @@ def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
                 continue
         elif node._retains_grad is not None and node._retains_grad() is not None:
             _accumulate(node._retains_grad(), g, own=False)
+            owned = False
         if isinstance(node, Tensor):    # a leaf: accumulate, as PyTorch does
-            _accumulate(node, g, own=id(g) not in shared and g.base is None)
+            _accumulate(node, g, own=owned)
             continue
         fn = node
         _check_can_backward(fn)
         in_grads = fn.backward(g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
-        handed_out = {id(g)}
+        xp = backend.get_array_module(g)
+        # an input's gradient is owned unless it shares memory with one handed to another
+        # input, or with g when g is not ours (a view of a fresh array, as a convolution's
+        # weight gradient, is owned: a leaf adopts it without a copy)
+        handed_out = [] if owned else [g]
         for parent, ig, shape in zip(fn.parents, in_grads, fn.input_shapes):
             if parent is not None and ig is not None:
                 if ig.shape != shape:
                     raise RuntimeError(f"minicnn: {fn} returned a gradient of shape {ig.shape} "
                                        f"for an input of shape {shape}")
-                if id(ig) in handed_out:
-                    shared.add(id(ig))
-                handed_out.add(id(ig))
-                key = id(parent)
-                grads[key] = ig if key not in grads else grads[key] + ig
+                shares = any(xp.may_share_memory(ig, h) for h in handed_out)
+                handed_out.append(ig)
+                _add_gradient(grads, id(parent), ig, owned=not shares)
         if not retain_graph:
             fn.release()
+
+
+def _add_gradient(grads, key, g, owned):
+    """grads[key] += g, as (array, owned): a sum is a new array, owned."""
+    if key in grads:
+        grads[key] = (grads[key][0] + g, True)
+    else:
+        grads[key] = (g, owned)
 
 
 def _backpropagate_tensors(roots, retain_graph, capture):

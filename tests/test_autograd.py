@@ -257,6 +257,26 @@ def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
     assert w.grad.data is returned["weight"]      # 150 MB for AlexNet's fc6: not copied
 
 
+def test_a_view_of_a_fresh_gradient_is_adopted_without_a_copy(monkeypatch):
+    """A convolution's weight gradient is a reshaped view of the product that made it: still
+    nothing else's, so the leaf takes it as it is (a copy made while the activations are
+    alive lifted vgg16's step by 85 MB)."""
+    from minicnn.functional.conv import Conv2d
+    returned = {}
+    backward = Conv2d.backward
+
+    def spy(self, g):
+        grads = backward(self, g)
+        returned["weight"] = grads[1]
+        return grads
+
+    monkeypatch.setattr(Conv2d, "backward", spy)
+    x = mc.tensor(np.ones((2, 3, 6, 6)))
+    w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert returned["weight"].base is not None and w.grad.data is returned["weight"]
+
+
 def test_graph_does_not_keep_activations_that_no_backward_needs():
     # PyTorch's graph links Functions; an intermediate tensor lives only as long as the
     # user's code holds it or an op saved it.  Here the sum and the ReLU save nothing of
