@@ -1,15 +1,17 @@
 """`minicnn gradcheck`: a whole model against torchvision's, outputs and every parameter
-gradient, in float64."""
+gradient, in float64; a model torchvision lacks (the CIFAR nets, FractalNet, NiN, LeNet-5,
+ZFNet, ...) against finite differences of its own loss."""
 import numpy as np
 
 import minicnn as mc
 from minicnn import nn
 from minicnn.utils import as_numpy, to_torch
-from .factories import model_names
+from .factories import GREY_MODELS, model_names
 from .options import add_command, nonnegative_int, positive_float, positive_int
 
 IMAGE_SIZE = {"alexnet": 63, "inception_v3": 299,      # smallest inputs that work; others 32
-              "mobilenet_v2": 64}      # at 32 its last batch norms see 2 values a channel
+              "mobilenet_v2": 64,      # at 32 its last batch norms see 2 values a channel
+              "alexnet_2012": 227, "googlenet_2014": 224, "zfnet": 224}     # fixed sizes
 GRAD_FLOOR = 1e-6   # a gradient's scale is at least this fraction of the model's largest
 
 
@@ -18,7 +20,8 @@ def add_parser(subparsers):
                     " Builds the torchvision model, copies its weights into minicnn's, runs "
                     "both on the same random batch and compares the outputs (aux heads "
                     "included) and all parameter gradients. Needs torch and torchvision.")
-    p.add_argument("model", help="a torchvision model name, e.g. resnet18, googlenet")
+    p.add_argument("model", help="a minicnn.models name, e.g. resnet18, googlenet (against "
+                   "torchvision), resnet20, fractalnet20 (against finite differences)")
     p.add_argument("--size", type=positive_int,
                    help="image size (default 32; 63 for alexnet, 299 for "
                    "inception_v3)")
@@ -49,10 +52,11 @@ def run(args):
               "pip install torch torchvision  (or pip install -e \".[test]\")")
         return 2
     name = args.model
-    if not hasattr(torchvision.models, name) or name not in model_names():
-        raise SystemExit(f"minicnn: gradcheck compares with torchvision, which has no {name!r}; "
-                         "choose one of: " + ", ".join(n for n in model_names()
-                                                       if hasattr(torchvision.models, n)))
+    if name not in model_names():
+        raise SystemExit(f"minicnn: unknown model {name!r}; choose one of "
+                         f"{', '.join(model_names())}")
+    if not hasattr(torchvision.models, name):
+        return finite_differences(args)
     size = args.size or IMAGE_SIZE.get(name, 32)
     torch.manual_seed(args.seed)
     with_aux = name in ("googlenet", "inception_v3")
@@ -99,4 +103,72 @@ def run(args):
         print(f"  {err:10.2e}  {label}")
     print(f"{'PASS' if ok else 'FAIL'}: worst {worst[0][1]:.2e} {'<' if ok else '>='} "
           f"tolerance {args.tol:g}")
+    return 0 if ok else 1
+
+
+def finite_differences(args):
+    """A model torchvision lacks: its backward against central differences of its own
+    loss L = sum(g * model(x)) (g random), in float64, training mode (dropout off; the
+    random draws of stochastic depth and drop-path replayed by reseeding before every
+    forward pass).  Along random unit directions d, over the input and over all
+    parameters together: (L(w + eps d) - L(w - eps d)) / (2 eps) against <dL/dw, d>.
+    The error is measured against ||dL/dw|| (the largest <dL/dw, d> can be), so a
+    direction nearly orthogonal to the gradient does not make rounding noise look large."""
+    # Steps along a unit direction: 1e-6 for the input, 1e-7 for the parameters.  A step
+    # of 1e-5 moves many ReLU and max-pool inputs across their kinks (ResNet-110's
+    # parameters: 2% off there); a smaller one drowns NiN's small input gradient in rounding.
+    name, n_directions = args.model, 3
+    grey = name in GREY_MODELS
+    size = args.size or IMAGE_SIZE.get(name, 32)
+    mc.manual_seed(args.seed)
+    model = getattr(mc.models, name)(num_classes=args.num_classes).double().train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    rng = np.random.default_rng(args.seed)
+    x = mc.tensor(rng.standard_normal((args.batch, 1 if grey else 3, size, size)),
+                  requires_grad=True)
+
+    def loss(upstream):
+        mc.manual_seed(args.seed)           # the same drop decisions in every pass
+        out = model(x)
+        out = out[0] if isinstance(out, tuple) else out
+        return out if upstream is None else (out * mc.tensor(upstream)).sum()
+
+    print(f"{name}: batch {args.batch} x {x.shape[1]} x {size} x {size}, float64, training "
+          "mode (batch-norm batch statistics, dropout off); torchvision has no "
+          f"{name}: checked against finite differences along {n_directions} random "
+          "directions of the input and of all parameters together")
+    upstream = rng.standard_normal(tuple(loss(None).shape))
+    model.zero_grad()
+    loss(upstream).backward()
+    rows = []
+    for what, tensors, eps in (("input", [x], 1e-6),
+                               ("all parameters", list(model.parameters()), 1e-7)):
+        grads = [as_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in tensors]
+        grad_norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
+        originals = [t.data for t in tensors]
+        for d in range(n_directions):
+            directions = [rng.standard_normal(t.shape) for t in tensors]
+            norm = np.sqrt(sum(float((v * v).sum()) for v in directions))
+            directions = [v / norm for v in directions]
+            values = []
+            for sign in (1, -1):
+                for t, v, o in zip(tensors, directions, originals):
+                    t.data = o + sign * eps * v
+                with mc.no_grad():
+                    values.append(loss(upstream).item())
+            for t, o in zip(tensors, originals):
+                t.data = o
+            numeric = (values[0] - values[1]) / (2 * eps)
+            analytic = sum(float((g * v).sum()) for g, v in zip(grads, directions))
+            rows.append((f"{what}, direction {d}", analytic, numeric,
+                         abs(analytic - numeric) / max(grad_norm, 1e-30)))
+    worst = max(err for *_, err in rows)
+    ok = worst < args.tol
+    print("  |analytic - numeric| / ||grad||   analytic <grad, d>   numeric")
+    for label, analytic, numeric, err in rows:
+        print(f"  {err:10.2e}  {analytic:20.10g}  {numeric:20.10g}  {label}")
+    print(f"{'PASS' if ok else 'FAIL'}: worst {worst:.2e} {'<' if ok else '>='} tolerance "
+          f"{args.tol:g}")
     return 0 if ok else 1
