@@ -93,7 +93,7 @@ class FractalJoin(nn.Module):
 
     ``forward(inputs, kept=None)``: ``kept`` (indices into ``inputs``) given: the mean of
     those; not given: in training, ``sample_local_drop_path(len(inputs), p)``, in eval
-    mode all of them.  What was kept is stored in ``last_kept``.
+    mode all of them.  What the last call kept is stored in ``last_kept``.
     """
 
     def __init__(self, p=0.15):
@@ -124,8 +124,11 @@ class FractalJoin(nn.Module):
 class FractalBlock(nn.Module):
     """A C-column fractal block (see the module docstring), then 2x2 max pooling.
 
-    ``forward(x, column=None)``: ``column`` (0-based) given: global drop-path, only that
-    column is computed; None: every column, joined by the (local drop-path) joins.
+    Its layers: ``column{c}_{i}``, the i-th conv unit of column c (1-based; column c has
+    2^(c-1)), one ``join`` used at every step where two or more columns meet, and
+    ``pool``.  ``forward(x, column=None)``: ``column`` (0-based) given: global drop-path,
+    only that column runs; None: every column, joined by the (local drop-path) join.
+    ``last_kept``: per join step of the last call, the indices of the inputs kept.
 
     Shape: (N, in_channels, H, W) -> (N, out_channels, H/2, W/2).
     """
@@ -133,44 +136,50 @@ class FractalBlock(nn.Module):
     def __init__(self, in_channels, out_channels, columns, dropout=0.0, p_local=0.15):
         super().__init__()
         self.schedule = join_schedule(columns)
-        # column c: 2^c conv units; the first one reads the block's input
-        self.columns = nn.ModuleList(
-            nn.Sequential(*[conv_unit(in_channels if i == 0 else out_channels, out_channels,
-                                      dropout) for i in range(2 ** c)])
-            for c in range(columns))
-        self.joins = nn.ModuleList(FractalJoin(p_local) for step in self.schedule
-                                   if len(step) > 1)
+        for c in range(columns):
+            for i in range(2 ** c):     # the first unit of a column reads the block's input
+                self.add_module(f"column{c + 1}_{i + 1}", conv_unit(
+                    in_channels if i == 0 else out_channels, out_channels, dropout))
+        self.join = FractalJoin(p_local)
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.last_kept = []
+
+    def unit(self, column, index):
+        """The ``index``-th conv unit (0-based) of ``column`` (0-based)."""
+        return getattr(self, f"column{column + 1}_{index + 1}")
 
     def forward(self, x, column=None):
-        signal = [x] * len(self.columns)          # what each column reads next
-        depth = [0] * len(self.columns)           # how many convs of each column were used
-        joins = iter(self.joins)
+        signal = [x] * len(self.schedule[-1])     # what each column reads next
+        used = [0] * len(signal)                  # how many units of each column ran
+        self.last_kept = []
         for step, ending in enumerate(self.schedule):
             last_step = step == len(self.schedule) - 1
-            join = next(joins) if len(ending) > 1 else None
             if column is not None:                # global drop-path: one column, no joins
-                if join is not None:
-                    join.last_kept = [ending.index(column)] if column in ending else []
+                if len(ending) > 1:
+                    self.last_kept.append([ending.index(column)] if column in ending else [])
                 ending = [c for c in ending if c == column]
             outputs = []
             for c in ending:
-                out = self.columns[c][depth[c]](signal[c])
-                depth[c] += 1
+                out = self.unit(c, used[c])(signal[c])
+                used[c] += 1
                 outputs.append(self.pool(out) if last_step else out)  # pool, then last join
             if not outputs:
                 continue
-            joined = join(outputs) if join is not None and column is None else outputs[0]
+            if len(outputs) > 1:
+                joined = self.join(outputs)
+                self.last_kept.append(self.join.last_kept)
+            else:
+                joined = outputs[0]
             for c in ending:
                 signal[c] = joined
         return joined
 
 
 class FractalNet(nn.Module):
-    """Fractal blocks (``channels``: one per block, ``columns`` each) on 32x32 inputs, with
-    drop-path in training: per mini-batch global (probability ``global_ratio``) or local
-    (``p_local`` per join input); ``dropout``: one rate per block.  The last block must
-    end at 1x1 (five blocks for 32x32)."""
+    """Fractal blocks ``block1`` ... (``channels``: one width per block, ``columns`` each)
+    on 32x32 inputs, then ``fc``, with drop-path in training: per mini-batch global
+    (probability ``global_ratio``) or local (``p_local`` per join input); ``dropout``: one
+    rate per block.  The last block must end at 1x1 (five blocks for 32x32)."""
 
     def __init__(self, num_classes=10, columns=3, channels=CIFAR_CHANNELS,
                  dropout=CIFAR_DROPOUT, p_local=0.15, global_ratio=0.5):
@@ -184,11 +193,17 @@ class FractalNet(nn.Module):
                              f"got {global_ratio!r}")
         self.num_columns, self.global_ratio = columns, global_ratio
         widths = (3, *channels)
-        self.blocks = nn.ModuleList(
-            FractalBlock(widths[b], widths[b + 1], columns, dropout[b], p_local)
-            for b in range(len(channels)))
+        self.num_blocks = len(channels)
+        for b in range(self.num_blocks):
+            self.add_module(f"block{b + 1}", FractalBlock(widths[b], widths[b + 1], columns,
+                                                          dropout[b], p_local))
         self.fc = nn.Linear(channels[-1], num_classes)
         self.last_global_column = None
+
+    @property
+    def blocks(self):
+        """The fractal blocks, input side first."""
+        return [getattr(self, f"block{b + 1}") for b in range(self.num_blocks)]
 
     def sample_global_column(self):
         """Per mini-batch: a column for global drop-path (probability ``global_ratio``),

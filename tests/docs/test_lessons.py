@@ -58,7 +58,7 @@ def saved_figures(folder):
 
 def test_there_is_a_lesson_per_topic():
     topics = ["convolution", "receptive_fields", "alexnet", "vgg", "googlenet", "resnet",
-              "inception_v3", "transfer_learning", "batch_norm"]
+              "inception_v3", "transfer_learning", "batch_norm", "beyond_resnet"]
     names = [os.path.basename(s) for s in SCRIPTS]
     assert [any(t in n for n in names) for t in topics] == [True] * len(topics), names
     with open(os.path.join(LESSONS, "README.md"), encoding="utf-8") as f:

@@ -49,32 +49,34 @@ class FractalBlock(tnn.Module):
 
     def __init__(self, cin, cout, columns, dropout, p):
         super().__init__()
-        self.columns = tnn.ModuleList(
-            tnn.Sequential(*[torch_conv_unit(cin if i == 0 else cout, cout, dropout)
-                             for i in range(2 ** c)]) for c in range(columns))
-        # a join merges >= 2 columns: at every second step of the 2^(C-1)
-        self.joins = tnn.ModuleList(FractalJoin(p) for _ in range(2 ** (columns - 1) // 2))
+        self.columns = columns
+        for c in range(columns):
+            for i in range(2 ** c):
+                self.add_module(f"column{c + 1}_{i + 1}",
+                                torch_conv_unit(cin if i == 0 else cout, cout, dropout))
+        self.join = FractalJoin(p)
         self.pool = tnn.MaxPool2d(2, 2)
 
     def forward(self, x, kept=None, column=None):
         if column is not None:                     # global drop-path: the column's chain
-            return self.pool(self.columns[column](x))
-        used = [0] * len(self.columns)
+            for i in range(2 ** column):
+                x = getattr(self, f"column{column + 1}_{i + 1}")(x)
+            return self.pool(x)
+        used = [0] * self.columns
         kept = iter(kept) if kept is not None else None
-        join_layers = iter(self.joins)
 
         def join(paths):
             if len(paths) == 1:                    # one column ends here: nothing to join
                 return paths[0]
             which = next(kept) if kept is not None else range(len(paths))
-            return next(join_layers)(paths, list(which))
+            return self.join(paths, list(which))
 
         def paths(z, first):
             """The outputs, shortest column first, of the fractal made of columns
             first .. C-1, before its final join."""
-            conv = self.columns[first][used[first]]
             used[first] += 1
-            if first == len(self.columns) - 1:
+            conv = getattr(self, f"column{first + 1}_{used[first]}")
+            if first == self.columns - 1:
                 return [conv(z)]
             shallow = conv(z)
             middle = join(paths(z, first + 1))
@@ -88,10 +90,11 @@ class FractalNet(tnn.Module):
     def __init__(self, num_classes, columns, channels, dropout=fn.CIFAR_DROPOUT, p_local=0.15):
         super().__init__()
         widths = (3, *channels)
-        self.blocks = tnn.ModuleList(
-            FractalBlock(widths[b], widths[b + 1], columns, dropout[b], p_local)
-            for b in range(len(channels)))
+        for b in range(len(channels)):
+            self.add_module(f"block{b + 1}", FractalBlock(widths[b], widths[b + 1], columns,
+                                                          dropout[b], p_local))
         self.fc = tnn.Linear(channels[-1], num_classes)
+        self.blocks = [getattr(self, f"block{b + 1}") for b in range(len(channels))]
         self.plan = None       # (global column or None, [kept lists of block b, ...])
 
     def forward(self, x):
@@ -102,10 +105,9 @@ class FractalNet(tnn.Module):
 
 
 def plan_of(mc_model):
-    """What minicnn's last training step dropped, in the reference's terms: join j's kept
-    indices in step order, per block (the joins of the shortest-first column order)."""
-    return (mc_model.last_global_column,
-            [[join.last_kept for join in block.joins] for block in mc_model.blocks])
+    """What minicnn's last training step dropped, in the reference's terms: the global
+    column (or None) and, per block, each join step's kept input indices."""
+    return (mc_model.last_global_column, [block.last_kept for block in mc_model.blocks])
 
 
 def n_params(model):
@@ -163,6 +165,9 @@ def test_parameter_counts_and_the_papers():
 def test_join_schedule_is_the_fractal():
     assert fn.join_schedule(1) == [[0]]
     assert fn.join_schedule(3) == [[2], [1, 2], [2], [0, 1, 2]]
+    assert [n for n, _ in mc.models.fractalnet_cifar(columns=3).block1.named_children()] == [
+        "column1_1", "column2_1", "column2_2", "column3_1", "column3_2", "column3_3",
+        "column3_4", "join", "pool"]
     sched = fn.join_schedule(4)
     assert len(sched) == 8 and sched[-1] == [0, 1, 2, 3] and sched[3] == [1, 2, 3]
     # column c has 2^c convs: it ends 2^c times
@@ -237,7 +242,9 @@ def test_eval_is_deterministic_and_a_column_alone_is_its_chain():
         deepest = model(x, column=2).numpy()
         y = x
         for block in model.blocks:
-            y = block.pool(block.columns[2](y))
+            for i in range(4):
+                y = block.unit(2, i)(y)
+            y = block.pool(y)
         np.testing.assert_allclose(deepest, model.fc(mc.functional.flatten(y, 1)).numpy(), rtol=1e-12)
         assert not np.allclose(deepest, first)
 
@@ -264,10 +271,12 @@ def test_errors_name_the_layer():
 
 
 def test_summary_prints_the_total():
-    s = mc.summary(mc.models.fractalnet_cifar(columns=3, channels=SMALL), (3, 32, 32))
     model = mc.models.fractalnet_cifar(columns=3, channels=SMALL)
-    assert s.total.params == n_params(model)
-    assert f"{n_params(model):,}" in str(s)
-    # every conv ran once: 7 per block, 5 blocks
-    assert sum(1 for name in ["blocks.%d.columns.%d.%d.0" % (b, c, i) for b in range(5)
-                              for c in range(3) for i in range(2 ** c)] if s[name].ran) == 35
+    s = mc.summary(model, (3, 32, 32))
+    assert s.total.params == n_params(model) and f"{n_params(model):,}" in str(s)
+    assert not s.not_run                      # every module runs in eval: no "aux heads"
+    # every conv ran: 7 per block, 5 blocks; the blocks' output shapes
+    assert sum(s[f"block{b}.column{c}_{i}.0"].ran for b in range(1, 6) for c in range(1, 4)
+               for i in range(1, 2 ** (c - 1) + 1)) == 35
+    assert [s[f"block{b}"].output_shape for b in range(1, 6)] == [
+        (4, 16, 16), (8, 8, 8), (8, 4, 4), (16, 2, 2), (16, 1, 1)]
