@@ -11,7 +11,12 @@ from .options import add_command, nonnegative_int, positive_float, positive_int
 
 IMAGE_SIZE = {"alexnet": 63, "inception_v3": 299,      # smallest inputs that work; others 32
               "mobilenet_v2": 64,      # at 32 its last batch norms see 2 values a channel
-              "alexnet_2012": 227, "googlenet_2014": 224, "zfnet": 224}     # fixed sizes
+              # the same for these at 32 (1x1 maps in layer4): a 2-value batch norm's
+              # rounding, amplified, made wide_resnet50_2 differ by 2.5e-4; 1e-12 at 64
+              **dict.fromkeys(("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                               "wide_resnet50_2", "wide_resnet101_2"), 64),
+              "alexnet_2012": 227, "googlenet_2014": 224, "zfnet": 224,     # fixed sizes
+              "small_cnn": 8, "lenet5": 32}                                  # the digits
 GRAD_FLOOR = 1e-6   # a gradient's scale is at least this fraction of the model's largest
 
 
@@ -23,8 +28,9 @@ def add_parser(subparsers):
     p.add_argument("model", help="a minicnn.models name, e.g. resnet18, googlenet (against "
                    "torchvision), resnet20, fractalnet20 (against finite differences)")
     p.add_argument("--size", type=positive_int,
-                   help="image size (default 32; 63 for alexnet, 299 for "
-                   "inception_v3)")
+                   help="image size (default 32; 63 for alexnet, 299 for inception_v3, 64 "
+                   "for mobilenet_v2, ResNeXt and Wide ResNet, 224 for zfnet and "
+                   "googlenet_2014, 227 for alexnet_2012)")
     p.add_argument("--batch", type=positive_int, default=2)
     p.add_argument("--num-classes", type=positive_int, default=10)
     p.add_argument("--tol", type=positive_float, default=1e-6,
@@ -115,11 +121,12 @@ def finite_differences(args):
     The error is measured against ||dL/dw|| (the largest <dL/dw, d> can be), so a
     direction nearly orthogonal to the gradient does not make rounding noise look large.
 
-    Each direction is tried with three steps, 1e-6, 1e-7 and 1e-8, and the closest is
-    kept: a step too large moves ReLU and max-pool inputs across their kinks (deep
-    networks: errors of 1e-4 to 1e-2 at 1e-5), one too small drowns a small gradient in
-    rounding.  Both depend on the step; a wrong backward is wrong at every step."""
-    name, n_directions, steps = args.model, 3, (1e-6, 1e-7, 1e-8)
+    Each direction is tried with four steps, 1e-5 to 1e-8, and the closest is kept: a
+    step too large moves ReLU and max-pool inputs across their kinks (deep networks:
+    errors of 1e-4 to 1e-2 at 1e-5), one too small drowns a small gradient in rounding
+    (AlexNet-2012's input gradient at 1e-6: 1.2e-6).  Both depend on the step; a wrong
+    backward is wrong at every step."""
+    name, n_directions, steps = args.model, 3, (1e-5, 1e-6, 1e-7, 1e-8)
     grey = name in GREY_MODELS
     size = args.size or IMAGE_SIZE.get(name, 32)
     mc.manual_seed(args.seed)
