@@ -270,10 +270,10 @@ lessons.show(fig, "beyond_resnet_complexity")
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Change the cardinality**: build `mc.models.ResNet` with the bottleneck blocks of
-#    ResNeXt-50 but `groups=64, width_per_group=4` (what `resnext101_64x4d` uses per
-#    stage).  Predict its parameters and multiply-adds relative to `resnext50_32x4d`,
-#    then run `mc.summary` and compare.
+# 1. **Change the cardinality**: `mc.models.ResNet(mc.models.Bottleneck, [3, 4, 6, 3],
+#    groups=64, width_per_group=4)` is ResNeXt-50 with 64 groups of 4 channels instead of
+#    32 (`resnext101_64x4d`'s blocks, 50 layers deep).  Predict its parameters and
+#    multiply-adds relative to `resnext50_32x4d`, then run `mc.summary` and compare.
 # 2. **Change the growth rate**: `mc.models.DenseNet(growth_rate=48, block_config=(6,
 #    12, 36, 24), num_init_features=96)` is DenseNet-161.  Predict the number of
 #    channels entering its first transition, then check `features.transition1`.
