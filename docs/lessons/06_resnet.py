@@ -20,23 +20,20 @@
 # initialisation and after a few training steps, and at the training loss.  Then the
 # paper's own experiment (Figure 1): the CIFAR networks plain-20 and plain-56 against
 # ResNet-20 and ResNet-56 (`mc.models.plain20` ... `resnet56`), trained the same way.
-# Figures go to `$MINICNN_LESSON_OUT` (default `lesson-output/`).
-# `MINICNN_LESSON_QUICK=1` runs a few steps of everything (what the tests do).
+# Figures appear below the cells in a notebook and are saved in `$MINICNN_LESSON_OUT`
+# (default `lesson-output/`); the short mode (`MINICNN_LESSON_SHORT=1`, what the tests
+# run) trains each network for a few steps only.
 
 # %%
-import os
-
+import matplotlib.pyplot as plt
 import numpy as np
 
 import minicnn as mc
 import minicnn.functional as F
-from minicnn import nn
+from minicnn import lessons, nn
 from minicnn.data import DataLoader, load_digits
 from minicnn.models import BasicBlock
 
-OUT = os.environ.get("MINICNN_LESSON_OUT", "lesson-output")
-os.makedirs(OUT, exist_ok=True)
-QUICK = os.environ.get("MINICNN_LESSON_QUICK") == "1"
 WIDTH, STEPS = 8, 20
 
 
@@ -123,13 +120,8 @@ for name, loss in results.items():
 assert results["residual, 16 blocks"] < results["plain, 16 blocks"]
 
 # %%
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-fig = Figure(figsize=(10, 4))
-FigureCanvasAgg(fig)
-for i, title in enumerate(("at initialisation", f"after {STEPS} steps")):
-    ax = fig.add_subplot(1, 2, i + 1)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for ax, i, title in zip(axes, range(2), ("at initialisation", f"after {STEPS} steps")):
     for name, pair in curves.items():
         ax.semilogy(pair[i], "o-", markersize=3, label=name)
     ax.set_xlabel("convolution (input side first)")
@@ -137,7 +129,7 @@ for i, title in enumerate(("at initialisation", f"after {STEPS} steps")):
     ax.set_title(title)
     ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "resnet_gradient_norms.png"))
+lessons.show(fig, "resnet_gradient_norms")
 
 
 # %% [markdown]
@@ -165,7 +157,7 @@ fig.savefig(os.path.join(OUT, "resnet_gradient_norms.png"))
 # %%
 import time
 
-ITERATIONS, EVERY, BATCH = (6, 3, 8) if QUICK else (200, 40, 32)
+ITERATIONS, EVERY, BATCH = lessons.pick((200, 40, 32), (6, 3, 8))
 
 
 def cifar_shaped_digits(split):
@@ -250,16 +242,14 @@ print(f"{ITERATIONS} steps of each network: {time.time() - started:.0f} s")
 # settings, or `ITERATIONS` raised) is where that comparison belongs.
 
 # %%
-if not QUICK:
+if not lessons.short():
     final = {name: smoothed(errors)[-1] for name, (errors, _) in figure1.items()}
     assert final["plain56"] > final["plain20"] + 0.05, final   # degradation: deeper plain is worse
     assert final["resnet56"] < final["plain56"] - 0.05, final  # shortcuts remove it
 
-fig = Figure(figsize=(10, 4))
-FigureCanvasAgg(fig)
-for i, (kind, names) in enumerate((("plain", ("plain20", "plain56")),
-                                   ("ResNet", ("resnet20", "resnet56")))):
-    ax = fig.add_subplot(1, 2, i + 1)
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+for ax, (kind, names) in zip(axes, (("plain", ("plain20", "plain56")),
+                                    ("ResNet", ("resnet20", "resnet56")))):
     for name, color in zip(names, ("tab:orange", "tab:red")):
         train_errors, test_errors = figure1[name]
         curve = smoothed(train_errors)
@@ -274,7 +264,7 @@ for i, (kind, names) in enumerate((("plain", ("plain20", "plain56")),
     ax.set_title(f"{kind}-20 and {kind}-56 (digits at 16x16)")
     ax.legend()
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "resnet_figure1_degradation.png"))
+lessons.show(fig, "resnet_figure1_degradation")
 
 # %% [markdown]
 # ## Exercises

@@ -23,9 +23,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # Lessons being rewritten elsewhere, which do not yet end with exercises nor show their
 # figures with lessons.show: expected to fail those two checks until they do (strict: a
 # pass is reported, so that the mark is removed).
-BEING_REWRITTEN = {"06_resnet.py": "lesson 06 is being rewritten (to train long enough to "
-                                   "show degradation); it has no exercises yet and saves its "
-                                   "figure with fig.savefig, not lessons.show"}
+BEING_REWRITTEN = {}
 
 
 def lessons_marking_those_being_rewritten():
