@@ -13,9 +13,11 @@ specific to the original task.  Three ways to reuse the body, from cheapest to b
    pretrained features are adjusted rather than destroyed.
 
 ``head_names(model)`` says which layers are heads for each architecture family:
-ResNet and the small CNN ``fc``; AlexNet and VGG ``classifier[-1]``; DenseNet
-``classifier``; GoogLeNet ``fc``
-plus ``aux1.fc2`` and ``aux2.fc2``; Inception v3 ``fc`` plus ``AuxLogits.fc``.
+ResNet, the CIFAR nets, FractalNet and the small CNN ``fc``; AlexNet, VGG, LeNet-5,
+ZFNet and MobileNet v2 ``classifier[-1]``; DenseNet ``classifier``; GoogLeNet ``fc``
+plus ``aux1.fc2`` and ``aux2.fc2``; Inception v3 ``fc`` plus ``AuxLogits.fc``.  Two
+networks have a 1x1 conv as their head, followed by global average pooling: SqueezeNet
+(``classifier[1]``) and Network in Network (its last conv, ``features[20]``).
 
 Frozen batch-norm layers still update their running statistics in training mode;
 call ``.eval()`` on them after ``model.train()`` to keep those fixed as well.
@@ -39,19 +41,31 @@ def unfreeze(module):
 
 def head_names(model):
     """Dotted names of the classifier layers that map features to classes: the main
-    head first, then any auxiliary heads (present only if the model was built with them)."""
+    head first, then any auxiliary heads (present only if the model was built with them).
+
+    ``fc`` (ResNet, GoogLeNet, Inception v3, the CIFAR nets), a Linear ``classifier``
+    (DenseNet), else the last layer with weights of a Sequential ``classifier`` (AlexNet,
+    VGG, MobileNet v2; SqueezeNet's 1x1 conv), else the layer the model names in its
+    ``head_name`` attribute (Network in Network: its last 1x1 conv, before global average
+    pooling).  A head is a Linear layer or, in networks without fully connected layers,
+    a Conv2d."""
     candidates = ["fc", "aux1.fc2", "aux2.fc2", "AuxLogits.fc"]
     names = [n for n in candidates if _find(model, n) is not None]
     classifier = getattr(model, "classifier", None)
     if not names and isinstance(classifier, nn.Linear):          # DenseNet
         names = ["classifier"]
-    if not names and isinstance(classifier, nn.Sequential) and len(classifier) > 0:
-        names = [f"classifier.{list(classifier._modules)[-1]}"]
-    if not names or not isinstance(_find(model, names[0]), nn.Linear):
+    if not names and isinstance(classifier, nn.Sequential):
+        names = [f"classifier.{n}" for n, m in classifier.named_children()
+                 if isinstance(m, (nn.Linear, nn.Conv2d))][-1:]
+    if not names and getattr(model, "head_name", None):             # NiN
+        names = [model.head_name]
+    if not names or not isinstance(_find(model, names[0]), (nn.Linear, nn.Conv2d)):
         raise ValueError(f"minicnn: transfer: cannot find the classifier head of "
                          f"{type(model).__name__}; expected a Linear layer named 'fc' "
-                         "(ResNet, GoogLeNet, Inception v3), a Linear 'classifier' (DenseNet) "
-                         "or a Sequential 'classifier' ending in a Linear layer (AlexNet, VGG)")
+                         "(ResNet, GoogLeNet, Inception v3), a Linear 'classifier' (DenseNet), "
+                         "a Sequential 'classifier' with a Linear or Conv2d layer (AlexNet, VGG, "
+                         "SqueezeNet), or a Linear or Conv2d layer named by the model's "
+                         "head_name attribute (Network in Network)")
     return names
 
 
@@ -61,13 +75,18 @@ def head(model):
 
 
 def replace_head(model, num_classes):
-    """Swap every classifier head (main and auxiliary) for a freshly initialised Linear
-    layer with ``num_classes`` outputs, on the old head's device and dtype.  The new
-    layers require grad even when the model was frozen.  Returns ``model``."""
+    """Swap every classifier head (main and auxiliary) for a freshly initialised layer
+    with ``num_classes`` outputs, on the old head's device and dtype: a Linear for a
+    Linear, a Conv2d of the same kernel, stride and padding for a conv head (SqueezeNet,
+    NiN).  The new layers require grad even when the model was frozen.  Returns ``model``."""
     for name in head_names(model):
         old = _find(model, name)
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None,
-                        device=old.weight.device, dtype=old.weight.dtype)
+        like = dict(bias=old.bias is not None, device=old.weight.device, dtype=old.weight.dtype)
+        if isinstance(old, nn.Conv2d):
+            new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, stride=old.stride,
+                            padding=old.padding, **like)
+        else:
+            new = nn.Linear(old.in_features, num_classes, **like)
         parent, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent), attr, new)
     return model
@@ -115,7 +134,8 @@ def extract_features(model, loader, device=None):
                 if device is not None:
                     images = Tensor(backend.to_device(images.data, device))
                 model(images)
-                features.append(captured.pop())
+                codes = captured.pop()              # (N, C, H, W) before a conv head
+                features.append(codes.reshape(len(codes), -1))
                 labels.append(backend.to_numpy(targets.data if isinstance(targets, Tensor)
                                                else np.asarray(targets)))
     finally:

@@ -3,7 +3,7 @@ import minicnn as mc
 from minicnn import train as training
 from .datasets import (DATASET_HELP, check_model_classes, first_images, load_split,
                        make_transforms, parse_dataset)
-from .factories import build_model, num_classes_in, read_weights
+from .factories import GREY_MODELS, build_model, num_classes_in, read_weights
 from .options import TRAIN_DEFAULTS, add_command, positive_int, resolve
 
 
@@ -33,7 +33,7 @@ def run(args):
     cfg["limit"] = args.limit                 # the whole split, unless asked otherwise
     if not saved:
         cfg["normalize"] = args.normalize or "imagenet"
-    rgb = saved.get("rgb", cfg["model"] != "small_cnn")
+    rgb = saved.get("rgb", cfg["model"] not in GREY_MODELS)
     cfg["augment"], cfg["val_split"] = False, 0.0
     kind, path = parse_dataset(cfg["dataset"])
     dataset = load_split(cfg, kind, path, args.split,

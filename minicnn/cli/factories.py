@@ -15,6 +15,9 @@ SCHEDULES = ["none", "step", "exponential", "multistep", "plateau", "cosine"]
 
 
 # ----- models ---------------------------------------------------------------------------
+GREY_MODELS = ("small_cnn", "lenet5")      # built for one-channel images; the others get RGB
+
+
 def model_names():
     return [n for n in models.__all__ if n[0].islower()]
 
@@ -30,7 +33,9 @@ def build_model(name, num_classes, in_channels=3, weights=None):
 
 
 def num_classes_in(state):
-    """The number of outputs of the classifier stored in a state dict."""
+    """The number of outputs of the classifier stored in a state dict: ``fc.weight``,
+    ``classifier.weight`` (DenseNet), the last ``classifier.N.weight``, or else the last
+    weight of a Linear or conv layer (2-D or 4-D; Network in Network's 1x1 conv head)."""
     for key in ("fc.weight", "classifier.weight"):      # classifier.weight: DenseNet
         if key in state:
             return int(np.shape(state[key])[0])
@@ -38,8 +43,11 @@ def num_classes_in(state):
     if classifier:
         last = max(classifier, key=lambda k: int(k.split(".")[1]))
         return int(np.shape(state[last])[0])
+    layers = [k for k in state if k.endswith(".weight") and np.ndim(state[k]) in (2, 4)]
+    if layers:
+        return int(np.shape(state[layers[-1]])[0])
     raise SystemExit("minicnn: cannot tell the number of classes of these weights (no fc.weight, "
-                     "classifier.weight or classifier.N.weight)")
+                     "classifier.weight, classifier.N.weight or any Linear or conv weight)")
 
 
 def read_weights(spec, model=None, progress=True):

@@ -1,15 +1,22 @@
 """`minicnn gradcheck`: a whole model against torchvision's, outputs and every parameter
-gradient, in float64."""
+gradient, in float64; a model torchvision lacks (the CIFAR nets, FractalNet, NiN, LeNet-5,
+ZFNet, ...) against finite differences of its own loss."""
 import numpy as np
 
 import minicnn as mc
 from minicnn import nn
 from minicnn.utils import as_numpy, to_torch
-from .factories import model_names
+from .factories import GREY_MODELS, model_names
 from .options import add_command, nonnegative_int, positive_float, positive_int
 
 IMAGE_SIZE = {"alexnet": 63, "inception_v3": 299,      # smallest inputs that work; others 32
-              "mobilenet_v2": 64}      # at 32 its last batch norms see 2 values a channel
+              "mobilenet_v2": 64,      # at 32 its last batch norms see 2 values a channel
+              # the same for these at 32 (1x1 maps in layer4): a 2-value batch norm's
+              # rounding, amplified, made wide_resnet50_2 differ by 2.5e-4; 1e-12 at 64
+              **dict.fromkeys(("resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                               "wide_resnet50_2", "wide_resnet101_2"), 64),
+              "alexnet_2012": 227, "googlenet_2014": 224, "zfnet": 224,     # fixed sizes
+              "small_cnn": 8, "lenet5": 32}                                  # the digits
 GRAD_FLOOR = 1e-6   # a gradient's scale is at least this fraction of the model's largest
 
 
@@ -18,10 +25,12 @@ def add_parser(subparsers):
                     " Builds the torchvision model, copies its weights into minicnn's, runs "
                     "both on the same random batch and compares the outputs (aux heads "
                     "included) and all parameter gradients. Needs torch and torchvision.")
-    p.add_argument("model", help="a torchvision model name, e.g. resnet18, googlenet")
+    p.add_argument("model", help="a minicnn.models name, e.g. resnet18, googlenet (against "
+                   "torchvision), resnet20, fractalnet20 (against finite differences)")
     p.add_argument("--size", type=positive_int,
-                   help="image size (default 32; 63 for alexnet, 299 for "
-                   "inception_v3)")
+                   help="image size (default 32; 63 for alexnet, 299 for inception_v3, 64 "
+                   "for mobilenet_v2, ResNeXt and Wide ResNet, 224 for zfnet and "
+                   "googlenet_2014, 227 for alexnet_2012)")
     p.add_argument("--batch", type=positive_int, default=2)
     p.add_argument("--num-classes", type=positive_int, default=10)
     p.add_argument("--tol", type=positive_float, default=1e-6,
@@ -49,10 +58,11 @@ def run(args):
               "pip install torch torchvision  (or pip install -e \".[test]\")")
         return 2
     name = args.model
-    if not hasattr(torchvision.models, name) or name not in model_names():
-        raise SystemExit(f"minicnn: gradcheck compares with torchvision, which has no {name!r}; "
-                         "choose one of: " + ", ".join(n for n in model_names()
-                                                       if hasattr(torchvision.models, n)))
+    if name not in model_names():
+        raise SystemExit(f"minicnn: unknown model {name!r}; choose one of "
+                         f"{', '.join(model_names())}")
+    if not hasattr(torchvision.models, name):
+        return finite_differences(args)
     size = args.size or IMAGE_SIZE.get(name, 32)
     torch.manual_seed(args.seed)
     with_aux = name in ("googlenet", "inception_v3")
@@ -99,4 +109,77 @@ def run(args):
         print(f"  {err:10.2e}  {label}")
     print(f"{'PASS' if ok else 'FAIL'}: worst {worst[0][1]:.2e} {'<' if ok else '>='} "
           f"tolerance {args.tol:g}")
+    return 0 if ok else 1
+
+
+def finite_differences(args):
+    """A model torchvision lacks: its backward against central differences of its own
+    loss L = sum(g * model(x)) (g random), in float64, training mode (dropout off; the
+    random draws of stochastic depth and drop-path replayed by reseeding before every
+    forward pass).  Along random unit directions d, over the input and over all
+    parameters together: (L(w + eps d) - L(w - eps d)) / (2 eps) against <dL/dw, d>.
+    The error is measured against ||dL/dw|| (the largest <dL/dw, d> can be), so a
+    direction nearly orthogonal to the gradient does not make rounding noise look large.
+
+    Each direction is tried with four steps, 1e-5 to 1e-8, and the closest is kept: a
+    step too large moves ReLU and max-pool inputs across their kinks (deep networks:
+    errors of 1e-4 to 1e-2 at 1e-5), one too small drowns a small gradient in rounding
+    (AlexNet-2012's input gradient at 1e-6: 1.2e-6).  Both depend on the step; a wrong
+    backward is wrong at every step."""
+    name, n_directions, steps = args.model, 3, (1e-5, 1e-6, 1e-7, 1e-8)
+    grey = name in GREY_MODELS
+    size = args.size or IMAGE_SIZE.get(name, 32)
+    mc.manual_seed(args.seed)
+    model = getattr(mc.models, name)(num_classes=args.num_classes).double().train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    rng = np.random.default_rng(args.seed)
+    x = mc.tensor(rng.standard_normal((args.batch, 1 if grey else 3, size, size)),
+                  requires_grad=True)
+
+    def loss(upstream):
+        mc.manual_seed(args.seed)           # the same drop decisions in every pass
+        out = model(x)
+        out = out[0] if isinstance(out, tuple) else out
+        return out if upstream is None else (out * mc.tensor(upstream)).sum()
+
+    print(f"{name}: batch {args.batch} x {x.shape[1]} x {size} x {size}, float64, training "
+          "mode (batch-norm batch statistics, dropout off); torchvision has no "
+          f"{name}: checked against finite differences along {n_directions} random "
+          "directions of the input and of all parameters together")
+    upstream = rng.standard_normal(tuple(loss(None).shape))
+    model.zero_grad()
+    loss(upstream).backward()
+    rows = []
+    for what, tensors in (("input", [x]), ("all parameters", list(model.parameters()))):
+        grads = [as_numpy(t.grad) if t.grad is not None else np.zeros(t.shape) for t in tensors]
+        grad_norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
+        originals = [t.data for t in tensors]
+        for d in range(n_directions):
+            directions = [rng.standard_normal(t.shape) for t in tensors]
+            norm = np.sqrt(sum(float((v * v).sum()) for v in directions))
+            directions = [v / norm for v in directions]
+            analytic = sum(float((g * v).sum()) for g, v in zip(grads, directions))
+            tries = []
+            for eps in steps:
+                values = []
+                for sign in (1, -1):
+                    for t, v, o in zip(tensors, directions, originals):
+                        t.data = o + sign * eps * v
+                    with mc.no_grad():
+                        values.append(loss(upstream).item())
+                numeric = (values[0] - values[1]) / (2 * eps)
+                tries.append((abs(analytic - numeric) / max(grad_norm, 1e-30), numeric, eps))
+            for t, o in zip(tensors, originals):
+                t.data = o
+            err, numeric, eps = min(tries)
+            rows.append((f"{what}, direction {d} (step {eps:g})", analytic, numeric, err))
+    worst = max(err for *_, err in rows)
+    ok = worst < args.tol
+    print("  |analytic - numeric| / ||grad||   analytic <grad, d>   numeric")
+    for label, analytic, numeric, err in rows:
+        print(f"  {err:10.2e}  {analytic:20.10g}  {numeric:20.10g}  {label}")
+    print(f"{'PASS' if ok else 'FAIL'}: worst {worst:.2e} {'<' if ok else '>='} tolerance "
+          f"{args.tol:g}")
     return 0 if ok else 1

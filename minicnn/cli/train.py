@@ -25,8 +25,8 @@ from minicnn.io.files import atomic_path
 from minicnn.nn.parallel import DistributedDataParallel
 from .datasets import (check_augmentation, check_same_classes, classes_of, download_dataset,
                        make_datasets, make_loaders, parse_dataset, where, with_download_root)
-from .factories import (OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model, build_model,
-                        build_optimizer, build_scheduler, read_weights)
+from .factories import (GREY_MODELS, OPTIMIZERS, RMSPROP_DEFAULTS, build_finetune_model,
+                        build_model, build_optimizer, build_scheduler, read_weights)
 from .options import (EPILOG, RECIPES, TRAIN_DEFAULTS, add_command, add_training_options,
                       debug_requested, given_options, recipe_for, resolve)
 
@@ -167,7 +167,7 @@ def prepare(args, rank, world):
         # torchvision's weights expect ImageNet-normalised input; a minicnn checkpoint
         # expects what its own training used
         cfg["normalize"] = base_cfg.get("normalize", "none") if base_cfg else "imagenet"
-    rgb = cfg["model"] != "small_cnn" or (base_cfg or {}).get("rgb", False)
+    rgb = cfg["model"] not in GREY_MODELS or (base_cfg or {}).get("rgb", False)
     train_set, val_set, test_set = make_datasets(cfg, rgb)
     classes = classes_of(train_set)              # (make_datasets checked test's are the same)
     num_classes = len(classes)

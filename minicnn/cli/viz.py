@@ -25,7 +25,7 @@ from minicnn.data import transforms as T
 from minicnn.io.files import atomic_path
 from .datasets import (DATASET_HELP, check_model_classes, load_split, make_transforms,
                        num_classes_of, parse_dataset)
-from .factories import build_model, num_classes_in, read_weights
+from .factories import GREY_MODELS, build_model, num_classes_in, read_weights
 from .options import (TRAIN_DEFAULTS, add_command, checked, nonnegative_float,
                       nonnegative_int, positive_float, positive_int, resolve)
 from .summary import DEFAULT_INPUT
@@ -390,7 +390,7 @@ def load_model(args):
     cfg.update(augment=False, val_split=0.0)
     if args.weights and not saved:            # torchvision's weights: ImageNet normalisation
         cfg["normalize"] = "imagenet"
-    rgb = saved.get("rgb", cfg["model"] != "small_cnn")
+    rgb = saved.get("rgb", cfg["model"] not in GREY_MODELS)
     kind, path = parse_dataset(cfg["dataset"])
     transform = make_transforms(cfg, kind, False, rgb)
     test_set = load_split(cfg, kind, path, "test", transform)

@@ -53,3 +53,7 @@ CIFAR_MODELS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "pl
 __all__ += [*CIFAR_MODELS, "preact_resnet18", "preact_resnet34", "preact_resnet50",
             "CifarResNet", "PreActResNet", "PreActResNetCifar", "WideResNet",
             "StochasticDepthResNet", "NiN", "lenet5", "zfnet", "LeNet5", "ZFNet"]
+from .fractalnet import FractalNet, fractalnet20, fractalnet40, fractalnet_cifar  # noqa: E402
+
+CIFAR_MODELS += ("fractalnet20", "fractalnet40")
+__all__ += ["fractalnet20", "fractalnet40", "FractalNet"]

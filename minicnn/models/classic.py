@@ -9,13 +9,6 @@ from .. import nn
 from ._weights import load_weights
 
 
-class Tanh(nn.Module):
-    """tanh as a layer (prints as PyTorch's ``Tanh()``); minicnn.nn has no Tanh module."""
-
-    def forward(self, x):
-        return F.tanh(x)
-
-
 class LeNet5(nn.Module):
     """LeNet-5 as it is usually reconstructed, for 32x32 one-channel inputs.
 
@@ -42,17 +35,17 @@ class LeNet5(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, 6, kernel_size=5),           # C1: (N, 6, 28, 28)
-            Tanh(),
+            nn.Tanh(),
             nn.AvgPool2d(kernel_size=2, stride=2),    # S2: (N, 6, 14, 14)
             nn.Conv2d(6, 16, kernel_size=5),          # C3: (N, 16, 10, 10)
-            Tanh(),
+            nn.Tanh(),
             nn.AvgPool2d(kernel_size=2, stride=2),    # S4: (N, 16, 5, 5)
             nn.Conv2d(16, 120, kernel_size=5),        # C5: (N, 120, 1, 1)
-            Tanh(),
+            nn.Tanh(),
         )
         self.classifier = nn.Sequential(
             nn.Linear(120, 84),                       # F6
-            Tanh(),
+            nn.Tanh(),
             nn.Linear(84, num_classes),               # output
         )
 

@@ -31,7 +31,11 @@ def _mlpconv(in_channels, c1, c2, c3, kernel_size, padding):
 
 class NiN(nn.Module):
     """Network in Network for CIFAR-10 (32x32 inputs); ``num_classes`` maps in the last
-    mlpconv block, averaged into the logits.  ``dropout``: between the blocks."""
+    mlpconv block, averaged into the logits.  ``dropout``: between the blocks.
+    ``head_name``: the layer that makes the class maps, the one fine-tuning replaces
+    (minicnn.transfer)."""
+
+    head_name = "features.20"       # the last 1x1 conv (192 -> classes), before its ReLU
 
     def __init__(self, num_classes=10, dropout=0.5):
         super().__init__()

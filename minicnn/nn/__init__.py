@@ -10,11 +10,11 @@ from .conv import Conv2d
 from .pooling import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .sync_batchnorm import SyncBatchNorm
-from .activation import ReLU, LeakyReLU, Hardtanh, ReLU6
+from .activation import ReLU, LeakyReLU, Hardtanh, ReLU6, Tanh
 from .dropout import Dropout, StochasticDepth
 from . import init, parallel, utils
 
 __all__ = ["Module", "Parameter", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict",
            "Linear", "Flatten", "Identity", "Conv2d", "MaxPool2d", "AvgPool2d",
            "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LocalResponseNorm",
-           "ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Dropout", "StochasticDepth", "init", "parallel", "utils"]
+           "ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Tanh", "Dropout", "StochasticDepth", "init", "parallel", "utils"]

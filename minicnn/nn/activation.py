@@ -37,6 +37,27 @@ class ReLU(Module):
         return "inplace=True" if self.inplace else ""
 
 
+class Tanh(Module):
+    """Hyperbolic tangent, (e^x - e^-x) / (e^x + e^-x), as ``torch.nn.Tanh``: LeNet-5's
+    squashing function.  The layer around ``F.tanh``.
+
+    Shape:
+        - Input: (*), any shape.
+        - Output: (*), the same shape, values in (-1, 1).
+
+    Example::
+
+        >>> tanh = nn.Tanh()
+        >>> tanh(mc.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.7615942,  0.       ,  0.9640276], dtype=float32)
+        >>> tanh
+        Tanh()
+    """
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
 class LeakyReLU(Module):
     """x where x > 0, else ``negative_slope * x``.  ``inplace``: as for ReLU.
 
