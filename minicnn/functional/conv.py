@@ -364,6 +364,15 @@ def _winograd_backward_graph(self, g):
 WinogradConv2d.backward_graph = _winograd_backward_graph
 
 
+def _depthwise_backward_graph(self, g):
+    return conv2d_backward_graph(self, g, self.stride, self.padding, self.dilation,
+                                 self.input_shapes[0][1])
+
+
+# Depthwise convolution likewise: a convolution with groups = its input's channels
+DepthwiseConv2d.backward_graph = _depthwise_backward_graph
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (really cross-correlation, as in every deep-learning library).
 
