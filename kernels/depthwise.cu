@@ -3,7 +3,8 @@
 //
 // x: (N, C, H, W); w: (O, 1, KH, KW) with O = C*M (M filters per channel, the channel
 // multiplier); y, g: (N, O, OH, OW).  Output channel o reads input channel o / M only:
-//     y[n, o, oh, ow] = sum over (ki, kj) of w[o, 0, ki, kj] * x[n, o / M, oh*SH - PH + ki*DH, ow*SW - PW + kj*DW]
+//     y[n, o, oh, ow] = sum over (ki, kj) of
+//                       w[o, 0, ki, kj] * x[n, o / M, oh*SH - PH + ki*DH, ow*SW - PW + kj*DW]
 // (zero where that position falls in the padding).  The same numbers as the CPU's
 // minicnn/functional/depthwise.py, whose references add the taps in the same order.
 #include "common.h"

@@ -29,7 +29,7 @@ def _padded(plane, ph, pw):
 
 # In the loops below, each tap (i, j) of output row oh reads the padded row oh*sh + i*dh
 # from column j*dw on, every sw-th pixel.  The stride-1 case is written out as a slice
-# (contiguous on both sides, so LLVM vectorises it); it measured 1.4-2x faster than a
+# (contiguous on both sides, so LLVM vectorises it); it measured 1.4-1.9x faster than a
 # helper function doing the same (Numba then does not vectorise).
 
 @numba.njit(cache=True, parallel=True)

@@ -104,7 +104,7 @@ class KernelOps:
 
     # ----- depthwise convolution (minicnn/functional/depthwise.py) ---------------------------
     def _depthwise_args(self, input_shape, weight_shape, stride, padding, dilation):
-        """The sizes every depthwise kernel takes: N, C, H, W, O, KH, KW, OH, OW and the settings."""
+        """The sizes every depthwise kernel takes: N, C, H, W, O, KH, KW, OH, OW, the settings."""
         n, c, h, w = input_shape
         o, _, kh, kw = weight_shape
         oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
@@ -122,7 +122,7 @@ class KernelOps:
     @dispatch.register("depthwise_backward_input", "cuda")
     def depthwise_backward_input(self, g, w, input_shape, stride, padding, dilation):
         # g: (N, C*M, OH, OW), w: (C*M, 1, kh, kw) -> gx: input_shape = (N, C, H, W)
-        g, w = self._input(g, "depthwise conv2d backward"), self._input(w, "depthwise conv2d backward")
+        g, w = (self._input(a, "depthwise conv2d backward") for a in (g, w))
         gx = self.xp.empty(tuple(input_shape), g.dtype)
         self._launch("depthwise", "depthwise_backward_input", gx.size, g.dtype, g, w, gx,
                      *self._depthwise_args(input_shape, w.shape, stride, padding, dilation))
@@ -131,10 +131,11 @@ class KernelOps:
     @dispatch.register("depthwise_backward_weight", "cuda")
     def depthwise_backward_weight(self, g, x, kernel_size, stride, padding, dilation):
         # g: (N, C*M, OH, OW), x: (N, C, H, W) -> gw: (C*M, 1, kh, kw); one block per element
-        g, x = self._input(g, "depthwise conv2d backward"), self._input(x, "depthwise conv2d backward")
+        g, x = (self._input(a, "depthwise conv2d backward") for a in (g, x))
         gw = self.xp.empty((g.shape[1], 1) + tuple(kernel_size), g.dtype)
         self._launch("depthwise_weight", "depthwise_backward_weight", gw.size, g.dtype, g, x, gw,
-                     *self._depthwise_args(x.shape, gw.shape, stride, padding, dilation), per_block=True)
+                     *self._depthwise_args(x.shape, gw.shape, stride, padding, dilation),
+                     per_block=True)
         return gw
 
     # ----- Winograd F(2x2, 3x3) transforms (minicnn/functional/winograd.py) ------------------

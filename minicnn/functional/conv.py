@@ -465,7 +465,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if algorithm == "winograd":
         y = WinogradConv2d.apply(input, weight, bias, padding=padding)
     elif algorithm == "depthwise":
-        y = DepthwiseConv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation)
+        y = DepthwiseConv2d.apply(input, weight, bias, stride=stride, padding=padding,
+                                  dilation=dilation)
     else:
         y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
                          dilation=dilation, groups=int(groups))

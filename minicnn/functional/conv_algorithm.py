@@ -52,7 +52,8 @@ def choose(input_shape, weight_shape, stride, padding, dilation, groups, dtype, 
     if CONV_ALGORITHM not in ALGORITHMS:
         raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col', 'winograd' or "
                          f"'depthwise', got {CONV_ALGORITHM!r}")
-    depthwise = weight_shape[1] == 1 and groups > 1 and np.dtype(dtype).kind == "f"   # groups == C_in
+    # groups == C_in > 1: one input channel per group
+    depthwise = weight_shape[1] == 1 and groups > 1 and np.dtype(dtype).kind == "f"
     if depthwise and CONV_ALGORITHM in ("auto", "depthwise"):
         return "depthwise"
     can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)

@@ -3,7 +3,8 @@
 Each input channel c is convolved alone with its own M filters (M = C_out / C, the
 channel multiplier, usually 1), giving output channels c*M .. c*M + M - 1:
 
-    y[n, c*M + m] = sum over taps (i, j) of  w[c*M + m, 0, i, j] * x_padded[n, c, tap (i, j) of each window]
+    y[n, c*M + m] = sum over taps (i, j) of
+                    w[c*M + m, 0, i, j] * x_padded[n, c, tap (i, j) of each window]
 
 As a grouped im2col GEMM (``Conv2d``) that is C separate (M x kh*kw) @ (kh*kw x L)
 products: tiny matrices on which BLAS is far below its speed, plus a column matrix
@@ -94,13 +95,15 @@ def depthwise_backward_weight_numpy(g, x, kernel_size, stride, padding, dilation
     gw = xp.empty((C, M, kh, kw), dtype=g.dtype)
     for i in range(kh):
         for j in range(kw):
-            gw[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", g, _tap(padded, i, j, (OH, OW), stride, dilation))
+            seen = _tap(padded, i, j, (OH, OW), stride, dilation)            # (N, C, OH, OW)
+            gw[:, :, i, j] = xp.einsum("ncmhw,nchw->cm", g, seen)
     return gw.reshape(O, 1, kh, kw)
 
 
 class DepthwiseConv2d(Function):
     """x (N, C, H, W), w (C*M, 1, kh, kw), b (C*M,) or None -> y (N, C*M, OH, OW): conv2d with
-    groups = C, computed tap by tap (module docstring).  Settings: stride, padding, dilation (pairs)."""
+    groups = C, computed tap by tap (module docstring).
+    Settings: stride, padding, dilation (pairs)."""
     settings = ("stride", "padding", "dilation")
 
     def forward(self, x, w, b):
