@@ -20,6 +20,11 @@ is (max - min) / median of the repeats: the noise of this machine.  Peak memory 
 per library: how far the step lifts the resident memory above what the model, its data
 and its optimizer state already hold (activations, saved tensors, gradients, workspace).
 
+--cpu-time measures the CPU seconds of the process (time.process_time) instead of the
+wall clock: on a machine shared with other work (load average above the core count),
+wall times swing by 100% and more, while the CPU time a step uses barely moves.  With
+--threads 1 it is the step's work on one core.
+
 Both libraries use --threads threads (default: all cores): torch.set_num_threads, and
 for minicnn the BLAS thread variables (set before NumPy loads) and numba.set_num_threads.
 PyTorch's OpenMP threads are made passive (OMP_WAIT_POLICY=PASSIVE, before torch loads):
@@ -156,17 +161,18 @@ def set_threads(threads):
 
 
 # ----- timing --------------------------------------------------------------------------------
-def time_alternating(runners, what, repeats, warmup):
-    """{lib: [seconds of each repeat]}: minicnn and torch take turns, run by run."""
+def time_alternating(runners, what, repeats, warmup, clock=time.perf_counter):
+    """{lib: [seconds of each repeat]}: minicnn and torch take turns, run by run (``clock``:
+    the wall clock, or time.process_time for --cpu-time)."""
     for _ in range(warmup):
         for runner in runners.values():
             getattr(runner, what)()
     times = {lib: [] for lib in runners}
     for _ in range(repeats):
         for lib, runner in runners.items():
-            start = time.perf_counter()
+            start = clock()
             getattr(runner, what)()
-            times[lib].append(time.perf_counter() - start)
+            times[lib].append(clock() - start)
     return times
 
 
@@ -306,6 +312,8 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=5, help="timed runs of each library (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory children")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time the process's CPU seconds, not the wall clock (a loaded machine)")
     p.add_argument("--accumulate", action="store_true",
                    help="measure the memory of a step without zero_grad (gradient accumulation)")
     p.add_argument("--profile", metavar="MODEL", help="print minicnn's time per op for MODEL and stop")
@@ -339,6 +347,9 @@ def main(argv=None):
           f"float32, batch {args.batch}: median and min of {args.repeats} alternating runs "
           f"(ms); ratio = minicnn / torch of the medians, min r of the mins, paired = median "
           f"of the ratios of back-to-back runs")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    if args.cpu_time:
+        print("times are CPU seconds of the process (time.process_time), not wall time")
     print(HEADER, flush=True)
     rows = []
     for name in args.models:
@@ -346,8 +357,8 @@ def main(argv=None):
         logits = {lib: r.eval().numpy() for lib, r in runners.items()}   # same weights, same input
         row = {"model": name, "batch": args.batch,
                "max_abs_diff_logits": float(np.abs(logits["minicnn"] - logits["torch"]).max()),
-               "train": summarise(time_alternating(runners, "train", args.repeats, args.warmup)),
-               "eval": summarise(time_alternating(runners, "eval", args.repeats, args.warmup))}
+               **{what: summarise(time_alternating(runners, what, args.repeats, args.warmup, clock))
+                  for what in ("train", "eval")}}
         del runners
         if not args.no_memory:
             mine, theirs = (peak_memory(lib, name, args.batch, args.threads, args.accumulate)
@@ -357,7 +368,7 @@ def main(argv=None):
         print(format_row(row), flush=True)
     result = {"device": "cpu", "threads": args.threads, "batch": args.batch,
               "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
-              "accumulate": args.accumulate,
+              "accumulate": args.accumulate, "clock": "cpu" if args.cpu_time else "wall",
               "machine": {"processor": platform.processor() or platform.machine(),
                           "cores": os.cpu_count(), "python": platform.python_version()},
               "versions": {"minicnn": mc.__version__, "torch": torch.__version__,

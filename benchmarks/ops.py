@@ -1,5 +1,5 @@
 """Benchmark minicnn's CPU ops against PyTorch's, in the same process, on layer shapes
-taken from AlexNet, VGG16, GoogLeNet, ResNet-50 and Inception v3.
+taken from AlexNet, VGG16, GoogLeNet, ResNet-50, Inception v3 and MobileNet v2.
 
     python benchmarks/ops.py                       # every op, batch 8, all cores
     python benchmarks/ops.py --threads 1 --only conv2d max_pool2d
@@ -76,6 +76,16 @@ CASES = [
     Case("conv2d", "AlexNet-2012 conv2: 96->256 5x5 p2 groups=2 @27x27",
          [data(96, 27, 27), weight(256, 48, 5, 5), weight(256)],
          lambda F, x, w, b: F.conv2d(x, w, b, padding=2, groups=2)),
+    # depthwise (groups = channels): minicnn's direct loop (minicnn/functional/depthwise.py)
+    Case("conv2d", "MobileNet v2 depthwise 3x3: 32 ch p1 @112x112",
+         [data(32, 112, 112), weight(32, 1, 3, 3)],
+         lambda F, x, w: F.conv2d(x, w, padding=1, groups=32)),
+    Case("conv2d", "MobileNet v2 depthwise 3x3/2: 144 ch p1 @56x56",
+         [data(144, 56, 56), weight(144, 1, 3, 3)],
+         lambda F, x, w: F.conv2d(x, w, stride=2, padding=1, groups=144)),
+    Case("conv2d", "MobileNet v2 depthwise 3x3: 960 ch p1 @7x7",
+         [data(960, 7, 7), weight(960, 1, 3, 3)],
+         lambda F, x, w: F.conv2d(x, w, padding=1, groups=960)),
     Case("max_pool2d", "AlexNet 3x3/2 over 96x55x55",
          [data(96, 55, 55)], lambda F, x: F.max_pool2d(x, 3, stride=2)),
     Case("max_pool2d", "VGG 2x2/2 over 64x112x112",

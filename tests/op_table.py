@@ -322,6 +322,57 @@ CONV_BAD = (
 )
 
 
+def _im2col(*tensors, **kwargs):
+    """conv2d on the im2col path, whatever "auto" would take (a depthwise layer: the grouped GEMMs)."""
+    with conv_algorithm.use("im2col"):
+        return F.conv2d(*tensors, **kwargs)
+
+
+# ----- depthwise convolution: groups == C_in, M filters per channel ------------------------------
+DEPTHWISE_KERNELS = {"depthwise_forward", "depthwise_backward_input", "depthwise_backward_weight"}
+# (C, M, kernel, settings): MobileNet's 3x3 at strides 1 and 2; a channel multiplier with
+# uneven strides, padding and dilation; padding beyond the kernel's reach; 1x1; 'same'
+DEPTHWISE_SETTINGS = [(4, 1, (3, 3), dict(padding=1)), (4, 1, (3, 3), dict(stride=2, padding=1)),
+                      (3, 2, (3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1))),
+                      (2, 3, (2, 3), dict(stride=3, padding=(0, 1), dilation=(1, 2))),
+                      (2, 1, (2, 2), dict(padding=3)), (3, 1, (1, 1), dict()),
+                      (3, 2, (3, 3), dict(padding="same", dilation=2))]
+
+
+def _is_depthwise(out, expected):
+    assert type(out.grad_fn).__name__ == "DepthwiseConv2d", type(out.grad_fn).__name__
+
+
+def depthwise_samples(dtype):
+    r = rng_for("conv2d_depthwise")
+    s = []
+    for C, M, kernel, kw in DEPTHWISE_SETTINGS:
+        x, w, b = randn(r, (2, C, 7, 6), dtype), randn(r, (C * M, 1) + kernel, dtype), randn(r, C * M, dtype)
+        s.append(Sample(f"C={C},M={M},{kernel},{kw_name(kw)}", (x, w, b), dict(kw, groups=C), check=_is_depthwise))
+    x, w = randn(r, (3, 5, 4, 5), dtype), randn(r, (5, 1, 3, 3), dtype)
+    s += [Sample("nobias", (x, w, None), dict(padding=1, groups=5), check=_is_depthwise),
+          Sample("unbatched", (randn(r, (4, 6, 5), dtype), randn(r, (8, 1, 3, 3), dtype), randn(r, 8, dtype)),
+                 dict(stride=2, padding=1, groups=4), check=holds(lambda out: out.shape == (8, 3, 3), "(8, 3, 3)")),
+          Sample("empty-batch", (np.zeros((0, 4, 6, 5), dtype), randn(r, (4, 1, 3, 3), dtype), randn(r, 4, dtype)),
+                 dict(padding=1, groups=4), check=_is_depthwise),
+          Sample("nan-input", (with_nan(randn(r, (2, 3, 5, 5), dtype), 7), randn(r, (3, 1, 3, 3), dtype), None),
+                 dict(padding=1, groups=3), gradcheck=False),
+          # the GPU branch: odd sizes, a multiplier, stride, uneven padding, dilation; an empty batch
+          Sample("device", (no_ties((2, 3, 7, 6), dtype, 0), no_ties((6, 1, 3, 2), dtype, 1), no_ties(6, dtype, 2)),
+                 dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=3), check=_is_depthwise,
+                 device=True, kernels=DEPTHWISE_KERNELS),
+          Sample("device-empty-batch", (np.zeros((0, 4, 7, 6), dtype), no_ties((4, 1, 3, 3), dtype, 1), None),
+                 dict(stride=2, padding=1, groups=4), device=True, kernels=DEPTHWISE_KERNELS)]
+    return s
+
+
+DEPTHWISE_BAD = (
+    _conv_bad("depthwise groups", bad(1, 6, 8, 8), bad(6, 1, 3, 3), groups=3,        # groups=C forgotten
+              match=r"conv2d: expected input with 3 channels \(weight \(6, 1, 3, 3\), groups=3\)"),
+    _conv_bad("depthwise multiplier", bad(1, 4, 8, 8), bad(6, 1, 3, 3), groups=4, match=r"divisible by groups=4"),
+)
+
+
 WINOGRAD_KERNELS = {"winograd_input", "winograd_output", "winograd_output_adjoint", "winograd_input_adjoint"}
 
 
@@ -1437,7 +1488,10 @@ NORM_TOL = both_dtypes(dict(rtol=1e-4, atol=1e-4))   # float32 batch statistics:
 BASIC_TOL = both_dtypes(dict(rtol=1e-4, atol=1e-5))
 
 OPS = [
-    OpInfo("conv2d", F.conv2d, TF.conv2d, conv2d_samples, tol=CONV_TOL, kernels=CONV_KERNELS, bad_inputs=CONV_BAD),
+    OpInfo("conv2d", _im2col, TF.conv2d, conv2d_samples, functional=("conv2d",), tol=CONV_TOL,
+           kernels=CONV_KERNELS, bad_inputs=CONV_BAD),
+    OpInfo("conv2d_depthwise", F.conv2d, TF.conv2d, depthwise_samples, functional=("conv2d",), tol=CONV_TOL,
+           kernels=DEPTHWISE_KERNELS, bad_inputs=DEPTHWISE_BAD),
     OpInfo("conv2d_winograd", _winograd, TF.conv2d, winograd_samples, functional=("conv2d",),
            kernels=WINOGRAD_KERNELS),
     OpInfo("max_pool2d", F.max_pool2d, TF.max_pool2d, max_pool2d_samples, kernels=MAX_POOL_KERNELS,

@@ -189,6 +189,8 @@ LAYERS = {
                                                                 dilation=2, groups=2)),
     "conv depthwise no bias": Lambda(lambda x: x, nn.Conv2d(4, 4, 3, padding=1, groups=4,
                                                            bias=False)),
+    "conv depthwise multiplier stride dilation": Lambda(
+        lambda x: x, nn.Conv2d(4, 8, 3, stride=2, padding=(1, 2), dilation=(2, 1), groups=4)),
     "conv padding same, even kernel": Lambda(lambda x: x, nn.Conv2d(4, 3, 4, padding="same")),
     "conv winograd": Lambda(lambda x: F.relu(x), nn.Conv2d(4, 5, 3, padding=1)),
     "max pool ceil_mode padding": Lambda(lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True)),

@@ -25,7 +25,7 @@ from ..geometry import output_hw, output_tiles, pair, winograd_tiles
 from .loader import check_dtype
 
 # Threads per block of a cooperative kernel, at most: its SHARED arrays hold one value
-# per thread (kernels/norm.cu's BLOCK_SUM_THREADS).
+# per thread (kernels/block_sum.h's BLOCK_SUM_THREADS).
 COOPERATIVE_THREADS = 256
 
 
@@ -101,6 +101,42 @@ class KernelOps:
         self._launch("conv", "col2im", x.size, col.dtype, col, x,
                      *_i64(n, c, h, w, *k, oh, ow, *s, *p, *d))
         return x
+
+    # ----- depthwise convolution (minicnn/functional/depthwise.py) ---------------------------
+    def _depthwise_args(self, input_shape, weight_shape, stride, padding, dilation):
+        """The sizes every depthwise kernel takes: N, C, H, W, O, KH, KW, OH, OW, the settings."""
+        n, c, h, w = input_shape
+        o, _, kh, kw = weight_shape
+        oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
+        return _i64(n, c, h, w, o, kh, kw, oh, ow, *stride, *padding, *dilation)
+
+    @dispatch.register("depthwise_forward", "cuda")
+    def depthwise_forward(self, x, w, stride, padding, dilation):
+        # x: (N, C, H, W), w: (C*M, 1, kh, kw) -> y: (N, C*M, OH, OW)
+        x, w = self._input(x, "depthwise conv2d"), self._input(w, "depthwise conv2d")
+        sizes = self._depthwise_args(x.shape, w.shape, stride, padding, dilation)
+        y = self.xp.empty((x.shape[0], w.shape[0], int(sizes[7]), int(sizes[8])), x.dtype)
+        self._launch("depthwise", "depthwise_forward", y.size, x.dtype, x, w, y, *sizes)
+        return y
+
+    @dispatch.register("depthwise_backward_input", "cuda")
+    def depthwise_backward_input(self, g, w, input_shape, stride, padding, dilation):
+        # g: (N, C*M, OH, OW), w: (C*M, 1, kh, kw) -> gx: input_shape = (N, C, H, W)
+        g, w = (self._input(a, "depthwise conv2d backward") for a in (g, w))
+        gx = self.xp.empty(tuple(input_shape), g.dtype)
+        self._launch("depthwise", "depthwise_backward_input", gx.size, g.dtype, g, w, gx,
+                     *self._depthwise_args(input_shape, w.shape, stride, padding, dilation))
+        return gx
+
+    @dispatch.register("depthwise_backward_weight", "cuda")
+    def depthwise_backward_weight(self, g, x, kernel_size, stride, padding, dilation):
+        # g: (N, C*M, OH, OW), x: (N, C, H, W) -> gw: (C*M, 1, kh, kw); one block per element
+        g, x = (self._input(a, "depthwise conv2d backward") for a in (g, x))
+        gw = self.xp.empty((g.shape[1], 1) + tuple(kernel_size), g.dtype)
+        self._launch("depthwise_weight", "depthwise_backward_weight", gw.size, g.dtype, g, x, gw,
+                     *self._depthwise_args(x.shape, gw.shape, stride, padding, dilation),
+                     per_block=True)
+        return gw
 
     # ----- Winograd F(2x2, 3x3) transforms (minicnn/functional/winograd.py) ------------------
     @dispatch.register("winograd_input", "cuda")

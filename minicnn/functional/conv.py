@@ -30,6 +30,7 @@ from ..geometry import convolution_multiply_adds, output_hw, pair, window_tables
 from . import conv_algorithm
 from .arguments import check_dtype, check_fits, check_padding_string, same_padding, window_args
 from .columns import for_each_chunk
+from .depthwise import DepthwiseConv2d
 from .winograd import WinogradConv2d
 
 
@@ -363,6 +364,15 @@ def _winograd_backward_graph(self, g):
 WinogradConv2d.backward_graph = _winograd_backward_graph
 
 
+def _depthwise_backward_graph(self, g):
+    return conv2d_backward_graph(self, g, self.stride, self.padding, self.dilation,
+                                 self.input_shapes[0][1])
+
+
+# Depthwise convolution likewise: a convolution with groups = its input's channels
+DepthwiseConv2d.backward_graph = _depthwise_backward_graph
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (really cross-correlation, as in every deep-learning library).
 
@@ -375,8 +385,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``groups`` splits the input and output channels into that many independent blocks.
 
     As ``torch.nn.functional.conv2d``.  It runs as one matrix product over ``im2col``'s
-    columns (or, on the CPU for large 3x3 layers, as Winograd's F(2x2, 3x3)); the weight
-    and bias must have the input's dtype.
+    columns (or, on the CPU for large 3x3 layers, as Winograd's F(2x2, 3x3); a depthwise
+    layer, groups == C_in, tap by tap); the weight and bias must have the input's dtype.
 
     Args:
         input (Tensor): the images.
@@ -450,9 +460,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _, stride, padding, dilation = window_args(kernel, stride, padding, dilation, op)
     check_fits(input.shape, kernel, stride, padding, dilation, op)
     on_cpu = backend.get_array_module(input.data) is np
-    if conv_algorithm.choose(input.shape, weight.shape, stride, padding, dilation, groups,
-                             input.dtype, on_cpu) == "winograd":
+    algorithm = conv_algorithm.choose(input.shape, weight.shape, stride, padding, dilation, groups,
+                                      input.dtype, on_cpu)
+    if algorithm == "winograd":
         y = WinogradConv2d.apply(input, weight, bias, padding=padding)
+    elif algorithm == "depthwise":
+        y = DepthwiseConv2d.apply(input, weight, bias, stride=stride, padding=padding,
+                                  dilation=dilation)
     else:
         y = Conv2d.apply(input, weight, bias, stride=stride, padding=padding,
                          dilation=dilation, groups=int(groups))

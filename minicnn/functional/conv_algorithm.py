@@ -1,5 +1,6 @@
-"""Which algorithm computes a convolution: im2col (``Conv2d``, functional/conv.py) or
-Winograd's F(2x2, 3x3) (``WinogradConv2d``, functional/winograd.py).
+"""Which algorithm computes a convolution: im2col (``Conv2d``, functional/conv.py),
+Winograd's F(2x2, 3x3) (``WinogradConv2d``, functional/winograd.py) or the direct
+depthwise loop (``DepthwiseConv2d``, functional/depthwise.py).
 
 ``CONV_ALGORITHM`` is the user's choice, read at each call of ``conv2d``:
 "im2col", "winograd", or "auto" (the default), which picks by layer shape as cuDNN picks
@@ -9,6 +10,10 @@ measured on a 2-core CPU, it wins on VGG's layers of 256 and 512 channels and lo
 ties on fewer channels and on 7x7 maps, where its 2x2 tiles compute 64 outputs for 49
 (docs/benchmarks-history.md, rounds 3 and 4).  So "auto" takes it on the CPU from
 ``WINOGRAD_MIN_CHANNELS`` channels in and out and outputs of ``WINOGRAD_MIN_OUTPUT`` or more.
+A depthwise layer (groups == C_in > 1, any channel multiplier) is C tiny GEMMs for
+im2col; "auto" takes the direct loop for it, on the CPU and the GPU (mobilenet_v2's
+training step: docs/benchmarks-history.md, round 7).  One input channel (groups == 1 ==
+C_in) stays a plain convolution: one GEMM serves it well.
 """
 import contextlib
 
@@ -19,12 +24,13 @@ from ..geometry import output_hw
 CONV_ALGORITHM = "auto"
 WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels
 WINOGRAD_MIN_OUTPUT = 14        # and an output at least this high and wide
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 
 
 @contextlib.contextmanager
 def use(algorithm):
-    """Inside this block ``conv2d`` uses ``algorithm`` ("auto", "im2col" or "winograd")::
+    """Inside this block ``conv2d`` uses ``algorithm`` ("auto", "im2col", "winograd" or
+    "depthwise"; the last two where the layer allows them, else im2col)::
 
         with conv_algorithm.use("winograd"):
             y = F.conv2d(x, w, padding=1)
@@ -41,14 +47,18 @@ def use(algorithm):
 
 
 def choose(input_shape, weight_shape, stride, padding, dilation, groups, dtype, on_cpu=True):
-    """'winograd' where CONV_ALGORITHM asks for it, or "auto" measured it faster (on the CPU),
-    and the layer allows it; else 'im2col'.  Settings are pairs."""
-    if CONV_ALGORITHM not in ("auto", "im2col", "winograd"):
-        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', "
-                         f"got {CONV_ALGORITHM!r}")
+    """'winograd' or 'depthwise' where CONV_ALGORITHM asks for it, or "auto" measured it
+    faster, and the layer allows it; else 'im2col'.  Settings are pairs."""
+    if CONV_ALGORITHM not in ALGORITHMS:
+        raise ValueError(f"minicnn: conv2d: CONV_ALGORITHM must be 'auto', 'im2col', 'winograd' or "
+                         f"'depthwise', got {CONV_ALGORITHM!r}")
+    # groups == C_in > 1: one input channel per group
+    depthwise = weight_shape[1] == 1 and groups > 1 and np.dtype(dtype).kind == "f"
+    if depthwise and CONV_ALGORITHM in ("auto", "depthwise"):
+        return "depthwise"
     can = (tuple(weight_shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
            and groups == 1 and np.dtype(dtype).kind == "f")
-    if not can or CONV_ALGORITHM == "im2col":
+    if not can or CONV_ALGORITHM in ("im2col", "depthwise"):
         return "im2col"
     if CONV_ALGORITHM == "winograd":
         return "winograd"

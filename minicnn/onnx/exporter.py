@@ -80,6 +80,12 @@ def winograd_conv(g, fn, inputs, output):          # the same convolution, compu
            dilations=[1, 1], group=1)
 
 
+def depthwise_conv(g, fn, inputs, output):         # groups = the input's channels
+    (ph, pw), kernel = fn.padding, fn.input_shapes[1][2:]
+    g.node("Conv", inputs, [output], kernel_shape=list(kernel), strides=list(fn.stride),
+           pads=[ph, pw, ph, pw], dilations=list(fn.dilation), group=int(fn.input_shapes[0][1]))
+
+
 def sliding_geometry(windows, size):
     """(kernel, stride, padding, dilation, ceil_mode) of a pooling axis whose window table is
     ``windows`` over ``size`` inputs, or None when no ONNX pooling has these windows.
@@ -309,7 +315,7 @@ def dropout_in_training(g, fn, inputs, output):
 
 # Function class name -> emitter: every op minicnn can export.
 EMITTERS = {
-    "Conv2d": conv, "WinogradConv2d": winograd_conv,
+    "Conv2d": conv, "WinogradConv2d": winograd_conv, "DepthwiseConv2d": depthwise_conv,
     "MaxPool": max_pool, "AvgPool": avg_pool, "GlobalAvgPool": global_avg_pool,
     "BatchNorm": batch_norm, "SyncBatchNorm": batch_norm,
     "LocalResponseNorm": local_response_norm,

@@ -355,3 +355,30 @@ def test_image_parallel_conv_is_not_taken_when_one_image_overflows_the_budget(tw
     monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)
     F.conv2d(x, w, padding=1).sum().backward()
     assert calls == []
+
+
+# ----- depthwise convolution: its own op against the grouped im2col path ---------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C, M, settings", [(6, 1, dict(padding=1)), (6, 1, dict(stride=2, padding=1)),
+                                            (3, 2, dict(stride=(1, 2), padding=(2, 0), dilation=(2, 1)))],
+                         ids=["3x3", "3x3-stride2", "multiplier-2"])
+def test_depthwise_op_equals_the_grouped_im2col_path(C, M, settings, dtype):
+    """The same layer (groups = C) by DepthwiseConv2d on the Numba kernels and by Conv2d's C
+    grouped GEMMs: equal outputs and gradients, to float rounding."""
+    from minicnn.functional import conv_algorithm
+    rng = np.random.default_rng(13)
+    x, w = rng.standard_normal((3, C, 9, 8)).astype(dtype), rng.standard_normal((C * M, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(C * M).astype(dtype)
+    y_shape = F.conv2d(mc.tensor(x), mc.tensor(w), groups=C, **settings).shape
+    g = rng.standard_normal(y_shape).astype(dtype)
+    results = {}
+    for algorithm in ("depthwise", "im2col"):
+        with conv_algorithm.use(algorithm):
+            xt, wt, bt = (mc.tensor(a, requires_grad=True) for a in (x, w, b))
+            y = F.conv2d(xt, wt, bt, groups=C, **settings)
+            y.backward(mc.tensor(g))
+            results[algorithm] = (type(y.grad_fn).__name__, y.data, xt.grad.data, wt.grad.data, bt.grad.data)
+    assert results["depthwise"][0] == "DepthwiseConv2d" and results["im2col"][0] == "Conv2d"
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for name, a, r in zip(("y", "gx", "gw", "gb"), results["depthwise"][1:], results["im2col"][1:]):
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=name)

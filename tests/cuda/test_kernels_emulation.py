@@ -33,7 +33,7 @@ from minicnn.cuda import emulation, loader
 from minicnn.cuda.emulation import EmulationLoader, PoisonedNumpy
 from minicnn.cuda.launch import KernelOps
 from minicnn import geometry
-from minicnn.functional import conv, norm, pool, winograd
+from minicnn.functional import conv, depthwise, norm, pool, winograd
 from minicnn.utils import assert_close
 from tests.op_table import KERNELS_NOT_REPLAYED, OPS, assert_kernel_result, reference_kernel_calls
 
@@ -107,6 +107,20 @@ def case_winograd(ops, dtype, rng, n=2, c=3, o=2, h=7, w=6, padding=(1, 2)):
              winograd.winograd_output_adjoint_numpy(g), False),
             ("winograd_input_adjoint", ops.winograd_input_adjoint(dV, x.shape, padding),
              winograd.winograd_input_adjoint_numpy(dV, x.shape, padding), False)]
+
+
+def case_depthwise(ops, dtype, rng, n=2, c=3, m=2, h=7, w=6, k=(3, 2), s=(2, 1), p=(1, 2), d=(1, 2)):
+    """The three depthwise kernels against their NumPy references: odd sizes, a channel
+    multiplier, padding wider than half the kernel, uneven stride and dilation; the
+    backward ones fed a random gradient."""
+    x, weight = randn(rng, (n, c, h, w), dtype), randn(rng, (c * m, 1) + k, dtype)
+    y_ref = depthwise.depthwise_forward_numpy(x, weight, s, p, d)
+    g = randn(rng, y_ref.shape, dtype)
+    return [("depthwise_forward", ops.depthwise_forward(x, weight, s, p, d), y_ref, False),
+            ("depthwise_backward_input", ops.depthwise_backward_input(g, weight, x.shape, s, p, d),
+             depthwise.depthwise_backward_input_numpy(g, weight, x.shape, s, p, d), False),
+            ("depthwise_backward_weight", ops.depthwise_backward_weight(g, x, k, s, p, d),
+             depthwise.depthwise_backward_weight_numpy(g, x, k, s, p, d), False)]
 
 
 def _zero_no_taps(rows, cols, *arrays):
@@ -259,7 +273,8 @@ def case_relu(ops, dtype, rng, shape=(3, 4, 5)):
 CASES = {"conv": case_im2col_col2im, "max_pool": case_max_pool, "avg_pool": case_avg_pool,
          "adaptive_avg_pool": case_adaptive_avg_pool, "batch_norm": case_batch_norm,
          "batch_norm_reductions": case_batch_norm_reductions, "lrn": case_lrn,
-         "masked_scale": case_masked_scale, "relu": case_relu, "winograd": case_winograd}
+         "masked_scale": case_masked_scale, "relu": case_relu, "winograd": case_winograd,
+         "depthwise": case_depthwise}
 
 
 def check(results):
@@ -342,6 +357,17 @@ def test_im2col_col2im_hypothesis(launch, dtype, seed, n, c, h, w, kh, kw, sh, s
     assume(min(geometry.output_hw((h, w), k, s, p, d)) >= 1)
     check(case_im2col_col2im(make_ops(launch), dtype, np.random.default_rng(seed),
                              n, c, h, w, k, s, p, d))
+
+
+@SETTINGS
+@given(launch=launches, dtype=dtypes, seed=seeds, n=st.integers(1, 2), c=st.integers(1, 3),
+       m=st.integers(1, 2), h=st.integers(1, 7), w=st.integers(1, 7), kh=st.integers(1, 3),
+       kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2),
+       pw=st.integers(0, 2), dh=st.integers(1, 2), dw=st.integers(1, 2))
+def test_depthwise_hypothesis(launch, dtype, seed, n, c, m, h, w, kh, kw, sh, sw, ph, pw, dh, dw):
+    k, s, p, d = (kh, kw), (sh, sw), (ph, pw), (dh, dw)
+    assume(min(geometry.output_hw((h, w), k, s, p, d)) >= 1)
+    check(case_depthwise(make_ops(launch), dtype, np.random.default_rng(seed), n, c, m, h, w, k, s, p, d))
 
 
 @SETTINGS
@@ -475,7 +501,7 @@ def test_max_pool_adaptive_ties_like_torch():
 
 
 @pytest.mark.parametrize("case, kwargs", [
-    ("conv", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
+    ("conv", dict(n=0)), ("depthwise", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
     ("adaptive_avg_pool", dict(n=0)), ("batch_norm", dict(shape=(0, 4, 2, 3), training=False)),
     ("batch_norm_reductions", dict(shape=(0, 3, 5))),
     ("lrn", dict(shape=(0, 7, 2, 3))), ("lrn", dict(shape=(2, 0, 2, 3))),

@@ -37,7 +37,7 @@ def test_conv2d_takes_winograd_only_where_asked_and_allowed(use_winograd, monkey
     assert type(F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))), padding=1).grad_fn).__name__ == "Conv2d"
     assert choose((512, 512, 3, 3), input_hw=(28, 28)) == "im2col"
     monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "fft")
-    with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'auto', 'im2col' or 'winograd', got 'fft'"):
+    with pytest.raises(ValueError, match="CONV_ALGORITHM must be 'auto', 'im2col', 'winograd' or 'depthwise', got 'fft'"):
         F.conv2d(x, mc.tensor(np.ones((2, 4, 3, 3))))
 
 
