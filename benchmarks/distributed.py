@@ -2,13 +2,17 @@
 
     python benchmarks/distributed.py                       # 1 and 2 processes, 3 runs each
     python benchmarks/distributed.py --processes 1 2 4 --batch 64 --steps 30
+    python benchmarks/distributed.py --threads auto        # minicnn's own share of the cores
     mpiexec -n 2 python benchmarks/distributed.py --worker # one measurement (what the above runs)
 
 Every process trains minicnn's small CNN (``models.small_cnn``, its BatchNorm layers converted
 to SyncBatchNorm, wrapped in DistributedDataParallel, SGD with momentum) on its own
 synthetic batch of ``--batch`` MNIST-shaped images, so the work per process is fixed and N
 processes do N times the work of one ("weak scaling", the way data-parallel training grows).
-Each process uses ``--threads`` threads (default 1: one core per process).
+Each process uses ``--threads`` threads (default 1: one core per process); ``--threads auto``
+sets no thread variable, so each process takes minicnn's default: all cores for one process,
+max(1, cores // N) for each of N (minicnn/cpu/runtime.py).  ``--busy-cores N`` keeps N
+cores busy with spinning processes meanwhile (minicnn.benchmarking.busy_cores).
 
 Each world size runs ``--repeat`` times (interleaved with the others) and the median counts.
 Reported per world size: images/s over all processes (the slowest process sets the pace: the
@@ -80,9 +84,10 @@ def worker(args):
 
 def run_world(args, processes, mpiexec):
     """Start ``mpiexec -n processes`` on this script in worker mode; rank 0's result."""
-    threads = str(args.threads)
-    env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
-               MKL_NUM_THREADS=threads, NUMBA_NUM_THREADS=threads)
+    variables = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in variables}
+    if args.threads != "auto":
+        env.update({name: str(args.threads) for name in variables})
     command = [mpiexec, "-n", str(processes), sys.executable, os.path.abspath(__file__),
                "--worker", "--batch", str(args.batch), "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--image-size", str(args.image_size)]
@@ -92,6 +97,15 @@ def run_world(args, processes, mpiexec):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def threads_option(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads or 'auto', got {text!r}") from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
@@ -99,7 +113,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--image-size", type=int, default=28)
-    parser.add_argument("--threads", type=int, default=1, help="threads per process")
+    parser.add_argument("--threads", type=threads_option, default=1,
+                        help="threads per process, or 'auto': minicnn's choice (default 1)")
+    parser.add_argument("--busy-cores", type=int, default=0, metavar="N",
+                        help="keep N cores busy with spinning processes while measuring")
     parser.add_argument("--repeat", type=int, default=3, help="runs per world size (median)")
     parser.add_argument("--json", default=DEFAULT_JSON)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -111,10 +128,12 @@ def main(argv=None):
                or shutil.which("mpiexec"))
     if mpiexec is None:
         raise SystemExit('benchmarks/distributed.py needs mpiexec: pip install -e ".[mpi]"')
+    from minicnn.benchmarking import busy_cores
     runs = {n: [] for n in args.processes}
-    for _ in range(args.repeat):       # interleaved, so a change in the machine's load
-        for n in args.processes:       # touches every world size alike
-            runs[n].append(run_world(args, n, mpiexec))
+    with busy_cores(args.busy_cores):
+        for _ in range(args.repeat):       # interleaved, so a change in the machine's load
+            for n in args.processes:       # touches every world size alike
+                runs[n].append(run_world(args, n, mpiexec))
     rows = []
     for n, results in runs.items():    # the run of median throughput, with every run's rate
         results.sort(key=lambda r: r["images_per_s"])
@@ -122,7 +141,8 @@ def main(argv=None):
                      "images_per_s_runs": [r["images_per_s"] for r in results]})
     base = rows[0]["images_per_s"] / rows[0]["processes"]     # one process's rate
     print(f"small_cnn, {args.image_size}x{args.image_size} images, batch {args.batch} per "
-          f"process, {args.threads} thread(s) per process, {os.cpu_count()} cores\n")
+          f"process, {args.threads} thread(s) per process, {os.cpu_count()} cores, "
+          f"{args.busy_cores} kept busy\n")
     print("| processes | images/s (median) | speed-up | efficiency | all runs, images/s | "
           "all-reduce of the gradients |")
     print("|---:|---:|---:|---:|---|---:|")

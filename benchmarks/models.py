@@ -7,6 +7,8 @@
     python benchmarks/models.py --paper                    # the paper versions torchvision lacks
     python benchmarks/models.py --new                      # squeezenet1_0, densenet121, resnext50_32x4d,
                                                            # wide_resnet50_2, mobilenet_v2
+    python benchmarks/models.py --busy-cores 1             # with one core kept busy meanwhile
+    python benchmarks/models.py --fuse-bn                  # minicnn's eval with BN folded into convs
 
 For each model (torchvision's weights copied into minicnn's, so both compute the same
 thing; the logits are compared as a check) it times
@@ -30,6 +32,13 @@ for minicnn the BLAS thread variables (set before NumPy loads) and numba.set_num
 PyTorch's OpenMP threads are made passive (OMP_WAIT_POLICY=PASSIVE, before torch loads):
 spinning, they would slow whatever minicnn runs next.  Results go to --json (default
 benchmarks/results/models-cpu.json).
+
+--busy-cores N starts N processes that each keep a core busy for the whole measurement
+(minicnn.benchmarking.busy_cores; stopped at the end, on an error or Ctrl-C too).
+--fuse-bn times minicnn's eval forward on a copy with each batch norm folded into the
+convolution before it (nn.utils.fuse_conv_bn_eval_model, made after the training runs);
+PyTorch's eval is unchanged; the folded copy's logits are compared with the unfused
+model's (max_abs_diff_logits_fused).
 """
 import os
 import sys
@@ -88,7 +97,7 @@ class Runner:
     training step, ``eval()`` one forward without autograd."""
 
     def __init__(self, lib, model, images, labels):
-        self.lib, self.model = lib, model
+        self.lib, self.model, self.eval_model = lib, model, None
         if lib == "torch":
             import torch
             import torch.nn.functional as F
@@ -112,9 +121,15 @@ class Runner:
         self.opt.step()
 
     def eval(self):
-        self.model.eval()
+        model = self.eval_model or self.model
+        model.eval()
         with self.no_grad():
-            return self.model(self.x)
+            return model(self.x)
+
+    def fuse_bn(self):
+        """Eval from now on runs a copy of the model with batch norms folded (minicnn only)."""
+        import minicnn as mc
+        self.eval_model = mc.nn.utils.fuse_conv_bn_eval_model(self.model.eval(), self.x[:1])
 
 
 def paired(name):
@@ -319,6 +334,10 @@ def parse_args(argv):
     p.add_argument("--profile", metavar="MODEL", help="print minicnn's time per op for MODEL and stop")
     p.add_argument("--plot", metavar="PNG", help="also draw a bar chart of the ratios")
     p.add_argument("--quick", action="store_true", help="smoke run: resnet18, batch 1, 2 repeats")
+    p.add_argument("--busy-cores", type=int, default=0, metavar="N",
+                   help="keep N cores busy with spinning processes while measuring (default 0)")
+    p.add_argument("--fuse-bn", action="store_true",
+                   help="minicnn's eval with batch norms folded into the convolutions")
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results")
     p.add_argument("--memory-child", metavar="LIB", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -331,6 +350,28 @@ def parse_args(argv):
     return args
 
 
+def measure(name, args):
+    """One model's row: logits check, train and eval times, peak memory."""
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    runners = make_runners(name, args.batch)
+    logits = {lib: r.eval().numpy() for lib, r in runners.items()}   # same weights, same input
+    row = {"model": name, "batch": args.batch,
+           "max_abs_diff_logits": float(np.abs(logits["minicnn"] - logits["torch"]).max()),
+           "train": summarise(time_alternating(runners, "train", args.repeats, args.warmup, clock))}
+    if args.fuse_bn:               # folded after training: the weights eval will see
+        unfused = runners["minicnn"].eval().numpy()
+        runners["minicnn"].fuse_bn()
+        row["max_abs_diff_logits_fused"] = float(np.abs(runners["minicnn"].eval().numpy() - unfused).max())
+    row["eval"] = summarise(time_alternating(runners, "eval", args.repeats, args.warmup, clock))
+    del runners
+    if not args.no_memory:
+        mine, theirs = (peak_memory(lib, name, args.batch, args.threads, args.accumulate)
+                        for lib in ("minicnn", "torch"))
+        row["memory"] = {"minicnn_mb": mine, "torch_mb": theirs, "ratio": mine / theirs}
+    print(format_row(row), flush=True)
+    return row
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.memory_child:
@@ -339,6 +380,7 @@ def main(argv=None):
         return None
     import torch
     import minicnn as mc
+    from minicnn.benchmarking import busy_cores
     set_threads(args.threads)
     if args.profile:
         print_profile(args.profile, args.batch, args.repeats)
@@ -347,28 +389,18 @@ def main(argv=None):
           f"float32, batch {args.batch}: median and min of {args.repeats} alternating runs "
           f"(ms); ratio = minicnn / torch of the medians, min r of the mins, paired = median "
           f"of the ratios of back-to-back runs")
-    clock = time.process_time if args.cpu_time else time.perf_counter
     if args.cpu_time:
         print("times are CPU seconds of the process (time.process_time), not wall time")
+    if args.busy_cores or args.fuse_bn:
+        print(f"{args.busy_cores} core(s) kept busy; minicnn's eval "
+              f"{'with' if args.fuse_bn else 'without'} batch norms folded")
     print(HEADER, flush=True)
-    rows = []
-    for name in args.models:
-        runners = make_runners(name, args.batch)
-        logits = {lib: r.eval().numpy() for lib, r in runners.items()}   # same weights, same input
-        row = {"model": name, "batch": args.batch,
-               "max_abs_diff_logits": float(np.abs(logits["minicnn"] - logits["torch"]).max()),
-               **{what: summarise(time_alternating(runners, what, args.repeats, args.warmup, clock))
-                  for what in ("train", "eval")}}
-        del runners
-        if not args.no_memory:
-            mine, theirs = (peak_memory(lib, name, args.batch, args.threads, args.accumulate)
-                            for lib in ("minicnn", "torch"))
-            row["memory"] = {"minicnn_mb": mine, "torch_mb": theirs, "ratio": mine / theirs}
-        rows.append(row)
-        print(format_row(row), flush=True)
+    with busy_cores(args.busy_cores):
+        rows = [measure(name, args) for name in args.models]
     result = {"device": "cpu", "threads": args.threads, "batch": args.batch,
               "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick,
-              "accumulate": args.accumulate, "clock": "cpu" if args.cpu_time else "wall",
+              "accumulate": args.accumulate, "busy_cores": args.busy_cores,
+              "fuse_bn": args.fuse_bn, "clock": "cpu" if args.cpu_time else "wall",
               "machine": {"processor": platform.processor() or platform.machine(),
                           "cores": os.cpu_count(), "python": platform.python_version()},
               "versions": {"minicnn": mc.__version__, "torch": torch.__version__,

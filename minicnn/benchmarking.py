@@ -7,11 +7,14 @@ such times is what the benchmarks report (> 1: minicnn is slower).
 
 PyTorch is imported only when a case is timed with it, so minicnn never depends on it.
 Models are paired the same way (``paired_models``: torchvision's weights copied into
-minicnn's model), and ``profile`` splits a minicnn step into time per op.
+minicnn's model), and ``profile`` splits a minicnn step into time per op.  ``busy_cores``
+keeps cores busy meanwhile, to measure on a machine that also runs other work.
 """
 import collections
 import contextlib
+import multiprocessing
 import os
+import signal
 import statistics
 import time
 from dataclasses import dataclass
@@ -216,3 +219,37 @@ def profile_report(times, step_seconds, repeats):
     lines.append(f"  {'rest (backward walk, leaf gradients, optimizer, Python)':<39} "
                  f"{1e3 * rest:>9.1f} {rest / step_seconds:>7.1%}")
     return "\n".join(lines)
+
+
+# ----- a busy machine ------------------------------------------------------------------------
+def _spin(parent):
+    """Keep one core busy until the benchmark stops this process or is gone itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C reaches every process of the
+    while os.getppid() == parent:                    # terminal: the benchmark stops us then
+        pass
+
+
+@contextlib.contextmanager
+def busy_cores(n):
+    """Run the block with ``n`` processes spinning beside it (each keeps a core busy, as a
+    browser or a notebook server would): ``benchmarks/models.py --busy-cores 1`` measures on
+    a machine with one core taken.  The spinners are stopped however the block ends
+    (exception, Ctrl-C), and stop themselves if the benchmark is killed."""
+    if n < 0:
+        raise ValueError(f"busy_cores: the number of busy cores must be >= 0, got {n}")
+    # fork, where there is one: a spinner needs nothing but this function
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    spinners = []
+    try:
+        for _ in range(n):
+            spinner = context.Process(target=_spin, args=(os.getpid(),), daemon=True,
+                                      name="minicnn-busy-core")
+            spinner.start()
+            spinners.append(spinner)
+        yield spinners
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+        for spinner in spinners:
+            spinner.join()

@@ -5,6 +5,7 @@ each script checks itself, prints ``rank R ok: NAME`` for every passed check and
 failed one, aborts the job with a non-zero status.  The rest runs here, in a world of one
 (``init_process_group`` without mpiexec), or needs no process group at all.
 """
+import json
 import os
 import shutil
 import signal
@@ -78,6 +79,36 @@ def test_launched_by_mpi_reads_the_launchers_environment(monkeypatch):
     assert not dist.launched_by_mpi()
     monkeypatch.setenv("PMI_SIZE", "2")          # what MPICH's mpiexec sets
     assert dist.launched_by_mpi()
+
+
+# ----- threads per process under a launcher (minicnn/cpu/runtime.py) -------------------------
+@pytest.mark.parametrize("environ, cores, expected", [
+    ({"MPI_LOCALNRANKS": "2"}, 8, (4, 4, 4)),                      # MPICH's Hydra
+    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "3"}, 8, (2, 2, 2)),           # Open MPI: 8 // 3
+    ({"MV2_COMM_WORLD_LOCAL_SIZE": "4"}, 16, (4, 4, 4)),           # MVAPICH2
+    ({"SLURM_NTASKS_PER_NODE": "2"}, 6, (3, 3, 3)),                # srun
+    ({"MPI_LOCALNRANKS": "4"}, 2, (1, 1, 1)),                      # more processes than cores
+    ({"MPI_LOCALNRANKS": "2", "SLURM_NTASKS_PER_NODE": "8"}, 8, (4, 4, 4)),   # first one wins
+    ({"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "3"}, 8, (4, None, 3)),      # explicit wins
+    ({"MPI_LOCALNRANKS": "2", "OPENBLAS_NUM_THREADS": "1"}, 8, (4, None, 4)),
+    ({"MPI_LOCALNRANKS": "2", "NUMBA_NUM_THREADS": "2"}, 8, (4, 4, None)),
+    ({"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "1"}, 8, (4, None, None)),
+    ({"MPI_LOCALNRANKS": "2", "OMP_NUM_THREADS": "4,2"}, 8, (4, None, 4)),    # nested: BLAS's
+])
+def test_each_process_takes_its_share_of_the_cores(environ, cores, expected):
+    runtime = pytest.importorskip("minicnn.cpu.runtime", reason="the CPU set-up needs Numba")
+    counts = runtime.rank_thread_counts(environ, cores)
+    assert (counts["share"], counts["blas"], counts["numba"]) == expected, counts
+    assert counts["processes"] == int(next(v for k, v in environ.items() if "NUM_THREADS" not in k))
+
+
+@pytest.mark.parametrize("environ", [{}, {"PMI_SIZE": "2"}, {"MPI_LOCALNRANKS": "1"},
+                                     {"MPI_LOCALNRANKS": "two"}, {"OMP_NUM_THREADS": "1"}])
+def test_no_launcher_or_one_process_here_changes_nothing(environ):
+    """Outside mpiexec, with one process on this machine (the others elsewhere), or a count
+    that cannot be read, the libraries keep their own thread counts."""
+    runtime = pytest.importorskip("minicnn.cpu.runtime", reason="the CPU set-up needs Numba")
+    assert runtime.rank_thread_counts(environ, 8) is None
 
 
 # ----- a world of one ------------------------------------------------------------------------
@@ -405,3 +436,23 @@ def test_scaling_benchmark_runs_and_writes_json(tmp_path, monkeypatch, capsys):
     assert [r["processes"] for r in rows] == [1, 2]
     assert all(r["images_per_s"] > 0 and r["parameters"] == 30762 for r in rows)
     assert "| 2 |" in capsys.readouterr().out
+
+
+@needs_mpiexec
+def test_mpi_processes_share_the_cores_unless_told():
+    """Under ``mpiexec -n 2`` with no thread variables each process sets BLAS, Numba and
+    minicnn's convolution pool to max(1, cores // 2), and rank 0 says so in one line."""
+    pytest.importorskip("numba", reason="the thread set-up runs when the Numba kernels load")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MINICNN_NUMBA")}
+    job = subprocess.run([MPIEXEC, "-n", "2", sys.executable, os.path.join(SCRIPTS, "thread_share.py")],
+                         capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), cwd=SCRIPTS,
+                         timeout=90)
+    assert job.returncode == 0, job.stderr
+    reports = [json.loads(line) for line in job.stdout.splitlines() if line.startswith("{")]
+    assert sorted(r["rank"] for r in reports) == [0, 1], job.stdout
+    for report in reports:
+        share = max(1, report["machine_cores"] // 2)
+        assert report["numba"] == report["pool_cores"] == share, report
+        assert all(n == share for n in report["blas"]), report   # [] without OpenBLAS
+    assert job.stderr.count("processes share this machine's") == 1, job.stderr

@@ -10,6 +10,7 @@ waiting forever in their next collective call, so: errors while preparing are ga
 reported by rank 0, every process exiting with the same status; an error while executing
 that may differ between processes ends the whole job (MPI_Abort).
 """
+import importlib
 import itertools
 import json
 import os
@@ -211,6 +212,10 @@ def execute(job):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = DistributedDataParallel(model)        # rank 0's weights everywhere
     talk = rank == 0
+    if world > 1 and cfg["device"] == "cpu" and backend.numba_enabled():
+        # each process takes its share of the cores (minicnn/cpu/runtime.py) and says so now,
+        # before the first line of output, not when the first kernel loads minicnn.cpu
+        importlib.import_module("minicnn.cpu")
     n_train, n_val, n_test = job.sizes
     if talk:
         if out is None:
@@ -230,11 +235,6 @@ def execute(job):
                   "test set)")
         processes = (f"{world} processes x {cfg['batch_size']} images per step"
                      f"{' (SyncBatchNorm)' if cfg['sync_bn'] else ''}; " if world > 1 else "")
-        if world > 1 and "OMP_NUM_THREADS" not in os.environ:
-            print(f"minicnn: note: OMP_NUM_THREADS is not set, so the {world} processes' "
-                  "math libraries each start a thread per core and fight over the cores "
-                  "(many times slower); run `mpiexec -n N env OMP_NUM_THREADS=<cores/N> "
-                  "NUMBA_NUM_THREADS=<cores/N> python -m minicnn ...`", file=sys.stderr)
         print(f"{'fine-tuning' if job.finetune else 'training'} {cfg['model']} "
               f"({n_params:,} parameters) on {cfg['dataset']}: {images}; "
               f"{plural(cfg['epochs'], 'epoch')}, {cfg['optimizer']} lr "

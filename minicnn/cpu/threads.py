@@ -20,6 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import dispatch
+from . import runtime
 from .runtime import loaded_openblas
 
 _local = threading.local()
@@ -52,6 +53,10 @@ def _blas_thread_setters():
 
 
 def cores():
+    """The cores this process may use: its share under an MPI launcher (runtime.py), else all
+    it may run on."""
+    if runtime.cores_for_this_process is not None:
+        return runtime.cores_for_this_process
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 

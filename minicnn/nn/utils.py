@@ -1,15 +1,22 @@
-"""``minicnn.nn.utils``: helpers on a model's gradients (``torch.nn.utils``'s names).
+"""``minicnn.nn.utils``: helpers on a model's gradients and weights (``torch.nn.utils``'s names).
 
     loss.backward()
     clip_grad_norm_(model.parameters(), max_norm=2.0)    # Inception v3's threshold
     optimizer.step()
+
+    fast = fuse_conv_bn_eval_model(model.eval(), images)  # batch norms folded, for inference
 """
+import copy
 import math
 
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..autograd import Tensor, no_grad
+from .conv import Conv2d
+from .linear import Identity
+from .module import Parameter
+from .normalization import BatchNorm2d
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
@@ -65,3 +72,181 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     for g in grads:
         g *= scale.astype(g.dtype)
     return Tensor(total)
+
+
+# ----- batch norm folded into the convolution before it (inference only) ---------------------
+def fuse_conv_bn_eval(conv, bn):
+    """A copy of ``conv`` that computes ``bn(conv(x))`` of the eval-mode pair in one convolution.
+
+    As ``torch.nn.utils.fuse_conv_bn_eval``.  In eval mode batch norm is a fixed affine map
+    per channel, ``y = (z - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``, and the
+    convolution ``z = W * x + b`` is linear, so the two are one convolution with
+    ``W' = W * s`` (each output channel's filter scaled) and ``b' = (b - mean) * s + beta``:
+    one pass over the activations instead of two.  The new weights are computed in float64
+    and rounded once to the convolution's dtype.  The copy is for inference: training
+    would update ``W'``, not the pair.
+
+    Args:
+        conv (nn.Conv2d): the convolution, in eval mode (``conv.eval()``).
+        bn (nn.BatchNorm2d): the batch norm that takes ``conv``'s output, in eval mode, with
+            running statistics (``track_running_stats=True``).
+
+    Returns:
+        nn.Conv2d: a new convolution (with a bias, even if ``conv`` had none); ``conv`` and
+        ``bn`` are unchanged.
+
+    Example::
+
+        >>> conv, bn = nn.Conv2d(3, 4, 3, bias=False).eval(), nn.BatchNorm2d(4).eval()
+        >>> bn.running_mean.data[:] = 0.5
+        >>> fused = nn.utils.fuse_conv_bn_eval(conv, bn)
+        >>> x = mc.tensor(np.ones((1, 3, 5, 5), np.float32))
+        >>> bool(np.allclose(fused(x).numpy(), bn(conv(x)).numpy(), atol=1e-6))
+        True
+    """
+    where = "minicnn.nn.utils.fuse_conv_bn_eval"
+    if not isinstance(conv, Conv2d) or not isinstance(bn, BatchNorm2d):
+        raise TypeError(f"{where}: expected an nn.Conv2d and an nn.BatchNorm2d, got "
+                        f"{type(conv).__name__} and {type(bn).__name__}")
+    if conv.training or bn.training:
+        raise ValueError(f"{where}: folding is for eval mode only (training updates the "
+                         "batch statistics the fold bakes in); call model.eval() first")
+    if bn.running_mean is None:
+        raise ValueError(f"{where}: {bn!r} has no running statistics (track_running_stats="
+                         "False): it normalises with each batch's own, which no fixed "
+                         "convolution can compute")
+    if bn.num_features != conv.out_channels:
+        raise ValueError(f"{where}: the batch norm has {bn.num_features} channels, the "
+                         f"convolution {conv.out_channels} output channels")
+    xp = backend.get_array_module(conv.weight.data)
+    dtype = conv.weight.data.dtype
+
+    def wide(tensor, default):           # float64 copy of a per-channel vector
+        return xp.full(bn.num_features, default) if tensor is None else tensor.data.astype(np.float64)
+
+    scale = wide(bn.weight, 1.0) / xp.sqrt(wide(bn.running_var, 0.0) + bn.eps)      # (C,)
+    bias = (wide(conv.bias, 0.0) - wide(bn.running_mean, 0.0)) * scale + wide(bn.bias, 0.0)
+    fused = copy.deepcopy(conv)
+    fused.weight = Parameter((conv.weight.data.astype(np.float64)
+                              * scale.reshape(-1, 1, 1, 1)).astype(dtype))        # (C, Cin/g, kh, kw)
+    fused.bias = Parameter(bias.astype(dtype))                                      # (C,)
+    return fused
+
+
+def fuse_conv_bn_eval_model(model, example_input):
+    """An eval-mode copy of ``model`` with every batch norm folded into the convolution before it.
+
+    Each ``nn.Conv2d`` whose output goes straight into an ``nn.BatchNorm2d`` becomes
+    ``fuse_conv_bn_eval(conv, bn)`` and the batch norm an ``nn.Identity``: the copy computes
+    the same function with one pass less over each such activation (VGG-BN, ResNet,
+    Inception, MobileNet).  minicnn has no tracer that reads ``forward``'s code, so the pairs
+    are found by running ``example_input`` once (forward hooks see which batch norm takes
+    which convolution's output), and the copy is checked against ``model`` on it: equal
+    within the dtype's rounding, or an error.  ``model`` itself is not changed.
+
+    PyTorch does this with ``torch.fx`` (``torch.fx.experimental.optimization.fuse``); its
+    ``torch.nn.utils.fuse_conv_bn_eval`` folds one pair, as ``fuse_conv_bn_eval`` here.
+
+    Args:
+        model (nn.Module): in eval mode, every sub-module included.
+        example_input (Tensor or tuple of Tensors): an input of the model (one image is
+            enough); its values do not matter.
+
+    Returns:
+        nn.Module: the folded copy, in eval mode.
+
+    Raises:
+        ValueError: a module in training mode; a folded pair called more than once per
+            forward (shared), or a convolution whose output is used by more than its
+            batch norm (the other user would see the folded values): named in the message.
+
+    Example::
+
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()).eval()
+        >>> x = mc.tensor(np.ones((1, 3, 8, 8), np.float32))
+        >>> fused = nn.utils.fuse_conv_bn_eval_model(model, x)
+        >>> fused
+        Sequential(
+          (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))
+          (1): Identity()
+          (2): ReLU()
+        )
+    """
+    where = "minicnn.nn.utils.fuse_conv_bn_eval_model"
+    training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
+    if training:
+        raise ValueError(f"{where}: folding is for eval mode only; in training mode: "
+                         f"{', '.join(training[:3])}{' ...' if len(training) > 3 else ''} "
+                         "(call model.eval() first)")
+    inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
+    pairs = _conv_bn_pairs(model, inputs, where)
+    fused = _folded_copy(model, pairs)
+    reference, result = _outputs(model, inputs), _outputs(fused, inputs)
+    if not _same(reference, result):
+        wrong = [pair for pair in pairs if not _same(reference, _outputs(_folded_copy(model, [pair]), inputs))]
+        named = ", ".join(f"{bn} into {conv}" for conv, bn in wrong) or "every pair"
+        raise ValueError(f"{where}: folding {named} changes the model's output: the "
+                         "convolution's output is used by more than its batch norm, so it "
+                         "cannot be folded")
+    return fused
+
+
+def _conv_bn_pairs(model, inputs, where):
+    """[(conv name, bn name)] of every BatchNorm2d whose input is a Conv2d's output, seen by
+    running ``inputs`` through ``model`` once."""
+    names = {id(m): name for name, m in model.named_modules()}
+    made_by, calls, pairs, handles = {}, {}, [], []
+
+    def after_conv(module, args, output):
+        calls[names[id(module)]] = calls.get(names[id(module)], 0) + 1
+        made_by[id(output)] = (names[id(module)], output)     # the output kept: its id stays its own
+
+    def before_bn(module, args):
+        calls[names[id(module)]] = calls.get(names[id(module)], 0) + 1
+        maker = made_by.get(id(args[0]))
+        if maker is not None and maker[1] is args[0]:
+            pairs.append((maker[0], names[id(module)]))
+
+    for module in model.modules():
+        if isinstance(module, Conv2d):
+            handles.append(module.register_forward_hook(after_conv))
+        elif isinstance(module, BatchNorm2d):
+            handles.append(module.register_forward_pre_hook(before_bn))
+    try:
+        with no_grad():
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    shared = [name for pair in pairs for name in pair if calls[name] > 1]
+    if shared:
+        raise ValueError(f"{where}: {', '.join(shared)} runs {calls[shared[0]]} times in one "
+                         "forward (a shared module): its fold would apply to every use; "
+                         "not folded")
+    return pairs
+
+
+def _folded_copy(model, pairs):
+    fused = copy.deepcopy(model)
+    for conv_name, bn_name in pairs:
+        conv, bn = fused.get_submodule(conv_name), fused.get_submodule(bn_name)
+        for name, module in ((conv_name, fuse_conv_bn_eval(conv, bn)), (bn_name, Identity())):
+            parent, _, attribute = name.rpartition(".")
+            fused.get_submodule(parent)._modules[attribute] = module   # in place: keeps the order
+    return fused
+
+
+def _outputs(model, inputs):
+    with no_grad():
+        out = model(*inputs)
+    return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def _same(reference, result):
+    """Equal within the rounding of the fold (a few units of the dtype's precision, relative to
+    the outputs' size): a wrongly folded pair changes outputs by their own size."""
+    for a, b in zip(reference, result):
+        tol = 1e-9 if a.dtype == np.float64 else 1e-3
+        if not np.allclose(b, a, rtol=tol, atol=tol * max(1.0, float(np.abs(a).max(initial=0)))):
+            return False
+    return True

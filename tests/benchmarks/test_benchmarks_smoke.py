@@ -2,8 +2,14 @@
 JSON they document.  No timing is asserted: timings belong to the benchmark, not to tests."""
 import importlib.util
 import json
+import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
+import pytest
 import torch
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
@@ -77,6 +83,62 @@ def test_models_benchmark_quick_writes_json(tmp_path):
         assert row[what]["ratio_median"] > 0 and row[what]["minicnn"]["min_ms"] > 0
     assert (tmp_path / "ratios.png").stat().st_size > 0
     assert result["results"] == [row]
+
+
+def test_models_benchmark_busy_core_and_folded_batch_norms(tmp_path):
+    """--busy-cores 1 --fuse-bn: the run completes, says so in its JSON, and the folded
+    copy's logits agree with the unfused model's (float32 rounding; logits of size ~1)."""
+    models = load_module("models")
+    threads = torch.get_num_threads()
+    out = tmp_path / "models.json"
+    try:
+        result = models.main(["--quick", "--no-memory", "--threads", "1", "--json", str(out),
+                              "--busy-cores", "1", "--fuse-bn"])
+    finally:
+        torch.set_num_threads(threads)
+        _restore_numba_threads()
+    assert result["busy_cores"] == 1 and result["fuse_bn"] is True
+    (row,) = result["results"]
+    assert row["max_abs_diff_logits_fused"] < 1e-4 and row["eval"]["minicnn"]["min_ms"] > 0
+
+
+def _alive(pid):
+    """The process exists and is no zombie (an orphan may wait unreaped in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_busy_cores_spin_for_the_block_and_stop_however_it_ends():
+    from minicnn.benchmarking import busy_cores
+    with pytest.raises(KeyboardInterrupt):
+        with busy_cores(2) as spinners:
+            pids = [s.pid for s in spinners]
+            assert len(set(pids)) == 2 and all(_alive(p) for p in pids)
+            raise KeyboardInterrupt             # Ctrl-C in the middle of a measurement
+    assert not any(_alive(p) for p in pids)
+    with busy_cores(0) as spinners:
+        assert spinners == []
+    with pytest.raises(ValueError, match="must be >= 0, got -1"):
+        with busy_cores(-1):
+            pass
+    # a benchmark killed outright (no finally runs): its spinner notices and stops
+    code = ("import os, signal; from minicnn.benchmarking import busy_cores\n"
+            "with busy_cores(1) as s:\n    print(s[0].pid, flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    job = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                           env=dict(os.environ, PYTHONPATH=str(BENCHMARKS.parent)))
+    pid = int(job.stdout.readline())
+    job.wait(timeout=60)
+    job.stdout.close()
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)            # no spinner left behind by a failed test
+        pytest.fail("the spinner outlived the killed benchmark")
 
 
 def test_paired_ratio_is_the_median_of_back_to_back_ratios():
