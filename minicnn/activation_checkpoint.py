@@ -13,8 +13,10 @@ the inputs' device is saved before the first run and put back for the second.  B
 in training mode updates its running statistics in both runs, as in PyTorch: run such
 blocks plainly, or in eval mode, if the running statistics must count each batch once.
 """
+import warnings
+
 from . import random
-from .autograd import Function, Tensor, enable_grad, no_grad
+from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 from .backend import get_array_module
 
 
@@ -75,6 +77,12 @@ def checkpoint(function, *args):
     if not args or not all(isinstance(a, Tensor) for a in args):
         raise TypeError("minicnn: checkpoint: expected the function's inputs as Tensors, got "
                         f"{[type(a).__name__ for a in args]}")
+    if is_grad_enabled() and not any(a.requires_grad for a in args):
+        # as PyTorch's reentrant checkpoint: with no input in the graph nothing is recorded,
+        # so parameters inside the block would silently get no gradient
+        warnings.warn("minicnn: checkpoint: none of the inputs has requires_grad=True, so the "
+                      "block's parameters get no gradient; run the first layers (those that "
+                      "see the data) without checkpointing", UserWarning, stacklevel=2)
     state = random.get_state(get_array_module(args[0].data))
     return Checkpoint.apply(*args, function=function, rng_state=state)
 

@@ -1,5 +1,6 @@
 """Activation checkpointing (mc.utils.checkpoint): exact gradients, replayed dropout, less memory."""
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -83,3 +84,17 @@ def test_bad_arguments_are_refused():
         mc.utils.checkpoint(lambda t: (t, t), mc.tensor([1.0], requires_grad=True))
     with pytest.raises(ValueError, match="segments must be an int from 1 to the number of layers"):
         mc.utils.checkpoint_sequential(nn.Sequential(nn.ReLU()), 2, mc.tensor([1.0]))
+
+
+def test_a_checkpoint_whose_inputs_need_no_gradient_warns_as_pytorch_does():
+    """Nothing is recorded when no input requires grad: the block's weights would silently
+    get no gradient (benchmarks/checkpointing.py first checkpointed VGG from the images)."""
+    block = mc.nn.Linear(3, 2)
+    x = mc.tensor(np.ones((4, 3), np.float32))
+    with pytest.warns(UserWarning, match="none of the inputs has requires_grad=True"):
+        y = mc.utils.checkpoint(block, x)
+    assert not y.requires_grad
+    with mc.no_grad():                              # evaluation: nothing to say
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            mc.utils.checkpoint(block, x)
