@@ -6,9 +6,7 @@
 For each model one SGD training step (forward, cross entropy, backward, update) runs plainly
 and with ``mc.utils.checkpoint``: resnet50 checkpoints every bottleneck block (each keeps
 only its input; the stem and the head run plainly), vgg16 its feature stack in one segment
-per pooling stage (``checkpoint_sequential`` over stages 2-5, the last of them plainly; the
-first stage runs plainly too: its input, the images, needs no gradient, and a checkpoint
-whose inputs need none records nothing).  Peak
+per pooling stage (``checkpoint_sequential``, 5 segments; the last runs plainly).  Peak
 memory: a fresh process per case, how far the step lifts the resident memory above what the
 model, its data and its gradients already hold (the same measurement as
 benchmarks/models.py).  Time: the median of --repeats steps in this process, the two
@@ -47,16 +45,9 @@ def build(name, batch, checkpointed):
         return model.fc(F.flatten(model.avgpool(h), 1))
 
     def vgg_forward(images):
-        # the first stage runs plainly: a checkpoint whose inputs need no gradient (the
-        # images) records nothing, and its layers would get no gradient
         layers = list(model.features)
-        first_pool = next(i for i, layer in enumerate(layers) if type(layer).__name__ == "MaxPool2d")
-        h = images
-        for layer in layers[:first_pool + 1]:
-            h = layer(h)
-        rest = layers[first_pool + 1:]
-        segments = sum(type(layer).__name__ == "MaxPool2d" for layer in rest)
-        h = checkpoint_sequential(rest, segments, h)
+        segments = sum(type(layer).__name__ == "MaxPool2d" for layer in layers)
+        h = checkpoint_sequential(layers, segments, images)
         return model.classifier(F.flatten(model.avgpool(h), 1))
 
     forward = model if not checkpointed else (resnet_forward if hasattr(model, "layer1")

@@ -17,21 +17,25 @@ import warnings
 
 from . import random
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
+from .autograd import grad as autograd_grad
 from .backend import get_array_module
 
 
 class Checkpoint(Function):
     """Runs ``function`` on the inputs without a graph; backward runs it again with one.
-    Settings: the function, and the random state before the first run."""
-    settings = ("function", "rng_state")
+    Inputs: the function's arguments, then the parameters inside it (so that the op is in
+    the graph, and their gradients flow, even when no argument needs one: a network's first
+    block sees only images).  Settings: the function, the random state before the first
+    run, and how many of the inputs are the function's arguments."""
+    settings = ("function", "rng_state", "n_args")
 
     def forward(self, *arrays):
         with no_grad():
-            out = self.function(*[Tensor(a) for a in arrays])
+            out = self.function(*[Tensor(a) for a in arrays[:self.n_args]])
         if not isinstance(out, Tensor):
             raise TypeError(f"minicnn: checkpoint: the function must return one Tensor, got "
                             f"{type(out).__name__}")
-        self.save_for_backward(inputs=arrays)
+        self.save_for_backward(inputs=arrays[:self.n_args])
         return out.data
 
     def backward(self, g):
@@ -45,9 +49,16 @@ class Checkpoint(Function):
                 out = self.function(*inputs)
         finally:
             random.set_state(now, xp)
-        if out.requires_grad:     # parameters inside the block get their .grad here
-            out.backward(g)
-        return tuple(None if t.grad is None else t.grad.data for t in inputs)
+        # the gradients of the arguments and of the parameters, returned (backward adds the
+        # parameters' into their .grad, as for any op's inputs)
+        wanted = inputs + _parameters(self.function)
+        found = [None] * len(wanted)
+        which = [i for i, needed in enumerate(self.needs_input_grad) if needed]
+        if out.requires_grad and which:
+            grads = autograd_grad([out], [wanted[i] for i in which], [Tensor(g)], allow_unused=True)
+            for i, grad in zip(which, grads):
+                found[i] = None if grad is None else grad.data
+        return tuple(found)
 
     def backward_graph(self, g):
         # as PyTorch's reentrant checkpoint: the recomputed block's gradients would need its
@@ -55,6 +66,14 @@ class Checkpoint(Function):
         raise NotImplementedError("minicnn: checkpoint does not support create_graph=True "
                                   "(gradients of gradients): run the block without "
                                   "mc.utils.checkpoint where you need them")
+
+
+def _parameters(function):
+    """The parameters inside ``function``: a Module's, or those a function made by
+    checkpoint_sequential names; none for a plain function (its arguments must then carry
+    the graph)."""
+    parameters = getattr(function, "parameters", None)
+    return list(parameters()) if callable(parameters) else []
 
 
 def checkpoint(function, *args):
@@ -77,14 +96,16 @@ def checkpoint(function, *args):
     if not args or not all(isinstance(a, Tensor) for a in args):
         raise TypeError("minicnn: checkpoint: expected the function's inputs as Tensors, got "
                         f"{[type(a).__name__ for a in args]}")
-    if is_grad_enabled() and not any(a.requires_grad for a in args):
-        # as PyTorch's reentrant checkpoint: with no input in the graph nothing is recorded,
-        # so parameters inside the block would silently get no gradient
-        warnings.warn("minicnn: checkpoint: none of the inputs has requires_grad=True, so the "
-                      "block's parameters get no gradient; run the first layers (those that "
-                      "see the data) without checkpointing", UserWarning, stacklevel=2)
+    parameters = [p for p in _parameters(function) if p.requires_grad]
+    if is_grad_enabled() and not parameters and not any(a.requires_grad for a in args):
+        # nothing would be recorded: parameters the function uses without saying so (a
+        # lambda's closure) would silently get no gradient, as in PyTorch's reentrant checkpoint
+        warnings.warn("minicnn: checkpoint: none of the inputs has requires_grad=True and the "
+                      "function names no parameters (pass a Module), so nothing inside it gets "
+                      "a gradient", UserWarning, stacklevel=2)
     state = random.get_state(get_array_module(args[0].data))
-    return Checkpoint.apply(*args, function=function, rng_state=state)
+    return Checkpoint.apply(*args, *parameters, function=function, rng_state=state,
+                            n_args=len(args))
 
 
 def checkpoint_sequential(functions, segments, input):
@@ -115,6 +136,7 @@ def checkpoint_sequential(functions, segments, input):
             for layer in chunk:
                 x = layer(x)
             return x
+        forward.parameters = lambda: [p for layer in chunk for p in layer.parameters()]
         return forward
 
     for chunk in chunks[:-1]:

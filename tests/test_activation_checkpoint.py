@@ -86,15 +86,32 @@ def test_bad_arguments_are_refused():
         mc.utils.checkpoint_sequential(nn.Sequential(nn.ReLU()), 2, mc.tensor([1.0]))
 
 
-def test_a_checkpoint_whose_inputs_need_no_gradient_warns_as_pytorch_does():
-    """Nothing is recorded when no input requires grad: the block's weights would silently
-    get no gradient (benchmarks/checkpointing.py first checkpointed VGG from the images)."""
-    block = mc.nn.Linear(3, 2)
+def test_a_block_that_sees_only_data_still_trains_its_parameters():
+    """A network's first block sees images that need no gradient: its Module's parameters
+    are inputs of the checkpoint, so they get the plain run's gradients."""
+    mc.manual_seed(0)
+    block = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 2, 1)).to(np.float64)
+    x = mc.tensor(np.random.default_rng(0).standard_normal((2, 2, 5, 5)))
+    (block(x) ** 2).sum().backward()
+    plain = [p.grad.numpy().copy() for p in block.parameters()]
+    block.zero_grad()
+    (mc.utils.checkpoint(block, x) ** 2).sum().backward()
+    assert all(np.array_equal(a, p.grad.numpy()) for a, p in zip(plain, block.parameters()))
+    block.zero_grad()
+    (mc.utils.checkpoint_sequential(block, 2, x) ** 2).sum().backward()
+    assert all(np.array_equal(a, p.grad.numpy()) for a, p in zip(plain, block.parameters()))
+
+
+def test_a_checkpoint_that_can_record_nothing_warns():
+    """A plain function of inputs that need no gradient: nothing is recorded, and weights it
+    closes over would silently get no gradient (as with PyTorch's reentrant checkpoint)."""
+    layer = mc.nn.Linear(3, 2)
     x = mc.tensor(np.ones((4, 3), np.float32))
     with pytest.warns(UserWarning, match="none of the inputs has requires_grad=True"):
-        y = mc.utils.checkpoint(block, x)
+        y = mc.utils.checkpoint(lambda t: layer(t), x)
     assert not y.requires_grad
-    with mc.no_grad():                              # evaluation: nothing to say
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            mc.utils.checkpoint(block, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with mc.no_grad():                          # evaluation: nothing to say
+            mc.utils.checkpoint(lambda t: layer(t), x)
+        assert mc.utils.checkpoint(layer, x).requires_grad     # a Module names its weights
