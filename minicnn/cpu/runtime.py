@@ -20,6 +20,7 @@ threads of this process, before its first kernel.  (Without Numba this module ne
 loads, and BLAS keeps its own choice.)
 """
 import ctypes
+import functools
 import os
 import sys
 
@@ -129,16 +130,35 @@ def rank_thread_counts(environ, cores):
             "blas": None if blas_chosen else share, "numba": numba_threads}
 
 
+def machine_cores():
+    """The cores this process may run on (its affinity), whatever its share."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@functools.lru_cache(maxsize=None)
+def blas_thread_setters():
+    """(get, set) of the thread count of each OpenBLAS this process has loaded; the names
+    differ between builds (NumPy's wheels prefix them with scipy_ and suffix 64_)."""
+    setters = []
+    for path in loaded_openblas():
+        library = ctypes.CDLL(path)
+        for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
+                          ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
+            if hasattr(library, get) and hasattr(library, set_):
+                setters.append((getattr(library, get), getattr(library, set_)))
+                break
+    return tuple(setters)
+
+
 def _share_cores_between_processes():
     """Apply ``rank_thread_counts`` to this process (see the module's docstring)."""
     global cores_for_this_process
-    from .threads import _blas_thread_setters, cores   # threads.py imports this module
-    machine_cores = cores()
-    counts = rank_thread_counts(os.environ, machine_cores)
+    cores = machine_cores()
+    counts = rank_thread_counts(os.environ, cores)
     if counts is None:
         return
     if counts["blas"] is not None:
-        for _, set_threads in _blas_thread_setters():
+        for _, set_threads in blas_thread_setters():
             set_threads(counts["blas"])
     if counts["numba"] is not None:
         numba.set_num_threads(min(counts["numba"], numba.config.NUMBA_NUM_THREADS))
@@ -149,6 +169,6 @@ def _share_cores_between_processes():
         blas = (f"{counts['blas']}" if counts["blas"] is not None else "as set by "
                 + ("OPENBLAS_NUM_THREADS" if "OPENBLAS_NUM_THREADS" in os.environ else "OMP_NUM_THREADS"))
         hint = "" if blas.startswith("as set") else " (OMP_NUM_THREADS=N sets another count)"
-        print(f"minicnn: {counts['processes']} processes share this machine's {machine_cores} "
+        print(f"minicnn: {counts['processes']} processes share this machine's {cores} "
               f"cores: threads per process: BLAS {blas}, Numba {numba.get_num_threads()}{hint}",
               file=sys.stderr)

@@ -13,15 +13,12 @@ results in order; inside a worker, ``in_worker()`` is true and the Numba im2col/
 their serial twins (minicnn/cpu/conv.py).  It returns None where it cannot help: one core,
 fewer parts than cores, no OpenBLAS whose threads it can set, or already inside a worker.
 """
-import ctypes
-import functools
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import dispatch
 from . import runtime
-from .runtime import loaded_openblas
+from .runtime import blas_thread_setters as _blas_thread_setters
 
 _local = threading.local()
 _pool = None
@@ -37,27 +34,12 @@ def _mark_worker():
     _local.worker = True
 
 
-@functools.lru_cache(maxsize=None)
-def _blas_thread_setters():
-    """(get, set) of the thread count of each OpenBLAS this process has loaded; the names
-    differ between builds (NumPy's wheels prefix them with scipy_ and suffix 64_)."""
-    setters = []
-    for path in loaded_openblas():
-        library = ctypes.CDLL(path)
-        for get, set_ in (("openblas_get_num_threads", "openblas_set_num_threads"),
-                          ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_")):
-            if hasattr(library, get) and hasattr(library, set_):
-                setters.append((getattr(library, get), getattr(library, set_)))
-                break
-    return tuple(setters)
-
-
 def cores():
     """The cores this process may use: its share under an MPI launcher (runtime.py), else all
     it may run on."""
     if runtime.cores_for_this_process is not None:
         return runtime.cores_for_this_process
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return runtime.machine_cores()
 
 
 @dispatch.register("map_chunks", "numba")

@@ -206,8 +206,9 @@ def test_cooperation_is_read_from_the_source(bad_library):
     assert emulation.cooperates("if (i < n) y[i] = 1;\n  __syncthreads ();")
     assert not emulation.cooperates("// no __syncthreads() here\n/* nor SHARED(x) */ y[i] = 1;")
     assert not emulation.cooperates((loader.kernel_dir() / "common.h").read_text())
-    # of the shipped files only norm.cu cooperates (batch norm's per-channel block sums)
-    assert [f for f in loader.kernel_files() if emulation.cooperates(loader.read_source(f))] == ["norm"]
+    # of the shipped files only norm.cu (batch norm's per-channel block sums) and
+    # depthwise_weight.cu (one block per weight, its sum over the images) cooperate
+    assert [f for f in loader.kernel_files() if emulation.cooperates(loader.read_source(f))] == ["depthwise_weight", "norm"]
     assert not EmulatedKernel(bad_library, "copy").cooperative
 
 
