@@ -7,6 +7,10 @@ import pytest
 
 
 def pytest_configure(config):
+    # the slowest tests, printed at the end of every run (CI's log included): the suite must
+    # stay well under 15 minutes on 2 cores, and this says where its time goes
+    if getattr(config.option, "durations", None) is None:
+        config.option.durations = 20
     config.addinivalue_line("markers", "gpu: needs CuPy and a CUDA GPU (run with `pytest -m gpu`)")
     config.addinivalue_line("markers", "wheel: builds and installs the wheel in a new virtual "
                             "environment (deselect with `-m \"not wheel\"`)")
