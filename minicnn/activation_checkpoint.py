@@ -17,15 +17,15 @@ import warnings
 
 from . import random
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
-from .autograd import grad as autograd_grad
 from .backend import get_array_module
 
 
 class Checkpoint(Function):
     """Runs ``function`` on the inputs without a graph; backward runs it again with one.
-    Inputs: the function's arguments, then the parameters inside it (so that the op is in
-    the graph, and their gradients flow, even when no argument needs one: a network's first
-    block sees only images).  Settings: the function, the random state before the first
+    Inputs: the function's arguments, then the parameters of a Module (so that the op is in
+    the graph even when no argument needs a gradient: a network's first block sees only
+    images).  Backward adds into every parameter the block reaches, named or not, and
+    returns the arguments' gradients.  Settings: the function, the random state before the first
     run, and how many of the inputs are the function's arguments."""
     settings = ("function", "rng_state", "n_args")
 
@@ -49,16 +49,10 @@ class Checkpoint(Function):
                 out = self.function(*inputs)
         finally:
             random.set_state(now, xp)
-        # the gradients of the arguments and of the parameters, returned (backward adds the
-        # parameters' into their .grad, as for any op's inputs)
-        wanted = inputs + _parameters(self.function)
-        found = [None] * len(wanted)
-        which = [i for i, needed in enumerate(self.needs_input_grad) if needed]
-        if out.requires_grad and which:
-            grads = autograd_grad([out], [wanted[i] for i in which], [Tensor(g)], allow_unused=True)
-            for i, grad in zip(which, grads):
-                found[i] = None if grad is None else grad.data
-        return tuple(found)
+        if out.requires_grad:     # every parameter inside the block gets its .grad here,
+            out.backward(g)       # those passed as inputs (to be in the graph) included
+        n_parameters = len(self.needs_input_grad) - len(inputs)
+        return tuple(None if t.grad is None else t.grad.data for t in inputs) + (None,) * n_parameters
 
     def backward_graph(self, g):
         # as PyTorch's reentrant checkpoint: the recomputed block's gradients would need its
