@@ -439,17 +439,18 @@ def test_scaling_benchmark_runs_and_writes_json(tmp_path, monkeypatch, capsys):
 
 
 @needs_mpiexec
-def test_mpi_processes_share_the_cores_unless_told():
+def test_mpi_processes_share_the_cores_unless_told(tmp_path):
     """Under ``mpiexec -n 2`` with no thread variables each process sets BLAS, Numba and
     minicnn's convolution pool to max(1, cores // 2), and rank 0 says so in one line."""
     pytest.importorskip("numba", reason="the thread set-up runs when the Numba kernels load")
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MINICNN_NUMBA")}
-    job = subprocess.run([MPIEXEC, "-n", "2", sys.executable, os.path.join(SCRIPTS, "thread_share.py")],
+    job = subprocess.run([MPIEXEC, "-n", "2", sys.executable, os.path.join(SCRIPTS, "thread_share.py"),
+                          str(tmp_path)],
                          capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), cwd=SCRIPTS,
                          timeout=90)
     assert job.returncode == 0, job.stderr
-    reports = [json.loads(line) for line in job.stdout.splitlines() if line.startswith("{")]
+    reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("rank*.json"))]
     assert sorted(r["rank"] for r in reports) == [0, 1], job.stdout
     for report in reports:
         share = max(1, report["machine_cores"] // 2)
