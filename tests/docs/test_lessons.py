@@ -20,23 +20,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.par
 LESSONS = os.path.join(ROOT, "docs", "lessons")
 SCRIPTS = sorted(glob.glob(os.path.join(LESSONS, "[0-9][0-9]_*.py")))
 PNG = b"\x89PNG\r\n\x1a\n"
-# Lessons being rewritten elsewhere, which do not yet end with exercises nor show their
-# figures with lessons.show: expected to fail those two checks until they do (strict: a
-# pass is reported, so that the mark is removed).
-BEING_REWRITTEN = {}
-
-
-def lessons_marking_those_being_rewritten():
-    """The lessons, those of BEING_REWRITTEN marked as expected to fail."""
-    cases = []
-    for script in SCRIPTS:
-        name = os.path.basename(script)
-        marks = ([pytest.mark.xfail(reason=BEING_REWRITTEN[name], strict=True)]
-                 if name in BEING_REWRITTEN else [])
-        cases.append(pytest.param(script, id=name, marks=marks))
-    return cases
-
-
 def lesson_environment(tmp_path):
     """The variables a lesson is run with: figures into tmp_path/figures, the short mode,
     this checkout's minicnn first on the path."""
@@ -64,7 +47,7 @@ def test_there_is_a_lesson_per_topic():
     assert all(f"]({n})" in index for n in names)           # the index links every lesson
 
 
-@pytest.mark.parametrize("script", lessons_marking_those_being_rewritten())
+@pytest.mark.parametrize("script", SCRIPTS, ids=os.path.basename)
 def test_lesson_is_a_percent_file_ending_with_exercises(script):
     with open(script, encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -105,7 +88,7 @@ def inline_images(notebook):
             if "image/png" in output.get("data", {})]
 
 
-@pytest.mark.parametrize("script", lessons_marking_those_being_rewritten())
+@pytest.mark.parametrize("script", SCRIPTS, ids=os.path.basename)
 def test_lesson_runs_as_a_notebook_with_its_figures_inline(script, tmp_path, monkeypatch):
     jupytext = pytest.importorskip("jupytext", reason="the test extra: pip install -e .[test]")
     nbclient = pytest.importorskip("nbclient", reason="the test extra: pip install -e .[test]")
