@@ -150,6 +150,10 @@ class Function:
     * ``multiply_adds()``: the op's multiply-adds, for ``summary``'s arithmetic column.
     * ``in_place_in_models``: True for an op that torchvision's models run in place
       (ReLU): ``summary`` counts no new memory for its output, as the lectures' tables do.
+    * ``accumulates_into``: the inputs whose gradient the op can add straight into an
+      existing array (Linear's weight).  Backward then receives ``into={i: array}`` for
+      those whose leaf already has a ``.grad``, adds input i's gradient there and returns
+      None for it: gradient accumulation needs no weight-sized temporary.
 
     ``self.needs_input_grad`` tells backward which gradients are wanted, so it can skip
     expensive ones (for example a convolution's input gradient); ``self.input_shapes``
@@ -159,6 +163,7 @@ class Function:
     """
     settings = ()       # names of the op's non-tensor settings, e.g. ("stride", "padding")
     saved_names = ()    # what forward saved for backward (save_for_backward fills it)
+    accumulates_into = ()   # inputs whose gradient backward(g, into=...) can add in place
     in_place_in_models = False
     _tensor_hooks = None    # hooks registered on the op's output tensor (register_hook)
     _retains_grad = None    # weakref to the output tensor, when it called retain_grad()
@@ -500,7 +505,8 @@ def _backpropagate(roots, retain_graph, capture=None, create_graph=False):
             continue
         fn = node
         _check_can_backward(fn)
-        in_grads = fn.backward(g)
+        into = _accumulation_targets(fn) if capture is None and fn.accumulates_into else None
+        in_grads = fn.backward(g, into=into) if into else fn.backward(g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         xp = backend.get_array_module(g)
@@ -707,6 +713,23 @@ def _accumulate(leaf, g, own):
         leaf.grad = Tensor(grad + g)
     for hook in leaf._grad_hooks:
         hook(leaf)
+
+
+def _accumulation_targets(fn):
+    """{input index: the leaf's .grad array} for the inputs of ``fn`` whose gradient it can
+    add straight into an existing ``.grad`` (``Function.accumulates_into``).  Only where the
+    result is the same as handing the gradient to the leaf: no hook of the leaf would see
+    it, and the .grad is an ordinary writeable array of the leaf's own shape and dtype."""
+    into = {}
+    for i in fn.accumulates_into:
+        leaf = fn.parents[i]
+        if (isinstance(leaf, Tensor) and leaf.grad is not None and not leaf._tensor_hooks
+                and not leaf._grad_hooks):
+            grad = leaf.grad.data
+            if (grad.shape == leaf.shape and grad.dtype == leaf.dtype
+                    and getattr(grad.flags, "writeable", True)):
+                into[i] = grad
+    return into
 
 
 def _walk(roots, capture):

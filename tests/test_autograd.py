@@ -339,6 +339,78 @@ def test_accumulating_without_zero_grad_allocates_no_second_weight_sized_array()
     assert peak < 1.5 * w.data.nbytes, f"peak {peak / 2**20:.1f} MB for a {w.data.nbytes / 2**20:.1f} MB weight"
 
 
+def _linear_weight_grad_peak(w, x, upstream):
+    """tracemalloc's peak (bytes) of one backward of F.linear(x, w) whose w.grad exists."""
+    import tracemalloc
+    y = mc.functional.linear(mc.tensor(x), w)
+    tracemalloc.start()
+    try:
+        y.backward(upstream)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_linear_adds_its_weight_gradient_straight_into_an_existing_grad():
+    """The fully connected layers hold most of alexnet's and vgg16's weights: their gradient
+    goes into W.grad block by block (Linear.accumulates_into), with no (out, in) temporary,
+    while the first backward (no .grad yet) still hands a fresh array to the leaf."""
+    rng = np.random.default_rng(0)
+    w = mc.tensor(rng.standard_normal((1500, 1000)).astype(np.float32), requires_grad=True)
+    x, upstream = (rng.standard_normal((4, n)).astype(np.float32) for n in (1000, 1500))
+    first = _linear_weight_grad_peak(w, x, upstream)
+    held = w.grad
+    second = _linear_weight_grad_peak(w, x, upstream)
+    assert w.grad is held                                           # added in place
+    assert first >= w.data.nbytes                                   # the fresh gradient
+    assert second < 0.25 * w.data.nbytes, f"{second / 2**20:.1f} MB for a {w.data.nbytes / 2**20:.1f} MB weight"
+    np.testing.assert_allclose(w.grad.numpy(), 2 * upstream.T @ x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["plain", "shared weight", "hooked leaf", "post-accumulate hook",
+                                  "a float32 grad of a float64 weight", "empty batch"])
+def test_linear_accumulation_gives_torch_gradients_in_every_case(case):
+    """Three backwards without zero_grad, against PyTorch: the in-place path where it may
+    be taken, the ordinary one where a hook or an unusual .grad forbids it."""
+    import torch
+    rng = np.random.default_rng(1)
+    batch = 0 if case == "empty batch" else 3
+    W = rng.standard_normal((5, 4))
+    xs = [rng.standard_normal((batch, 4)) for _ in range(3)]
+    gs = [rng.standard_normal((batch, 5)) for _ in range(3)]
+    results, seen = [], {"mc": [], "torch": []}
+    for lib, tensor in ((mc, mc.tensor), (torch, torch.tensor)):
+        log = seen["mc" if lib is mc else "torch"]
+        w = tensor(W, requires_grad=True)
+        if case == "hooked leaf":
+            w.register_hook(lambda g, log=log: log.append(np.array(g.tolist())))
+        if case == "post-accumulate hook":
+            w.register_post_accumulate_grad_hook(lambda t, log=log: log.append(np.array(t.grad.tolist())))
+        linear = lib.nn.functional.linear if lib is torch else F.linear
+        for step, (x, g) in enumerate(zip(xs, gs)):
+            y = linear(tensor(x), w)
+            if case == "shared weight":
+                y = y + linear(tensor(2 * x), w)
+            y.backward(tensor(g))
+            if step == 0 and case == "a float32 grad of a float64 weight" and lib is mc:
+                w.grad = mc.tensor(w.grad.numpy().astype(np.float32))   # another dtype: no in place
+        results.append(np.array(w.grad.tolist()))
+    tol = 1e-6 if "float32" in case else 1e-12
+    np.testing.assert_allclose(results[0], results[1], rtol=tol, atol=tol)
+    assert len(seen["mc"]) == len(seen["torch"])
+    for ours, theirs in zip(seen["mc"], seen["torch"]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_add_product_into_adds_every_block_including_the_last_short_one():
+    from minicnn.functional.linalg import add_product_into
+    rng = np.random.default_rng(2)
+    a, b, out = rng.standard_normal((7, 3)), rng.standard_normal((3, 5)), rng.standard_normal((7, 5))
+    expected = out + a @ b
+    add_product_into(out, a, b, block_bytes=2 * 5 * 8)              # blocks of 2 rows: 2+2+2+1
+    np.testing.assert_allclose(out, expected, rtol=1e-14)
+
+
 def test_a_read_only_grad_the_user_assigned_is_replaced_not_written():
     w = mc.tensor([1.0, 2.0], requires_grad=True)
     frozen = np.zeros(2, np.float32)

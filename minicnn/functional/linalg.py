@@ -60,13 +60,21 @@ class Linear(Function):
     def multiply_adds(self):               # each output sums in_features products
         return int(np.prod(self.output_shape)) * self.input_shapes[1][1]
 
-    def backward(self, g):
+    accumulates_into = (1,)                 # W's gradient can be added into W.grad
+
+    def backward(self, g, into=None):
         gx = g @ self.w if self.needs_input_grad[0] else None
         # every leading dim is a sample: g (M, out), x (M, in), sizes spelled out as M, in or
         # out may be 0 (then reshape cannot infer a -1)
         m = int(np.prod(g.shape[:-1]))
         g2 = g.reshape(m, g.shape[-1])
-        gw = g2.T @ self.x.reshape(m, self.x.shape[-1]) if self.needs_input_grad[1] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            x2 = self.x.reshape(m, self.x.shape[-1])
+            if into:        # W.grad += g2.T @ x2, with no (out, in) temporary
+                add_product_into(into[1], g2.T, x2)
+            else:
+                gw = g2.T @ x2                                      # (out, in)
         gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
@@ -77,6 +85,19 @@ class Linear(Function):
         gx = g @ self.input_tensor(1, self.w) if need_x else None
         gw = g2.T @ self.input_tensor(0, self.x).reshape(m, self.x.shape[-1]) if need_w else None
         return gx, gw, (g2.sum(dim=0) if need_b else None)
+
+
+def add_product_into(out, a, b, block_bytes=1 << 20):
+    """``out += a @ b`` in blocks of rows: the product of a block (at most ``block_bytes``,
+    so it stays in the cache) is added before the next is computed, so a 400 MB weight
+    gradient is accumulated without a 400 MB temporary.  a (R, M), b (M, C), out (R, C)."""
+    xp = backend.get_array_module(out)
+    rows = max(1, block_bytes // max(1, out.shape[1] * out.itemsize))
+    block = xp.empty((min(rows, out.shape[0]), out.shape[1]), dtype=out.dtype)
+    for start in range(0, out.shape[0], rows):
+        product = block[:min(rows, out.shape[0] - start)]
+        xp.matmul(a[start:start + rows], b, out=product)
+        out[start:start + rows] += product
 
 
 def _check_operands(op, input, other):
