@@ -19,7 +19,8 @@ and an op asks for the one to run on its array::
 
 NumPy arrays take the Numba kernel when one exists and ``backend.numba_enabled()``
 (``MINICNN_NUMBA=0`` or ``with backend.numpy_reference():`` turn it off), else the
-reference; so do float16 arrays (Numba has no float16).  The fast versions' modules are
+reference; so do float16 arrays (Numba has no float16).  CuPy arrays take the "cuda"
+kernel, or the reference for the few kernels in ``REFERENCE_ON_GPU``.  The fast versions' modules are
 imported on first use only.  ``implementations("col2im")`` lists them all (tests use it to check that
 every fast version agrees with its reference).
 """
@@ -36,6 +37,12 @@ _registry = {}      # kernel name -> {kind: function}
 # Numba module; minicnn/cuda/launch.py defines every CUDA one.
 _FAST_MODULES = {"numba": "minicnn.cpu", "cuda": "minicnn.cuda"}
 _loaded = set()
+# Kernels with no CUDA version: on CuPy arrays their reference runs (it is written with
+# backend.get_array_module, and CuPy fuses nothing, but these are a few passes over memory
+# the GPU makes fast anyway).  Any other kernel without one is an error.
+REFERENCE_ON_GPU = {
+    "sgd_update": "an optimizer's elementwise update: a few CuPy array expressions",
+}
 # The "cuda" kernels are methods: the object they run on comes from minicnn/cuda, which
 # names its maker here when it loads (so this module imports nothing from above it).
 _cuda_ops = None
@@ -94,6 +101,8 @@ def implementations(name):
 def kernel(name, array):
     """The implementation of kernel ``name`` to run on ``array`` (see the module docstring)."""
     if backend.get_array_module(array) is not np:
+        if name in REFERENCE_ON_GPU:
+            return _registry[name]["numpy"]
         _load("cuda")
         # the method of this process's KernelOps (looked up by name: tests may wrap it)
         return getattr(_cuda_ops(), _registry[name]["cuda"].__name__)

@@ -9,4 +9,4 @@ from . import runtime
 
 runtime.set_up()       # before the first kernel: how idle threads wait (see runtime.py)
 
-from . import activation, conv, depthwise, norm, pool, threads, winograd  # noqa: E402,F401  (importing them registers their kernels)
+from . import activation, conv, depthwise, norm, optim, pool, threads, winograd  # noqa: E402,F401  (importing them registers their kernels)

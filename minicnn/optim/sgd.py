@@ -11,7 +11,11 @@ gradient, ``mu`` the momentum and ``tau`` the dampening,
 
 Note the learning rate multiplies the whole momentum buffer, so changing ``lr``
 mid-training (a schedule) takes effect at once.
+
+The step itself is the kernel ``sgd_update`` (``sgd_update_numpy`` below, a few array
+expressions; minicnn/cpu/optim.py makes the same update in one pass over the memory).
 """
+from .. import backend, dispatch
 from .optimizer import Optimizer
 
 
@@ -30,21 +34,35 @@ class SGD(Optimizer):
                              f"dampening={group['dampening']}")
 
     def _update(self, param, grad, state, group):
-        # param, grad: arrays of the parameter's shape; updated in place.
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
+        # param, grad: arrays of the parameter's shape; param (and the buffer) change in place
         momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf *= momentum
-                _add_scaled(buf, 1 - group["dampening"], grad)
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        _add_scaled(param, -group["lr"], grad)
+        buf = state.get("momentum_buffer")
+        first_step = momentum != 0 and buf is None
+        if first_step:                          # the kernel fills it: buf <- g
+            buf = state["momentum_buffer"] = backend.get_array_module(param).empty_like(param)
+        dispatch.kernel("sgd_update", param)(
+            param, grad, buf, group["lr"], momentum, group["dampening"], group["weight_decay"],
+            group["nesterov"], group["maximize"], first_step)
+
+
+@dispatch.register("sgd_update", "numpy")
+def sgd_update_numpy(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
+                     nesterov, maximize, first_step):
+    """One SGD step on arrays, in place: ``param`` and (momentum != 0) ``momentum_buffer``,
+    which ``first_step`` sets to the gradient instead of decaying."""
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    if momentum != 0:
+        buf = momentum_buffer
+        if first_step:
+            buf[...] = grad
+        else:
+            buf *= momentum
+            _add_scaled(buf, 1 - dampening, grad)
+        grad = grad + momentum * buf if nesterov else buf
+    _add_scaled(param, -lr, grad)
 
 
 def _add_scaled(y, a, x, block=1 << 20):

@@ -407,3 +407,51 @@ def test_sgd_updates_in_blocks_give_the_same_numbers_and_reach_views():
     expected = base.T + 2 * delta
     _add_scaled(view, 2.0, delta, block=5)
     np.testing.assert_array_equal(base.T, expected)
+
+
+SGD_KERNEL_OPTIONS = [dict(momentum=0.0), dict(momentum=0.9), dict(momentum=0.9, dampening=0.3),
+                      dict(momentum=0.9, nesterov=True, weight_decay=0.01),
+                      dict(momentum=0.0, weight_decay=0.1, maximize=True)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("options", SGD_KERNEL_OPTIONS, ids=str)
+def test_sgd_update_numba_gives_the_references_numbers_bit_for_bit(options, dtype):
+    """Four steps (the first sets the momentum buffer) on a weight of 200,003 values (the
+    last parallel block short), both kernels side by side: the same bits."""
+    impls = mc.dispatch.implementations("sgd_update")
+    if "numba" not in impls:
+        pytest.skip("Numba is not installed")
+    settings = dict(lr=0.05, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                    maximize=False) | options
+    rng = np.random.default_rng(7)
+    param = rng.standard_normal(200_003).astype(dtype)
+    params = {kind: param.copy() for kind in ("numpy", "numba")}
+    bufs = {kind: np.empty_like(param) for kind in params}
+    for step in range(4):
+        grad = rng.standard_normal(param.shape).astype(dtype)
+        for kind in params:
+            impls[kind](params[kind], grad, bufs[kind], *settings.values(), step == 0)
+        np.testing.assert_array_equal(params["numba"], params["numpy"], err_msg=f"step {step}")
+        if settings["momentum"]:
+            np.testing.assert_array_equal(bufs["numba"], bufs["numpy"])
+
+
+def test_sgd_update_numba_takes_the_reference_for_views_and_other_dtypes():
+    """A parameter that is a strided view, or a float64 gradient assigned to a float32
+    weight: the fast path cannot flatten them, and the reference updates them correctly."""
+    from minicnn.cpu.optim import sgd_update
+    from minicnn.optim.sgd import sgd_update_numpy
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((5, 6))
+    view, grad, buf = base.T, rng.standard_normal((6, 5)), np.zeros((6, 5))
+    expected = base.T.copy()
+    sgd_update_numpy(expected, grad, buf.copy(), 0.1, 0.9, 0.0, 0.0, False, False, True)
+    sgd_update(view, grad, buf, 0.1, 0.9, 0.0, 0.0, False, False, True)
+    np.testing.assert_array_equal(base.T, expected)
+    w32 = rng.standard_normal(7).astype(np.float32)
+    g64 = rng.standard_normal(7)
+    expected = w32.copy()
+    sgd_update_numpy(expected, g64, None, 0.1, 0.0, 0.0, 0.0, False, False, False)
+    sgd_update(w32, g64, None, 0.1, 0.0, 0.0, 0.0, False, False, False)
+    np.testing.assert_array_equal(w32, expected)
