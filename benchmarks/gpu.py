@@ -7,6 +7,7 @@ with cuDNN, in the same process, per op and per model.
     python benchmarks/gpu.py --device cpu --quick   # the same script on the CPU
     python benchmarks/gpu.py --profile resnet18     # one training step, per op
     python benchmarks/gpu.py --no-ops --model-batch 64    # the model rows only
+    python benchmarks/gpu.py --table b16.json b64.json    # saved model rows as a Markdown table
 
 Ops: the layer shapes of benchmarks/ops.py; for each, the median time of the forward
 (with autograd recording) and of forward + backward of a random upstream gradient.
@@ -23,7 +24,8 @@ user sees.  Warm-up runs come first (minicnn compiles its kernels on first use;
 cuDNN picks its algorithms, with torch.backends.cudnn.benchmark on); then the median
 of --repeats runs is reported.  Both libraries compute in float32 without TF32
 tensor-core maths (``--tf32`` allows it in both).  Ratio = minicnn / PyTorch (> 1:
-minicnn is slower).  The results also go to --json (default benchmarks/results/gpu.json).
+minicnn is slower).  The results also go to --json (default benchmarks/results/gpu.json),
+rewritten after every row ("complete": false until the last).
 """
 import argparse
 import gc
@@ -291,6 +293,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke run: batch 2, model batch 2, 2 warm-ups, 3 repeats")
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results (default %(default)s)")
+    p.add_argument("--table", nargs="+", metavar="JSON",
+                   help="print the model rows of saved results as docs/benchmarks.md's Markdown "
+                        "table, and stop")
     args = p.parse_args(argv)
     if args.quick:
         args.batch, args.model_batch, args.warmup, args.repeats = 2, 2, 2, 3
@@ -299,6 +304,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.table:
+        print(markdown_table(args.table))
+        return None
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"   # read when CuPy loads (lazily, below)
     import torch
     import minicnn as mc
@@ -319,27 +327,62 @@ def main(argv=None):
           f"median of {args.repeats} (warm-up {args.warmup}), float32{' with TF32' if args.tf32 else ''}; "
           "ratio = minicnn / torch")
     print("  ".join(f"{n:<{w}}" if i < 3 else f"{n:>{w}}" for i, (n, w) in enumerate(COLUMNS)), flush=True)
-    rows = []
+    # written again after every row: a run stopped half-way (a timeout) keeps what it measured
+    result = {"device": args.device, "batch": args.batch, "model_batch": args.model_batch,
+              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick, "tf32": args.tf32,
+              "timing": "CUDA events, median" if args.device == "cuda" else "perf_counter, median",
+              "versions": versions(args.device), "complete": False, "results": []}
+    rows = result["results"]
     for i, case in enumerate(cases):
         rows.append(run_op(case, make_arrays, args, seed=i))
         print(format_row(rows[-1]), flush=True)
+        write_json(result, args.json)
     for i, name in enumerate(models):
         rows.append(run_model(name, args, seed=i))
         print(format_row(rows[-1]), flush=True)
+        write_json(result, args.json)
     from minicnn.benchmarking import MODELS
     missing = [m for m in MODELS if m not in available]
     if missing and not args.no_models:
         print(f"(models not available in both libraries, skipped: {', '.join(missing)})")
-
-    result = {"device": args.device, "batch": args.batch, "model_batch": args.model_batch,
-              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick, "tf32": args.tf32,
-              "timing": "CUDA events, median" if args.device == "cuda" else "perf_counter, median",
-              "versions": versions(args.device), "results": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
+    result["complete"] = True
+    write_json(result, args.json)
     print(f"wrote {args.json}")
     return result
+
+
+def write_json(result, path):
+    from minicnn.io.files import atomic_path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+def markdown_table(paths):
+    """The model rows of saved results (one or more --json files) as the Markdown table of
+    docs/benchmarks.md: time of a training step and an eval forward, peak GPU memory."""
+    lines = ["| model | batch | train ms minicnn / torch | ratio | eval ms minicnn / torch | ratio "
+             "| peak MB minicnn / torch | ratio |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for path in paths:
+        with open(path) as f:
+            result = json.load(f)
+        for row in result["results"]:
+            if row["kind"] != "model":
+                continue
+            if "error" in row:
+                lines.append(f"| {row['name']} | {row['batch']} | {row['error']} | | | | | |")
+                continue
+            cells = [row["name"], str(row["batch"])]
+            for mine, theirs, digits in (("minicnn_train_ms", "torch_train_ms", 1),
+                                         ("minicnn_fwd_ms", "torch_fwd_ms", 1),
+                                         ("minicnn_peak_mb", "torch_peak_mb", 0)):
+                if mine in row and theirs in row:
+                    cells += [f"{row[mine]:.{digits}f} / {row[theirs]:.{digits}f}",
+                              f"{row[mine] / row[theirs]:.2f}"]
+                else:
+                    cells += ["-", "-"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
