@@ -6,13 +6,17 @@ with cuDNN, in the same process, per op and per model.
     python benchmarks/gpu.py --quick                # smoke run: batch 2, 2 warm-ups, 3 repeats
     python benchmarks/gpu.py --device cpu --quick   # the same script on the CPU
     python benchmarks/gpu.py --profile resnet18     # one training step, per op
+    python benchmarks/gpu.py --no-ops --model-batch 64    # the model rows only
+    python benchmarks/gpu.py --table b16.json b64.json    # saved model rows as a Markdown table
 
 Ops: the layer shapes of benchmarks/ops.py; for each, the median time of the forward
 (with autograd recording) and of forward + backward of a random upstream gradient.
 Models (those of alexnet, vgg16, resnet18, resnet50, googlenet, inception_v3 that both
 minicnn.models and torchvision provide, with torchvision's weights copied into
 minicnn's): the forward in eval mode without autograd, and one training step (train
-mode: forward, cross entropy, backward, SGD-with-momentum update).
+mode: forward, cross entropy, backward, SGD-with-momentum update), and on the GPU each
+library's peak memory over those runs: what its caching allocator held at most (CuPy's
+memory pool, PyTorch's max_memory_reserved), model, inputs and gradients included.
 
 GPU times come from CUDA events recorded around each call, after a synchronisation,
 so they include the Python time during which the GPU waits for work -- the time a
@@ -20,7 +24,8 @@ user sees.  Warm-up runs come first (minicnn compiles its kernels on first use;
 cuDNN picks its algorithms, with torch.backends.cudnn.benchmark on); then the median
 of --repeats runs is reported.  Both libraries compute in float32 without TF32
 tensor-core maths (``--tf32`` allows it in both).  Ratio = minicnn / PyTorch (> 1:
-minicnn is slower).  The results also go to --json (default benchmarks/results/gpu.json).
+minicnn is slower).  The results also go to --json (default benchmarks/results/gpu.json),
+rewritten after every row ("complete": false until the last).
 """
 import argparse
 import gc
@@ -81,6 +86,24 @@ def free_memory(device):
         import minicnn as mc
         mc.cuda.empty_cache()
         torch.cuda.empty_cache()
+
+
+def peak_memory_mb(lib, fn):
+    """The most GPU memory ``lib``'s caching allocator holds during one call of ``fn``, in MB:
+    the blocks in use when it starts (weights, gradients, optimizer state, inputs) and all it
+    takes meanwhile.  CuPy's memory pool only grows until emptied, so its size afterwards is
+    its peak; PyTorch counts its own (max_memory_reserved)."""
+    free_memory("cuda")                          # both caches hand back what is not in use
+    if lib == "torch":
+        import torch
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_reserved() / 2**20
+    import cupy
+    fn()
+    cupy.cuda.Device().synchronize()
+    return cupy.get_default_memory_pool().total_bytes() / 2**20
 
 
 # ----- ops ------------------------------------------------------------------------------------
@@ -153,6 +176,9 @@ def run_model(name, args, seed):
         mine.train(), theirs.train()
         row["minicnn_train_ms"] = median_ms(train_m, args.repeats, args.warmup, Clock("minicnn", args.device))
         row["torch_train_ms"] = median_ms(train_t, args.repeats, args.warmup, Clock("torch", args.device))
+        if args.device == "cuda":                # after the warm-ups: cuDNN's trials are over
+            row["minicnn_peak_mb"] = peak_memory_mb("minicnn", train_m)
+            row["torch_peak_mb"] = peak_memory_mb("torch", train_t)
     except Exception as e:
         row["error"] = f"{type(e).__name__}: {e}"
     free_memory(args.device)
@@ -160,9 +186,13 @@ def run_model(name, args, seed):
 
 
 def print_profile(name, args):
-    """Where one minicnn training step of model ``name`` spends its time on the device: per
-    op, the GPU time (the device is synchronised around each op), and the host time
-    between ops; and the step's time without those synchronisations."""
+    """Where one minicnn training step of model ``name`` spends its time on the device.
+    Per op: its time with the device synchronised before and after it (its launches and the
+    GPU's work on them, nothing else queued), and its host time in a run without those
+    synchronisations (what launching it costs the CPU: an op whose two times are close keeps
+    the GPU waiting for Python).  Then the host time between ops (the backward walk, the
+    optimizer, Python: the GPU is idle then in the synchronised run) and the step's time
+    without any synchronisation."""
     import numpy as np
     import minicnn as mc
     import minicnn.functional as F
@@ -186,10 +216,14 @@ def print_profile(name, args):
     synchronize = mc.cuda.synchronize if args.device == "cuda" else None
     with profile(synchronize) as times:
         synced = sum(clock(step) for _ in range(args.repeats)) / args.repeats
+    with profile() as host_times:
+        for _ in range(args.repeats):
+            clock(step)
     print(f"minicnn {name} on {args.device}, batch {args.model_batch}: training step "
           f"{eager:.1f} ms (median of {args.repeats}); with the device synchronised around "
-          f"each op {synced:.1f} ms, of which:")
-    print(profile_report(times, synced / 1e3, args.repeats))
+          f"each op {synced:.1f} ms, of which (ms: synchronised, per step; host ms: the op's "
+          "host time without synchronisation):")
+    print(profile_report(times, synced / 1e3, args.repeats, host_times), flush=True)
 
 
 def available_models():
@@ -209,16 +243,17 @@ def add_ratios(row):
 
 
 COLUMNS = [("kind", 5), ("name", 20), ("shape", 46), ("mc fwd ms", 10), ("torch fwd", 10),
-           ("ratio", 7), ("mc train", 10), ("torch train", 11), ("ratio", 7)]
+           ("ratio", 7), ("mc train", 10), ("torch train", 11), ("ratio", 7), ("mc MB", 8),
+           ("torch MB", 8)]
 
 
 def format_row(row):
     cells = [f"{row['kind']:<5}", f"{row['name']:<20}", f"{row['shape'][:46]:<46}"]
     keys = ["minicnn_fwd_ms", "torch_fwd_ms", "fwd_ratio",
-            "minicnn_train_ms", "torch_train_ms", "train_ratio"]
-    for key, (_, width) in zip(keys, COLUMNS[3:]):
-        cells.append(f"{row[key]:>{width}.{1 if 'ratio' in key else 2}f}" if key in row
-                     else f"{'-':>{width}}")
+            "minicnn_train_ms", "torch_train_ms", "train_ratio", "minicnn_peak_mb", "torch_peak_mb"]
+    for key, (_, width) in zip(keys, COLUMNS[3:], strict=True):
+        digits = 1 if "ratio" in key else 0 if "_mb" in key else 2
+        cells.append(f"{row[key]:>{width}.{digits}f}" if key in row else f"{'-':>{width}}")
     line = "  ".join(cells)
     return line + (f"  -- {row['error']}" if "error" in row else "")
 
@@ -250,12 +285,17 @@ def parse_args(argv):
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="only these ops and/or models (e.g. conv2d relu resnet50)")
     p.add_argument("--no-models", action="store_true", help="skip the model rows")
+    p.add_argument("--no-ops", action="store_true", help="skip the op rows (their batch is --batch, "
+                   "not --model-batch: a second model batch need not repeat them)")
     p.add_argument("--profile", metavar="MODEL",
                    help="print where one minicnn training step of MODEL spends its time, and stop")
     p.add_argument("--tf32", action="store_true", help="allow TF32 tensor-core maths in both libraries")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: batch 2, model batch 2, 2 warm-ups, 3 repeats")
     p.add_argument("--json", default=DEFAULT_JSON, help="where to write the results (default %(default)s)")
+    p.add_argument("--table", nargs="+", metavar="JSON",
+                   help="print the model rows of saved results as docs/benchmarks.md's Markdown "
+                        "table, and stop")
     args = p.parse_args(argv)
     if args.quick:
         args.batch, args.model_batch, args.warmup, args.repeats = 2, 2, 2, 3
@@ -264,6 +304,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.table:
+        print(markdown_table(args.table))
+        return None
     os.environ["CUPY_TF32"] = "1" if args.tf32 else "0"   # read when CuPy loads (lazily, below)
     import torch
     import minicnn as mc
@@ -277,34 +320,69 @@ def main(argv=None):
         print_profile(args.profile, args)
         return None
     cases, make_arrays = load_op_cases()
-    cases = [c for c in cases if not args.only or c.op in args.only]
+    cases = [c for c in cases if not args.no_ops and (not args.only or c.op in args.only)]
     available = [] if args.no_models else available_models()
     models = [m for m in available if not args.only or m in args.only]
     print(f"minicnn {mc.__version__} vs torch {torch.__version__} on {args.device}: "
           f"median of {args.repeats} (warm-up {args.warmup}), float32{' with TF32' if args.tf32 else ''}; "
           "ratio = minicnn / torch")
     print("  ".join(f"{n:<{w}}" if i < 3 else f"{n:>{w}}" for i, (n, w) in enumerate(COLUMNS)), flush=True)
-    rows = []
+    # written again after every row: a run stopped half-way (a timeout) keeps what it measured
+    result = {"device": args.device, "batch": args.batch, "model_batch": args.model_batch,
+              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick, "tf32": args.tf32,
+              "timing": "CUDA events, median" if args.device == "cuda" else "perf_counter, median",
+              "versions": versions(args.device), "complete": False, "results": []}
+    rows = result["results"]
     for i, case in enumerate(cases):
         rows.append(run_op(case, make_arrays, args, seed=i))
         print(format_row(rows[-1]), flush=True)
+        write_json(result, args.json)
     for i, name in enumerate(models):
         rows.append(run_model(name, args, seed=i))
         print(format_row(rows[-1]), flush=True)
+        write_json(result, args.json)
     from minicnn.benchmarking import MODELS
     missing = [m for m in MODELS if m not in available]
     if missing and not args.no_models:
         print(f"(models not available in both libraries, skipped: {', '.join(missing)})")
-
-    result = {"device": args.device, "batch": args.batch, "model_batch": args.model_batch,
-              "repeats": args.repeats, "warmup": args.warmup, "quick": args.quick, "tf32": args.tf32,
-              "timing": "CUDA events, median" if args.device == "cuda" else "perf_counter, median",
-              "versions": versions(args.device), "results": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
+    result["complete"] = True
+    write_json(result, args.json)
     print(f"wrote {args.json}")
     return result
+
+
+def write_json(result, path):
+    from minicnn.io.files import atomic_path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+
+
+def markdown_table(paths):
+    """The model rows of saved results (one or more --json files) as the Markdown table of
+    docs/benchmarks.md: time of a training step and an eval forward, peak GPU memory."""
+    lines = ["| model | batch | train ms minicnn / torch | ratio | eval ms minicnn / torch | ratio "
+             "| peak MB minicnn / torch | ratio |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for path in paths:
+        with open(path) as f:
+            result = json.load(f)
+        for row in result["results"]:
+            if row["kind"] != "model":
+                continue
+            if "error" in row:
+                lines.append(f"| {row['name']} | {row['batch']} | {row['error']} | | | | | |")
+                continue
+            cells = [row["name"], str(row["batch"])]
+            for mine, theirs, digits in (("minicnn_train_ms", "torch_train_ms", 1),
+                                         ("minicnn_fwd_ms", "torch_fwd_ms", 1),
+                                         ("minicnn_peak_mb", "torch_peak_mb", 0)):
+                if mine in row and theirs in row:
+                    cells += [f"{row[mine]:.{digits}f} / {row[theirs]:.{digits}f}",
+                              f"{row[mine] / row[theirs]:.2f}"]
+                else:
+                    cells += ["-", "-"]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,9 @@ def _all_functions(cls=Function):
         yield from _all_functions(sub)
 
 
+BETWEEN_OPS = ("between ops", "host")   # profile's entry for the host time outside every op
+
+
 @contextlib.contextmanager
 def profile(synchronize=None):
     """Time every op's forward and backward while the block runs.
@@ -168,30 +171,42 @@ def profile(synchronize=None):
         with profile() as times:
             train_step()
         # times[("Conv2d", "forward")] == [total seconds, calls]
+        # times[BETWEEN_OPS] == [seconds from one op's end to the next op's start, gaps]
 
     Each Function subclass's ``forward``/``backward`` is wrapped for the duration, so the
-    totals cover exactly the array work of each op; what remains of the step (Python
-    overhead, the backward walk, leaf-gradient copies, the optimizer) is the step's time
-    minus their sum.  On a GPU, pass ``synchronize`` (e.g. ``cupy.cuda.Device().synchronize``):
-    it is called before and after each op, so an op's time is the GPU's work, not only the
-    launch (and the step becomes slower by the lost overlap).
+    totals cover exactly the array work of each op; the gaps between ops are the host's own
+    work (the backward walk, leaf-gradient copies, the optimizer, Python).  On a GPU, pass
+    ``synchronize`` (e.g. ``cupy.cuda.Device().synchronize``): it is called before and after
+    each op, so an op's time is its launches and the GPU's work on them, and a gap is host
+    time alone (the GPU is idle then); the step becomes slower by the lost overlap.  Without
+    it, on a GPU, an op's time is what launching it costs the host.
     """
     times = collections.defaultdict(lambda: [0.0, 0])
     originals = []
+    depth, last_end = [0], [None]          # ops inside ops (a checkpoint's block) are no gap
 
     def timed(cls, method, name):
         def wrapper(self, *args):
             if synchronize:
                 synchronize()
             start = time.perf_counter()
+            if depth[0] == 0 and last_end[0] is not None:
+                gap = times[BETWEEN_OPS]
+                gap[0] += start - last_end[0]
+                gap[1] += 1
+            depth[0] += 1
             try:
                 return method(self, *args)
             finally:
+                depth[0] -= 1
                 if synchronize:
                     synchronize()
+                end = time.perf_counter()
                 entry = times[(cls.__name__, name)]
-                entry[0] += time.perf_counter() - start
+                entry[0] += end - start
                 entry[1] += 1
+                if depth[0] == 0:
+                    last_end[0] = end
         return wrapper
 
     for cls in set(_all_functions()):
@@ -206,17 +221,27 @@ def profile(synchronize=None):
             setattr(cls, name, method)
 
 
-def profile_report(times, step_seconds, repeats):
+def profile_report(times, step_seconds, repeats, host_times=None):
     """``profile``'s totals over ``repeats`` steps of ``step_seconds`` each, as a table:
-    one line per op and pass, biggest first, then the rest of the step."""
+    one line per op and pass, biggest first, then the host time between ops and the rest of
+    the step.  ``host_times``: a second ``profile`` of as many steps without synchronisation
+    (on a GPU: what launching each op costs the host), shown beside each op's time."""
+    gaps, gap_count = times.get(BETWEEN_OPS, (0.0, 0))
     rows = sorted(((total / repeats, calls // repeats, op, which)
-                   for (op, which), (total, calls) in times.items()), reverse=True)
-    lines = [f"  {'op':<22} {'pass':<9} {'calls':>6} {'ms':>9} {'share':>7}"]
+                   for (op, which), (total, calls) in times.items() if (op, which) != BETWEEN_OPS),
+                  reverse=True)
+    host = f" {'host ms':>9}" if host_times is not None else ""
+    lines = [f"  {'op':<22} {'pass':<9} {'calls':>6} {'ms':>9} {'share':>7}{host}"]
     for seconds, calls, op, which in rows:
-        lines.append(f"  {op:<22} {which:<9} {calls:>6} {1e3 * seconds:>9.1f} "
-                     f"{seconds / step_seconds:>7.1%}")
-    rest = step_seconds - sum(r[0] for r in rows)
-    lines.append(f"  {'rest (backward walk, leaf gradients, optimizer, Python)':<39} "
+        line = f"  {op:<22} {which:<9} {calls:>6} {1e3 * seconds:>9.1f} {seconds / step_seconds:>7.1%}"
+        if host_times is not None:
+            line += f" {1e3 * host_times.get((op, which), (0.0, 0))[0] / repeats:>9.1f}"
+        lines.append(line)
+    gaps /= repeats
+    lines.append(f"  {'host time between ops':<31} {gap_count // repeats:>6} {1e3 * gaps:>9.1f} "
+                 f"{gaps / step_seconds:>7.1%}")
+    rest = step_seconds - sum(r[0] for r in rows) - gaps
+    lines.append(f"  {'rest (before the first op, after the last)':<38} "
                  f"{1e3 * rest:>9.1f} {rest / step_seconds:>7.1%}")
     return "\n".join(lines)
 

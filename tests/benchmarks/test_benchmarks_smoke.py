@@ -54,7 +54,7 @@ def test_profile_times_every_op_and_restores_the_methods():
     import numpy as np
     import minicnn as mc
     import minicnn.functional as F
-    from minicnn.benchmarking import profile
+    from minicnn.benchmarking import BETWEEN_OPS, profile
     from minicnn.functional.conv import Conv2d
     forward = Conv2d.forward
     x = mc.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
@@ -65,6 +65,8 @@ def test_profile_times_every_op_and_restores_the_methods():
     assert times[("Conv2d", "forward")][1] == 2 and times[("Conv2d", "backward")][1] == 1
     assert times[("ReLU", "backward")][1] == 1 and times[("Conv2d", "forward")][0] > 0
     assert Conv2d.forward is forward                     # unwrapped again
+    gaps, count = times.pop(BETWEEN_OPS)                 # one gap before each op but the first
+    assert count == sum(calls for _, calls in times.values()) - 1 and gaps > 0
 
 
 def test_models_benchmark_quick_writes_json(tmp_path):

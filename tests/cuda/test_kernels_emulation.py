@@ -276,6 +276,31 @@ CASES = {"conv": case_im2col_col2im, "max_pool": case_max_pool, "avg_pool": case
          "masked_scale": case_masked_scale, "relu": case_relu, "winograd": case_winograd,
          "depthwise": case_depthwise}
 
+# ----- edge cases, shared with tests/cuda/test_kernels_gpu.py (one list: the GPU runs what the
+# emulation checked) ------------------------------------------------------------------------
+# N = 0 (and C = 0 for LRN): (CASES key, keyword arguments)
+EMPTY_BATCH_CASES = [
+    ("conv", dict(n=0)), ("depthwise", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
+    ("adaptive_avg_pool", dict(n=0)), ("batch_norm", dict(shape=(0, 4, 2, 3), training=False)),
+    ("batch_norm_reductions", dict(shape=(0, 3, 5))),
+    ("lrn", dict(shape=(0, 7, 2, 3))), ("lrn", dict(shape=(2, 0, 2, 3))),
+    ("masked_scale", dict(shape=(0, 3, 4, 5), per_channel=True))]
+# Odd sizes: channel counts 5, 7 and 33, maps whose tiles and windows stick out, a 1x1 map
+ODD_SIZE_CASES = [
+    ("winograd", dict(n=1, c=5, o=7, h=9, w=11, padding=(0, 1))),
+    ("winograd", dict(n=3, c=1, o=1, h=1, w=1, padding=(1, 1))),
+    ("winograd", dict(n=1, c=33, o=5, h=5, w=3, padding=(2, 0))),
+    ("depthwise", dict(n=1, c=33, m=1, h=9, w=5, k=(3, 3), s=(1, 1), p=(1, 1), d=(1, 1))),
+    ("depthwise", dict(n=3, c=5, m=3, h=7, w=11, k=(5, 3), s=(2, 3), p=(2, 0), d=(1, 1))),
+    ("depthwise", dict(n=2, c=7, m=1, h=1, w=1, k=(3, 3), s=(1, 1), p=(1, 1), d=(1, 1))),
+    ("batch_norm", dict(shape=(3, 33, 5, 7))), ("batch_norm", dict(shape=(5, 7))),
+    ("lrn", dict(shape=(2, 33, 3, 5), size=5)), ("max_pool", dict(n=1, c=33, h=9, w=5)),
+    ("avg_pool", dict(n=1, c=7, h=11, w=9, k=3, s=2, p=1))]
+# The per-channel block reductions of batch norm, shapes (N, C, S): C=1 (a grid of one block);
+# channels of 1000 and 3*1025 values (more than a block of 256 threads, and no multiple of it);
+# 7 and 33 channels of 5 values (fewer than a block); an (N, C) input (S = 1)
+BATCH_NORM_REDUCTION_SHAPES = [(7, 1, 37), (1, 1, 1000), (3, 7, 1025), (2, 33, 5), (5, 7), (2, 3)]
+
 
 def check(results):
     for name, got, expected, exact in results:
@@ -500,12 +525,7 @@ def test_max_pool_adaptive_ties_like_torch():
         assert_equal(argmax, argmax_t.numpy(), f"{launch} argmax")
 
 
-@pytest.mark.parametrize("case, kwargs", [
-    ("conv", dict(n=0)), ("depthwise", dict(n=0)), ("max_pool", dict(n=0)), ("avg_pool", dict(n=0)),
-    ("adaptive_avg_pool", dict(n=0)), ("batch_norm", dict(shape=(0, 4, 2, 3), training=False)),
-    ("batch_norm_reductions", dict(shape=(0, 3, 5))),
-    ("lrn", dict(shape=(0, 7, 2, 3))), ("lrn", dict(shape=(2, 0, 2, 3))),
-    ("masked_scale", dict(shape=(0, 3, 4, 5), per_channel=True))], ids=str)
+@pytest.mark.parametrize("case, kwargs", EMPTY_BATCH_CASES, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_empty_batch_through_the_launch_layer(case, kwargs, dtype):
     """N=0: every kernel's launch wrapper returns empty arrays of the right shape (CUDA
@@ -513,11 +533,19 @@ def test_empty_batch_through_the_launch_layer(case, kwargs, dtype):
     check(CASES[case](make_ops("default-checked"), dtype, np.random.default_rng(0), **kwargs))
 
 
-@pytest.mark.parametrize("shape", [(7, 1, 37), (1, 1, 1000), (2, 3)], ids=str)
+@pytest.mark.parametrize("case, kwargs", ODD_SIZE_CASES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_odd_sizes_through_the_launch_layer(case, kwargs, dtype):
+    """Odd channel counts and sizes (tiles and windows that stick out, 1x1 maps) at the
+    launch layer's own block size, as the GPU launches them."""
+    check(CASES[case](make_ops("default-checked"), dtype, np.random.default_rng(0), **kwargs))
+
+
+@pytest.mark.parametrize("shape", BATCH_NORM_REDUCTION_SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_batch_norm_reductions_one_channel_long_channels_and_2d_input(shape, dtype):
-    """C=1 (a grid of one block); one channel of 1000 values, each thread taking several;
-    an (N, C) input (S = 1)."""
+    """C=1 (a grid of one block); channels longer than a block, each thread taking several
+    values and some one more than others; odd channel counts; an (N, C) input (S = 1)."""
     check(case_batch_norm_reductions(make_ops("default-checked"), dtype,
                                      np.random.default_rng(0), shape))
 

@@ -5,10 +5,15 @@ e.g. cupy-cuda12x) and an NVIDIA GPU; elsewhere every test here is skipped with 
 reason (tests/conftest.py).  The checks:
 
 * every kernel case of test_kernels_emulation.py, now on CuPy arrays through
-  ``minicnn.cuda.ops()``: the GPU gives the NumPy backend's results;
-* the ops (conv2d, pools, batch norm, LRN, dropout, ReLU) on CuPy tensors, forward
-  and backward of a random upstream gradient, against PyTorch on CUDA, and proof
-  that they really ran the hand-written kernels;
+  ``minicnn.cuda.ops()``: the GPU gives the NumPy backend's results -- the default cases,
+  and its shared edge cases (empty batches, odd channel counts and sizes, batch norm's
+  block reductions over channels shorter and longer than a block);
+* the op table's ``device`` samples (tests/op_table.py), the check of
+  test_kernels_wiring.py on real CuPy: "cuda" tensors give the CPU's outputs and
+  gradients and launch the kernels the CPU path dispatches;
+* the ops (conv2d with im2col and with Winograd, pools, batch norm, LRN, dropout, ReLU)
+  on CuPy tensors, forward and backward of a random upstream gradient, against PyTorch
+  on CUDA, and proof that they really ran the hand-written kernels;
 * small models (ResNet-18, GoogLeNet with its BN-eps 1e-3, AlexNet) against
   torchvision on CUDA, with the same weights.
 
@@ -21,7 +26,12 @@ import pytest
 import minicnn as mc
 import minicnn.functional as F
 from minicnn import backend
+from minicnn.functional import conv_algorithm
 from minicnn.utils import assert_close, compare_with_torch
+from tests.cuda.test_kernels_emulation import (BATCH_NORM_REDUCTION_SHAPES, CASES, EMPTY_BATCH_CASES,
+                                               ODD_SIZE_CASES, case_batch_norm,
+                                               case_batch_norm_reductions, check)
+from tests.cuda.test_kernels_wiring import check_gpu_branch_matches_cpu, counting_kernel_calls, device_cases
 
 pytestmark = pytest.mark.gpu
 
@@ -62,10 +72,26 @@ class OnGpu:
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_kernel_cases_on_gpu_match_numpy(cp, dtype):
-    from tests.cuda.test_kernels_emulation import CASES, case_batch_norm, check
     for name, case in sorted(CASES.items()):
         check(case(OnGpu(cp), dtype, np.random.default_rng(0)))
     check(case_batch_norm(OnGpu(cp), dtype, np.random.default_rng(0), training=False))
+
+
+@pytest.mark.parametrize("case, kwargs", EMPTY_BATCH_CASES + ODD_SIZE_CASES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_kernel_edge_cases_on_gpu_match_numpy(cp, case, kwargs, dtype):
+    """N=0 (CUDA refuses an empty grid: nothing may be launched) and odd sizes: Winograd's
+    and the pools' last tiles and windows sticking out, 5, 7 and 33 channels, 1x1 maps."""
+    check(CASES[case](OnGpu(cp), dtype, np.random.default_rng(0), **kwargs))
+
+
+@pytest.mark.parametrize("shape", BATCH_NORM_REDUCTION_SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_batch_norm_block_reductions_on_gpu_match_numpy(cp, shape, dtype):
+    """The per-channel block reductions (real __shared__ memory and __syncthreads here, not
+    the emulation's fibers): one block, channels longer than a block and no multiple of it,
+    odd channel counts, an (N, C) input; x around 1e4, where a one-pass variance cancels."""
+    check(case_batch_norm_reductions(OnGpu(cp), dtype, np.random.default_rng(0), shape))
 
 
 def test_kernels_compile_once_per_process(cp):
@@ -89,13 +115,14 @@ def no_ties(shape, seed=0):
 @pytest.fixture
 def kernel_calls(monkeypatch, cp):
     """Counts the calls of each minicnn.cuda.ops() function: proves an op used its kernel."""
-    ops, calls = mc.cuda.ops(), {}
-    for name in [n for n in dir(type(ops)) if not n.startswith("_")]:
-        def counting(*args, _name=name, _fn=getattr(ops, name), **kwargs):
-            calls[_name] = calls.get(_name, 0) + 1
-            return _fn(*args, **kwargs)
-        monkeypatch.setattr(ops, name, counting)
-    return calls
+    return counting_kernel_calls(monkeypatch, mc.cuda.ops())
+
+
+@pytest.mark.parametrize("op, sample, dtype", list(device_cases()))
+def test_gpu_branch_of_op_matches_cpu_on_gpu(kernel_calls, op, sample, dtype):
+    """test_kernels_wiring.py's check with real CuPy and the compiled kernels: forward and
+    backward of a random upstream gradient on "cuda" tensors give the CPU's results."""
+    check_gpu_branch_matches_cpu(op, sample, kernel_calls)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -110,6 +137,26 @@ def test_conv2d_matches_torch(torch_cuda, kernel_calls, dtype, stride, padding, 
                                                                        dilation, groups),
                        x, w, b, dtype=dtype, device="cuda")
     assert kernel_calls.get("im2col") and kernel_calls.get("col2im")
+
+
+WINOGRAD_KERNELS = {"winograd_input", "winograd_output", "winograd_output_adjoint",
+                    "winograd_input_adjoint"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape, padding", [((2, 5, 9, 7), 1), ((1, 3, 6, 11), (0, 2)),
+                                            ((3, 4, 1, 1), 1)])
+def test_winograd_conv2d_matches_torch(torch_cuda, kernel_calls, dtype, shape, padding):
+    """conv2d with conv_algorithm.use("winograd"): odd sizes (the last tiles stick out),
+    uneven padding, a 1x1 map; it must launch the four Winograd kernels, and no im2col."""
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((7, shape[1], 3, 3)), rng.standard_normal(7)
+    with conv_algorithm.use("winograd"):
+        compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, 1, padding),
+                           lambda x, w, b: torch_cuda.nn.functional.conv2d(x, w, b, 1, padding),
+                           x, w, b, dtype=dtype, device="cuda")
+    assert WINOGRAD_KERNELS <= set(kernel_calls), f"never called: {sorted(WINOGRAD_KERNELS - set(kernel_calls))}"
+    assert "im2col" not in kernel_calls and "col2im" not in kernel_calls
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

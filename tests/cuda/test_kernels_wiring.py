@@ -66,13 +66,20 @@ def fake_gpu(monkeypatch):
     fake = FakeCupy()
     monkeypatch.setattr(backend, "_cupy", fake)
     ops = KernelOps(fake, EmulationLoader())
+    monkeypatch.setattr(mc.cuda, "_ops", ops)
+    return counting_kernel_calls(monkeypatch, ops)
+
+
+def counting_kernel_calls(monkeypatch, ops):
+    """Wrap every kernel-op method of ``ops`` (a KernelOps) to count its calls, for the rest of
+    the test: returns {kernel op name: calls}, filled as they happen.  Shared with
+    tests/cuda/test_kernels_gpu.py, which counts the real mc.cuda.ops()."""
     calls = {}
-    for name in [n for n in dir(KernelOps) if not n.startswith("_")]:
+    for name in [n for n in dir(type(ops)) if not n.startswith("_")]:
         def counting(*args, _name=name, _fn=getattr(ops, name), **kwargs):
             calls[_name] = calls.get(_name, 0) + 1
             return _fn(*args, **kwargs)
         monkeypatch.setattr(ops, name, counting)
-    monkeypatch.setattr(mc.cuda, "_ops", ops)
     return calls
 
 
@@ -91,15 +98,20 @@ def outputs(out):
 
 @pytest.mark.parametrize("op, sample, dtype", list(device_cases()))
 def test_gpu_branch_of_op_matches_cpu(fake_gpu, op, sample, dtype):
+    check_gpu_branch_matches_cpu(op, sample, fake_gpu)
+
+
+def check_gpu_branch_matches_cpu(op, sample, kernel_calls):
     """Forward and backward (a random upstream gradient) on "cuda" tensors give the CPU's
     outputs and input gradients, and launch the kernels the CPU path dispatches (and the
-    ones the sample names)."""
+    ones the sample names).  ``kernel_calls``: the counts of ``counting_kernel_calls`` on
+    the ops "cuda" tensors use (emulated here, real CuPy in tests/cuda/test_kernels_gpu.py)."""
     with recording_kernels() as dispatched:
         out_cpu, inputs_cpu = run(op, sample, "cpu")
-    assert not fake_gpu, "the CPU run must not touch the kernels"
+    assert not kernel_calls, "the CPU run must not touch the kernels"
     out_gpu, inputs_gpu = run(op, sample, "cuda")
     assert all(o.device == "cuda" for o in (out_gpu if isinstance(out_gpu, tuple) else (out_gpu,)))
-    launched = set(fake_gpu)
+    launched = set(kernel_calls)
     assert launched == {call.name for call in dispatched}, (
         f"the GPU launched {sorted(launched)}, the CPU path dispatched {sorted({c.name for c in dispatched})}")
     assert (sample.kernels or set()) <= launched, f"did not launch {sorted(set(sample.kernels) - launched)}"
