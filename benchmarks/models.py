@@ -249,17 +249,20 @@ def peak_memory(lib, name, batch, threads, accumulate=False):
 
 
 # ----- profile ---------------------------------------------------------------------------------
-def print_profile(name, batch, repeats):
-    """Time per op (forward and backward) of minicnn's training step, biggest first."""
+def print_profile(name, batch, repeats, what="train"):
+    """Time per op (forward and backward) of minicnn's training step, or of its eval
+    forward (``what="eval"``), biggest first."""
     from minicnn.benchmarking import profile, profile_report
     runner = make_runners(name, batch)["minicnn"]
-    runner.train()                                   # warm-up: Numba loads, buffers exist
+    run = getattr(runner, what)
+    run()                                            # warm-up: Numba loads, buffers exist
     with profile() as times:
         start = time.perf_counter()
         for _ in range(repeats):
-            runner.train()
+            run()
         step = (time.perf_counter() - start) / repeats
-    print(f"minicnn {name}, batch {batch}: training step {1e3 * step:.0f} ms "
+    label = "training step" if what == "train" else "eval forward"
+    print(f"minicnn {name}, batch {batch}: {label} {1e3 * step:.0f} ms "
           f"(mean of {repeats}), per op:")
     print(profile_report(times, step, repeats))
 
@@ -332,6 +335,8 @@ def parse_args(argv):
     p.add_argument("--accumulate", action="store_true",
                    help="measure the memory of a step without zero_grad (gradient accumulation)")
     p.add_argument("--profile", metavar="MODEL", help="print minicnn's time per op for MODEL and stop")
+    p.add_argument("--profile-eval", action="store_true",
+                   help="with --profile: the eval forward instead of the training step")
     p.add_argument("--plot", metavar="PNG", help="also draw a bar chart of the ratios")
     p.add_argument("--quick", action="store_true", help="smoke run: resnet18, batch 1, 2 repeats")
     p.add_argument("--busy-cores", type=int, default=0, metavar="N",
@@ -383,7 +388,8 @@ def main(argv=None):
     from minicnn.benchmarking import busy_cores
     set_threads(args.threads)
     if args.profile:
-        print_profile(args.profile, args.batch, args.repeats)
+        print_profile(args.profile, args.batch, args.repeats,
+                      "eval" if args.profile_eval else "train")
         return None
     print(f"minicnn {mc.__version__} vs torch {torch.__version__}, CPU, {args.threads} threads, "
           f"float32, batch {args.batch}: median and min of {args.repeats} alternating runs "
