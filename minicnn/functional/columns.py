@@ -7,6 +7,11 @@ the products of such large columns are long enough to run at full speed one imag
 time, and small maps (7x7, 14x14) still get several images per chunk, side by side in one
 product.  (Why 8 MB: docs/benchmarks-history.md, round 2.)
 
+One image whose columns alone exceed the budget (VGG's 224x224 layers: 115 MB) is taken
+in bands of output rows instead (``output_row_bands``): each band's columns are built,
+multiplied and dropped while they are still in the cache, and the bands, many per image,
+keep every core busy even when one of them is shared with another program.
+
 ``for_each_chunk`` runs an op's work on every chunk.  Where the chunks run is a kernel
 choice, behind ``dispatch`` like every other: "map_chunks" runs them one after another
 (this reference, and on the GPU), or on the CPU with Numba one core per chunk
@@ -41,3 +46,20 @@ def for_each_chunk(work, x, column_elements_per_image):
     if not fits or len(parts) == 1:
         return map_chunks_numpy(work, parts)
     return dispatch.kernel("map_chunks", x)(work, parts)
+
+
+def output_row_bands(x, out_rows, column_elements_per_row):
+    """[(image, (first row, end row))]: bands of each image's output rows whose columns fit
+    the budget (at least one row), when one image's columns do not; else None (whole
+    images, ``image_chunks``)."""
+    per_row = max(column_elements_per_row * x.dtype.itemsize, 1)
+    if x.shape[0] == 0 or per_row * out_rows <= COLUMN_BUDGET_BYTES:
+        return None
+    step = max(1, COLUMN_BUDGET_BYTES // per_row)
+    return [(i, (r, min(r + step, out_rows))) for i in range(x.shape[0])
+            for r in range(0, out_rows, step)]
+
+
+def for_each_band(work, bands, x):
+    """[work(band) for band in bands], several at once where the "map_chunks" kernel can."""
+    return dispatch.kernel("map_chunks", x)(work, bands)

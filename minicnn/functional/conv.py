@@ -29,7 +29,7 @@ from ..autograd import Function
 from ..geometry import convolution_multiply_adds, output_hw, pair, window_tables
 from . import conv_algorithm
 from .arguments import check_dtype, check_fits, check_padding_string, same_padding, window_args
-from .columns import for_each_chunk
+from .columns import for_each_band, for_each_chunk, output_row_bands
 from .depthwise import DepthwiseConv2d
 from .winograd import WinogradConv2d
 
@@ -194,6 +194,36 @@ def _columns(x, window):
     return dispatch.kernel("im2col", x)(x, *window)
 
 
+def _band_rows(rows, window, H):
+    """Output rows [r0, r1) of a band read input rows lo..lo+n, with pad_top zero rows
+    above and pad_bottom below (padding only at the image's top and bottom)."""
+    (kh, _), (sh, _), (ph, _), (dh, _) = (pair(v) for v in window)
+    r0, r1 = rows
+    top = r0 * sh - ph                                      # the rows read, in padded
+    span = (r1 - 1) * sh + (kh - 1) * dh + 1 - r0 * sh      # coordinates less ph
+    pad_top = min(max(-top, 0), span)                       # rows above the image
+    pad_bottom = min(max(top + span - H, 0), span - pad_top)    # and below it
+    lo = min(max(top + pad_top, 0), H)
+    return lo, span - pad_top - pad_bottom, pad_top, pad_bottom
+
+
+def _band_window(window):
+    """The band's window: its rows come padded (``_band_rows``), its columns are padded too."""
+    k, stride, _, dilation = window
+    return k, stride, (0, 0), dilation
+
+
+def _band_columns(image, rows, window):
+    """The columns of output rows [r0, r1) of one image (C, H, W): (C*kh*kw, (r1-r0)*OW).
+    The input rows the band reads are cut out and zero-padded on their own, so the band
+    is an im2col without padding."""
+    xp = backend.get_array_module(image)
+    lo, n, pad_top, pad_bottom = _band_rows(rows, window, image.shape[1])
+    pw = pair(window[2])[1]
+    slab = xp.pad(image[:, lo:lo + n], ((0, 0), (pad_top, pad_bottom), (pw, pw)))
+    return _columns(slab[None], _band_window(window))
+
+
 def _fold(col, input_shape, window):
     """The adjoint of ``_columns``: col (C*kh*kw, n*L) -> (n, C, H, W), overlaps summed."""
     if _single_pixels(window):       # no overlaps or gaps
@@ -231,7 +261,16 @@ class Conv2d(Function):
             y_part = xp.matmul(w_mat, col)         # (G, O/G, K) @ (G, K, n*L) -> (G, O/G, n*L)
             y[part] = y_part.reshape(G, O // G, n, L).transpose(2, 0, 1, 3)
 
-        for_each_chunk(forward_chunk, x, K * G * L)
+        def forward_band(band):       # one image's output rows r0..r1: y[i, :, rows]
+            i, (r0, r1) = band
+            col = _band_columns(x[i], (r0, r1), window).reshape(G, K, (r1 - r0) * OW)
+            y[i, :, :, r0 * OW:r1 * OW] = xp.matmul(w_mat, col)     # (G, O/G, band)
+
+        bands = output_row_bands(x, OH, K * G * OW)
+        if bands is None:
+            for_each_chunk(forward_chunk, x, K * G * L)
+        else:
+            for_each_band(forward_band, bands, x)
         y = y.reshape(N, O, OH, OW)
         if b is not None:
             y += b.reshape(1, O, 1, 1)
@@ -264,10 +303,15 @@ def conv2d_backward(g, x, w, stride, padding, dilation, groups, want_x, want_w):
     xp = backend.get_array_module(g)
     G = groups
     N, O, K = x.shape[0], w.shape[0], w.shape[1] * w.shape[2] * w.shape[3]
-    L = g.shape[2] * g.shape[3]          # spelled out, not -1: N may be 0 (an empty batch)
+    OH, OW = g.shape[2], g.shape[3]
+    L = OH * OW                          # spelled out, not -1: N may be 0 (an empty batch)
     window = (w.shape[2:], stride, padding, dilation)
     g = g.reshape(N, G, O // G, L)                                 # (N, G, O/G, L)
     w_mat = w.reshape(G, O // G, K)
+    bands = output_row_bands(x, OH, K * G * OW)
+    if bands is not None:
+        gx, gw = _conv2d_backward_in_bands(g, x, w_mat, window, bands, OW, want_x, want_w)
+        return gx, (None if gw is None else gw.reshape(w.shape))
     gx = xp.empty(x.shape, dtype=g.dtype) if want_x else None
 
     def backward_chunk(part):
@@ -289,6 +333,45 @@ def conv2d_backward(g, x, w, stride, padding, dilation, groups, want_x, want_w):
         for share in shares[1:]:
             gw += share
         gw = gw.reshape(w.shape)
+    return gx, gw
+
+
+def _conv2d_backward_in_bands(g, x, w_mat, window, bands, OW, want_x, want_w):
+    """``conv2d_backward`` for images whose columns exceed the budget, in bands of output
+    rows (functional/columns.py); g (N, G, O/G, L), w_mat (G, O/G, K).  A band's input rows
+    overlap the next band's, so each band folds its column gradient onto its own padded
+    rows, and those are added into gx in band order, as the weight gradient's shares are:
+    the same numbers however the bands ran.  One image's bands at a time."""
+    xp = backend.get_array_module(g)
+    G, K = w_mat.shape[0], w_mat.shape[2]
+    C, H, W = x.shape[1:]
+    pw = pair(window[2])[1]
+    gx = xp.zeros(x.shape, dtype=g.dtype) if want_x else None
+    gw = xp.zeros(w_mat.shape, dtype=g.dtype) if want_w else None
+
+    def backward_band(band):
+        i, (r0, r1) = band
+        g_band = g[i, :, :, r0 * OW:r1 * OW]                       # (G, O/G, b)
+        rows_grad = share = None
+        if want_x:           # (G, K, O/G) @ (G, O/G, b) -> the band's columns, folded
+            col = xp.matmul(w_mat.transpose(0, 2, 1), g_band)
+            _, n, pad_top, pad_bottom = _band_rows((r0, r1), window, H)
+            padded = (1, C, pad_top + n + pad_bottom, W + 2 * pw)
+            rows_grad = _fold(col.reshape(G * K, -1), padded, _band_window(window))
+        if want_w:           # (G, O/G, b) @ (G, b, K)
+            col = _band_columns(x[i], (r0, r1), window).reshape(G, K, -1)
+            share = xp.matmul(g_band, col.transpose(0, 2, 1))
+        return rows_grad, share
+
+    for image in range(x.shape[0]):
+        image_bands = [band for band in bands if band[0] == image]
+        for band, (rows_grad, share) in zip(image_bands,
+                                            for_each_band(backward_band, image_bands, x)):
+            if want_x:       # the band's padded rows, less the padding, onto its input rows
+                lo, n, pad_top, _ = _band_rows(band[1], window, H)
+                gx[image, :, lo:lo + n] += rows_grad[0, :, pad_top:pad_top + n, pw:pw + W]
+            if want_w:
+                gw += share
     return gx, gw
 
 

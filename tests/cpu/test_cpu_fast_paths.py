@@ -340,21 +340,58 @@ def test_image_parallel_conv_after_importing_torch_in_a_fresh_process():
     assert layer == "workqueue" and float(total) == 8 * 4 * (6 * 6 * 9 + 4 * 6 * 6 + 4 * 4) * 3
 
 
-def test_image_parallel_conv_is_not_taken_when_one_image_overflows_the_budget(two_cores, monkeypatch):
+def test_an_image_over_the_budget_runs_in_bands_of_rows_on_both_cores(two_cores, monkeypatch):
     """A chunk per core in flight would multiply the column memory (VGG's 224x224 layers:
-    115 MB per image): such layers keep the one-chunk-at-a-time loop."""
+    115 MB per image), so such an image is cut into bands of output rows whose columns fit:
+    the forward runs every band of the batch on the pool, the backward one image's bands at
+    a time (its gradient rows are added in band order)."""
     calls = []
-    monkeypatch.setattr(conv_threads, "map_chunks", lambda work, parts: calls.append(len(parts)))
+    original = conv_threads.map_chunks
+    monkeypatch.setattr(conv_threads, "map_chunks",
+                        lambda work, parts: (calls.append(len(parts)), original(work, parts))[1])
     x = mc.tensor(np.ones((4, 2, 6, 6), np.float32), requires_grad=True)
-    w = mc.tensor(np.ones((3, 2, 3, 3), np.float32))
+    w = mc.tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
     per_image = 2 * 9 * 36 * 4                                   # bytes of one image's columns
     monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image)
     F.conv2d(x, w, padding=1).sum().backward()
-    assert calls == [4, 4]                                       # fits: forward and backward ask
+    assert calls == [4, 4]                                       # fits: chunks of images
+    fitting = x.grad.numpy().copy(), w.grad.numpy().copy()
     calls.clear()
-    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)
+    x.grad = w.grad = None
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)  # 5 rows fit: 5 + 1
     F.conv2d(x, w, padding=1).sum().backward()
-    assert calls == []
+    assert calls == [8, 2, 2, 2, 2]
+    np.testing.assert_array_equal(x.grad.numpy(), fitting[0])
+    np.testing.assert_array_equal(w.grad.numpy(), fitting[1])
+
+
+BAND_GEOMETRIES = [dict(padding=1), dict(stride=2, padding=1),
+                   dict(stride=(2, 1), padding=(2, 3), dilation=(1, 2), groups=2),
+                   dict(padding=3), dict(stride=3, padding=4, dilation=2), dict(),
+                   dict(stride=5, padding=6)]
+
+
+@pytest.mark.parametrize("rows_per_band", [1, 3])
+@pytest.mark.parametrize("kernel, settings", list(zip([(3, 3), (3, 3), (5, 3), (1, 1), (3, 3), (7, 7), (2, 2)],
+                                                      BAND_GEOMETRIES)), ids=str)
+def test_conv2d_in_bands_of_rows_matches_torch(monkeypatch, kernel, settings, rows_per_band):
+    """Bands of 1 and 3 output rows (the last one short) through every geometry that changes
+    which input rows a band reads: stride, dilation, padding wider than the kernel (bands
+    of padding only), a kernel taller than the stride (bands overlap), groups.  Forward and
+    every gradient of a random upstream gradient, float64, against PyTorch."""
+    rng = np.random.default_rng(14)
+    groups = settings.get("groups", 1)
+    x = rng.standard_normal((2, 4, 13, 11))
+    w = rng.standard_normal((6, 4 // groups) + kernel)
+    b = rng.standard_normal(6)
+    ow = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape[3]
+    per_row = 4 * kernel[0] * kernel[1] * ow * x.itemsize      # column bytes of an output row
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", rows_per_band * per_row)
+    oh = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape[2]
+    bands = columns.output_row_bands(x, oh, per_row // x.itemsize)
+    assert bands is not None and len(bands) == 2 * -(-oh // rows_per_band)
+    compare_with_torch(lambda *t: F.conv2d(*t, **settings), lambda *t: TF.conv2d(*t, **settings),
+                       x, w, b, seed=5)
 
 
 # ----- depthwise convolution: its own op against the grouped im2col path ---------------------
