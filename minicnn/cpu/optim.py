@@ -8,7 +8,6 @@ every core.  The arithmetic is the reference's, operation for operation, in the 
 dtype, so the numbers are the same.
 """
 import numba
-import numpy as np
 
 from .. import dispatch
 from ..optim.sgd import sgd_update_numpy
