@@ -6,10 +6,13 @@ depthwise loop (``DepthwiseConv2d``, functional/depthwise.py).
 "im2col", "winograd", or "auto" (the default), which picks by layer shape as cuDNN picks
 its algorithms.  Winograd does 2.25x fewer multiplications, but in 16 smaller GEMMs
 (K = C instead of 9C) and with four passes over arrays 4x the size of the activations:
-measured on a 2-core CPU, it wins on VGG's layers of 256 and 512 channels and loses or
-ties on fewer channels and on 7x7 maps, where its 2x2 tiles compute 64 outputs for 49
-(docs/benchmarks-history.md, rounds 3 and 4).  So "auto" takes it on the CPU from
-``WINOGRAD_MIN_CHANNELS`` channels in and out and outputs of ``WINOGRAD_MIN_OUTPUT`` or more.
+measured on a 2-core CPU, it wins on VGG's layers of 256 channels at 56x56 and 512 at
+28x28 (forward + backward, batch 4 and 16) and loses on fewer channels, on smaller maps
+(256 at 14x14 and 28x28, 512 and 1024 at 14x14, since im2col runs one core per chunk of
+images) and on 7x7 maps, where its 2x2 tiles compute 64 outputs for 49
+(docs/benchmarks-history.md, rounds 3, 4 and 8).  So "auto" takes it on the CPU from
+``WINOGRAD_MIN_CHANNELS`` channels in and out, outputs of ``WINOGRAD_MIN_OUTPUT`` or more,
+and input channels x output side of ``WINOGRAD_MIN_WORK`` or more.
 A depthwise layer (groups == C_in > 1, any channel multiplier) is C tiny GEMMs for
 im2col; "auto" takes the direct loop for it, on the CPU and the GPU (mobilenet_v2's
 training step: docs/benchmarks-history.md, round 7).  One input channel (groups == 1 ==
@@ -22,8 +25,9 @@ import numpy as np
 from ..geometry import output_hw
 
 CONV_ALGORITHM = "auto"
-WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels
-WINOGRAD_MIN_OUTPUT = 14        # and an output at least this high and wide
+WINOGRAD_MIN_CHANNELS = 256     # "auto" takes Winograd from this many input and output channels,
+WINOGRAD_MIN_OUTPUT = 28        # an output at least this high and wide,
+WINOGRAD_MIN_WORK = 256 * 56    # and input channels x output side at least this
 ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 
 
@@ -65,4 +69,5 @@ def choose(input_shape, weight_shape, stride, padding, dilation, groups, dtype, 
     OH, OW = output_hw(input_shape, (3, 3), stride, padding, dilation)
     wide = min(weight_shape[0], weight_shape[1]) >= WINOGRAD_MIN_CHANNELS
     large = min(OH, OW) >= WINOGRAD_MIN_OUTPUT
-    return "winograd" if on_cpu and wide and large else "im2col"
+    enough = weight_shape[1] * min(OH, OW) >= WINOGRAD_MIN_WORK
+    return "winograd" if on_cpu and wide and large and enough else "im2col"

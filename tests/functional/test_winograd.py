@@ -47,11 +47,15 @@ def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypa
     assert conv_algorithm.CONV_ALGORITHM == "auto"
     monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_CHANNELS", 8)     # small arrays, same rule
     monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_OUTPUT", 6)
+    monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_WORK", 8 * 6)
 
     def choose(c_in, c_out, hw, on_cpu=True, stride=(1, 1)):
         return conv_algorithm.choose((2, c_in, hw, hw), (c_out, c_in, 3, 3), stride, (1, 1),
                                           (1, 1), 1, np.float32, on_cpu)
     assert choose(8, 8, 6) == "winograd"
+    monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_WORK", 8 * 9)
+    assert choose(8, 8, 6) == "im2col" and choose(8, 16, 9) == choose(12, 8, 6) == "winograd"
+    monkeypatch.setattr(conv_algorithm, "WINOGRAD_MIN_WORK", 8 * 6)
     assert choose(16, 8, 9) == "winograd"
     assert choose(7, 8, 6) == choose(8, 7, 6) == "im2col"      # too few channels, in or out
     assert choose(8, 8, 5) == "im2col"                          # too small a map (5x5 out)
@@ -63,6 +67,17 @@ def test_auto_takes_winograd_on_many_channels_and_large_maps_on_the_cpu(monkeypa
     assert type(y.grad_fn).__name__ == "WinogradConv2d"
     monkeypatch.setattr(conv_algorithm, "CONV_ALGORITHM", "im2col")
     np.testing.assert_allclose(y.data, F.conv2d(x, w, padding=1).data, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c_in, c_out, side, algorithm", [
+    (256, 256, 56, "winograd"), (512, 512, 28, "winograd"),             # VGG's conv3_2, conv4_2
+    (256, 512, 28, "im2col"), (512, 512, 14, "im2col"),                  # conv4_1, conv5_x
+    (256, 256, 14, "im2col"), (1024, 1024, 14, "im2col"), (128, 128, 112, "im2col")])
+def test_auto_picks_what_was_measured_faster_on_real_layer_shapes(c_in, c_out, side, algorithm):
+    """The defaults' decisions on the layers of round 8's measurement (forward + backward,
+    batch 4 and 16, docs/benchmarks-history.md): Winograd only where it won."""
+    assert conv_algorithm.choose((4, c_in, side, side), (c_out, c_in, 3, 3), (1, 1), (1, 1),
+                                 (1, 1), 1, np.float32) == algorithm
 
 
 def test_winograd_equals_im2col_on_a_large_mean_in_float32(monkeypatch):
