@@ -48,12 +48,16 @@ def for_each_chunk(work, x, column_elements_per_image):
     return dispatch.kernel("map_chunks", x)(work, parts)
 
 
+BANDS_FROM = 2     # an image whose columns fill this many budgets is cut into bands
+
+
 def output_row_bands(x, out_rows, column_elements_per_row):
     """[(image, (first row, end row))]: bands of each image's output rows whose columns fit
-    the budget (at least one row), when one image's columns do not; else None (whole
-    images, ``image_chunks``)."""
+    the budget (at least one row), when one image's columns fill ``BANDS_FROM`` budgets;
+    else None (whole images, ``image_chunks``).  Between one and two budgets, two or three
+    uneven bands per image measured slower than the image in one piece (round 8)."""
     per_row = max(column_elements_per_row * x.dtype.itemsize, 1)
-    if x.shape[0] == 0 or per_row * out_rows <= COLUMN_BUDGET_BYTES:
+    if x.shape[0] == 0 or per_row * out_rows < BANDS_FROM * COLUMN_BUDGET_BYTES:
         return None
     step = max(1, COLUMN_BUDGET_BYTES // per_row)
     return [(i, (r, min(r + step, out_rows))) for i in range(x.shape[0])

@@ -341,7 +341,7 @@ def _conv2d_backward_in_bands(g, x, w_mat, window, bands, OW, want_x, want_w):
     rows (functional/columns.py); g (N, G, O/G, L), w_mat (G, O/G, K).  A band's input rows
     overlap the next band's, so each band folds its column gradient onto its own padded
     rows, and those are added into gx in band order, as the weight gradient's shares are:
-    the same numbers however the bands ran.  One image's bands at a time."""
+    the same numbers however the bands ran.  The bands of a few whole images at a time."""
     xp = backend.get_array_module(g)
     G, K = w_mat.shape[0], w_mat.shape[2]
     C, H, W = x.shape[1:]
@@ -363,16 +363,30 @@ def _conv2d_backward_in_bands(g, x, w_mat, window, bands, OW, want_x, want_w):
             share = xp.matmul(g_band, col.transpose(0, 2, 1))
         return rows_grad, share
 
-    for image in range(x.shape[0]):
-        image_bands = [band for band in bands if band[0] == image]
-        for band, (rows_grad, share) in zip(image_bands,
-                                            for_each_band(backward_band, image_bands, x)):
+    for group in _whole_images(bands, BANDS_IN_FLIGHT):
+        for (image, rows), (rows_grad, share) in zip(group, for_each_band(backward_band, group, x)):
             if want_x:       # the band's padded rows, less the padding, onto its input rows
-                lo, n, pad_top, _ = _band_rows(band[1], window, H)
+                lo, n, pad_top, _ = _band_rows(rows, window, H)
                 gx[image, :, lo:lo + n] += rows_grad[0, :, pad_top:pad_top + n, pw:pw + W]
             if want_w:
                 gw += share
     return gx, gw
+
+
+BANDS_IN_FLIGHT = 4      # at least this many bands per call of the pool: 2 cores stay busy
+
+
+def _whole_images(bands, at_least):
+    """``bands`` in groups of whole images, each of at least ``at_least`` bands (but the last):
+    what one group's bands return (gradient rows, weight-gradient shares) is held at once."""
+    groups, group = [], []
+    for k, band in enumerate(bands):
+        group.append(band)
+        image_ends = k + 1 == len(bands) or bands[k + 1][0] != band[0]
+        if image_ends and len(group) >= at_least:
+            groups.append(group)
+            group = []
+    return groups + [group] * bool(group)
 
 
 # ----- double backward: the convolution's two gradients as ops ---------------------------

@@ -343,8 +343,9 @@ def test_image_parallel_conv_after_importing_torch_in_a_fresh_process():
 def test_an_image_over_the_budget_runs_in_bands_of_rows_on_both_cores(two_cores, monkeypatch):
     """A chunk per core in flight would multiply the column memory (VGG's 224x224 layers:
     115 MB per image), so such an image is cut into bands of output rows whose columns fit:
-    the forward runs every band of the batch on the pool, the backward one image's bands at
-    a time (its gradient rows are added in band order)."""
+    the forward runs every band of the batch on the pool, the backward a few whole images'
+    bands at a time (their gradient rows are added in band order).  An image over the
+    budget by less than 2x keeps the one-image-at-a-time loop (measured faster)."""
     calls = []
     original = conv_threads.map_chunks
     monkeypatch.setattr(conv_threads, "map_chunks",
@@ -357,10 +358,13 @@ def test_an_image_over_the_budget_runs_in_bands_of_rows_on_both_cores(two_cores,
     assert calls == [4, 4]                                       # fits: chunks of images
     fitting = x.grad.numpy().copy(), w.grad.numpy().copy()
     calls.clear()
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)  # over, but not 2x over:
+    F.conv2d(x, w, padding=1).sum().backward()                       # one image at a time, in turn
+    assert calls == []
     x.grad = w.grad = None
-    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image - 1)  # 5 rows fit: 5 + 1
+    monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", per_image // 2 - 1)  # 2 rows fit: 2+2+2
     F.conv2d(x, w, padding=1).sum().backward()
-    assert calls == [8, 2, 2, 2, 2]
+    assert calls == [12, 6, 6]              # backward: whole images, at least 4 bands per call
     np.testing.assert_array_equal(x.grad.numpy(), fitting[0])
     np.testing.assert_array_equal(w.grad.numpy(), fitting[1])
 
@@ -387,6 +391,7 @@ def test_conv2d_in_bands_of_rows_matches_torch(monkeypatch, kernel, settings, ro
     ow = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape[3]
     per_row = 4 * kernel[0] * kernel[1] * ow * x.itemsize      # column bytes of an output row
     monkeypatch.setattr(columns, "COLUMN_BUDGET_BYTES", rows_per_band * per_row)
+    monkeypatch.setattr(columns, "BANDS_FROM", 1)                   # small maps: bands anyway
     oh = F.conv2d(mc.tensor(x), mc.tensor(w), **settings).shape[2]
     bands = columns.output_row_bands(x, oh, per_row // x.itemsize)
     assert bands is not None and len(bands) == 2 * -(-oh // rows_per_band)
