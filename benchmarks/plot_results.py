@@ -95,7 +95,7 @@ def plot_results(paths, output, whats=("train", "eval")):
         draw_ratios(ax, names, [(label, values) for _, label, values in series])
         top = max(v for _, _, values in series for v in values if not np.isnan(v))
         ax.set_ylim(0, 1.3 * max(top, 1.0))
-        ax.legend(ncol=len(series), fontsize="small", loc="upper left")
+        ax.legend(ncol=min(len(series), 3), fontsize="small", loc="upper left")   # 3 per row: fits 9 in
         ax.set_title(title, fontsize="medium")
     versions = runs[0].get("versions", {})
     if versions:
