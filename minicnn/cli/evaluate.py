@@ -1,9 +1,11 @@
 """`minicnn evaluate`: the accuracy of a saved model on a dataset split."""
+import numpy as np
+
 import minicnn as mc
 from minicnn import train as training
 from .datasets import (DATASET_HELP, check_model_classes, first_images, load_split,
                        make_transforms, parse_dataset)
-from .factories import GREY_MODELS, build_model, num_classes_in, read_weights
+from .factories import GREY_MODELS, build_model, fold_batch_norms, num_classes_in, read_weights
 from .options import TRAIN_DEFAULTS, add_command, positive_int, resolve
 
 
@@ -20,6 +22,9 @@ def add_parser(subparsers):
     p.add_argument("--device", choices=["cpu", "cuda"])
     p.add_argument("--ten-crop", action="store_true", default=None, help="score each image by "
                    "the softmax averaged over ten crops (default: as the run was validated)")
+    p.add_argument("--no-fuse-bn", action="store_true", help="keep batch norms apart (by "
+                   "default each is folded into the convolution before it: the same outputs "
+                   "within float rounding, faster)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -43,6 +48,9 @@ def run(args):
     dataset = first_images(dataset, cfg["limit"])
     model = build_model(cfg["model"], num_classes_in(state), saved.get("in_channels", 3),
                         weights=state)
+    first = np.asarray(dataset[0][0])                    # (C, H, W), or (crops, C, H, W)
+    example = mc.tensor(first.reshape((-1,) + first.shape[-3:])[:1])
+    model = fold_batch_norms(model, example, not args.no_fuse_bn)
     model.to(cfg["device"])
     loader = mc.data.DataLoader(dataset, batch_size=cfg["batch_size"], prefetch=cfg["prefetch"])
     result = training.evaluate(model, loader, device=cfg["device"], progress=not args.no_progress)

@@ -1,7 +1,10 @@
 """Models, optimizers and learning-rate schedules by name, as the command line asks for them."""
+import sys
+
 import numpy as np
 
 from minicnn import models, optim, transfer
+from minicnn.nn.utils import fuse_conv_bn_eval_model
 from minicnn.io import load_checkpoint, load_pth
 from minicnn.models._weights import Weights, resolve_weights
 from minicnn.optim import lr_scheduler as S
@@ -30,6 +33,22 @@ def build_model(name, num_classes, in_channels=3, weights=None):
     if name == "small_cnn":
         return models.small_cnn(weights, num_classes=num_classes, in_channels=in_channels)
     return getattr(models, name)(weights, num_classes=num_classes)
+
+
+def fold_batch_norms(model, example, enabled=True):
+    """``model`` in eval mode, each batch norm folded into the convolution before it where
+    ``enabled`` (``nn.utils.fuse_conv_bn_eval_model``, in place: the same outputs within
+    float rounding, one pass less over each such activation).  For the commands that only
+    evaluate a loaded model (``evaluate``, ``predict``); one that cannot be folded runs as
+    it is, with a note.  ``example``: one input (a Tensor) of the model."""
+    model.eval()
+    if not enabled:
+        return model
+    try:
+        return fuse_conv_bn_eval_model(model, example, inplace=True)
+    except ValueError as error:
+        print(f"minicnn: batch norms left unfolded: {error}", file=sys.stderr)
+        return model
 
 
 def num_classes_in(state):

@@ -133,7 +133,7 @@ def fuse_conv_bn_eval(conv, bn):
     return fused
 
 
-def fuse_conv_bn_eval_model(model, example_input):
+def fuse_conv_bn_eval_model(model, example_input, inplace=False):
     """An eval-mode copy of ``model`` with every batch norm folded into the convolution before it.
 
     Each ``nn.Conv2d`` whose output goes straight into an ``nn.BatchNorm2d`` becomes
@@ -142,7 +142,9 @@ def fuse_conv_bn_eval_model(model, example_input):
     Inception, MobileNet).  minicnn has no tracer that reads ``forward``'s code, so the pairs
     are found by running ``example_input`` once (forward hooks see which batch norm takes
     which convolution's output), and the copy is checked against ``model`` on it: equal
-    within the dtype's rounding, or an error.  ``model`` itself is not changed.
+    within the dtype's rounding, or an error.  ``model`` itself is not changed, unless
+    ``inplace``: then its modules are replaced (no copy of the weights; put back if the
+    check fails), as ``minicnn evaluate`` and ``predict`` do with the model they loaded.
 
     PyTorch does this with ``torch.fx`` (``torch.fx.experimental.optimization.fuse``); its
     ``torch.nn.utils.fuse_conv_bn_eval`` folds one pair, as ``fuse_conv_bn_eval`` here.
@@ -151,9 +153,11 @@ def fuse_conv_bn_eval_model(model, example_input):
         model (nn.Module): in eval mode, every sub-module included.
         example_input (Tensor or tuple of Tensors): an input of the model (one image is
             enough); its values do not matter.
+        inplace (bool, optional): fold into ``model`` itself instead of a copy.
+            Default: ``False``
 
     Returns:
-        nn.Module: the folded copy, in eval mode.
+        nn.Module: the folded copy (``model`` itself with ``inplace``), in eval mode.
 
     Raises:
         ValueError: a module in training mode; a folded pair called more than once per
@@ -180,9 +184,10 @@ def fuse_conv_bn_eval_model(model, example_input):
                          "(call model.eval() first)")
     inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
     pairs = _conv_bn_pairs(model, inputs, where)
-    fused = _folded_copy(model, pairs)
-    reference, result = _outputs(model, inputs), _outputs(fused, inputs)
-    if not _same(reference, result):
+    reference = _outputs(model, inputs)
+    fused, undo = _fold(model if inplace else copy.deepcopy(model), pairs)
+    if not _same(reference, _outputs(fused, inputs)):
+        undo()
         wrong = [pair for pair in pairs if not _same(reference, _outputs(_folded_copy(model, [pair]), inputs))]
         named = ", ".join(f"{bn} into {conv}" for conv, bn in wrong) or "every pair"
         raise ValueError(f"{where}: folding {named} changes the model's output: the "
@@ -227,13 +232,25 @@ def _conv_bn_pairs(model, inputs, where):
 
 
 def _folded_copy(model, pairs):
-    fused = copy.deepcopy(model)
+    return _fold(copy.deepcopy(model), pairs)[0]
+
+
+def _fold(model, pairs):
+    """Replace each pair's convolution by the folded one and its batch norm by Identity, in
+    ``model``; returns (model, undo), undo() putting the original modules back."""
+    replaced = []
     for conv_name, bn_name in pairs:
-        conv, bn = fused.get_submodule(conv_name), fused.get_submodule(bn_name)
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
         for name, module in ((conv_name, fuse_conv_bn_eval(conv, bn)), (bn_name, Identity())):
             parent, _, attribute = name.rpartition(".")
-            fused.get_submodule(parent)._modules[attribute] = module   # in place: keeps the order
-    return fused
+            modules = model.get_submodule(parent)._modules
+            replaced.append((modules, attribute, modules[attribute]))
+            modules[attribute] = module                              # in place: keeps the order
+
+    def undo():
+        for modules, attribute, original in reversed(replaced):
+            modules[attribute] = original
+    return model, undo
 
 
 def _outputs(model, inputs):

@@ -13,7 +13,7 @@ import pytest
 
 import minicnn as mc
 from minicnn.__main__ import main
-from minicnn.cli import train as cli_train
+from minicnn.cli import evaluate as cli_evaluate, train as cli_train
 
 
 def run_cli(capsys, *argv):
@@ -422,3 +422,34 @@ def test_ctrl_c_ends_with_one_line_naming_the_last_checkpoint(tmp_path):
     assert stderr.strip() == (f"minicnn: interrupted; the last checkpoint is {checkpoint} "
                               f"(continue with --resume {checkpoint})")
     assert mc.io.load_checkpoint(checkpoint)["epoch"] >= 1
+
+
+def test_evaluate_and_predict_fold_batch_norms_and_report_what_the_unfolded_model_does(
+        trained, tmp_path, capsys, monkeypatch):
+    """By default the loaded model's batch norms are folded into their convolutions (one
+    pass less per activation): the accuracy, loss and probabilities printed are those of the
+    model as trained; --no-fuse-bn keeps them apart."""
+    seen = []
+    real_evaluate = cli_evaluate.training.evaluate
+
+    def spy(model, loader, **kwargs):
+        seen.append(sum(isinstance(m, mc.nn.BatchNorm2d) for m in model.modules()))
+        return real_evaluate(model, loader, **kwargs)
+    monkeypatch.setattr(cli_evaluate.training, "evaluate", spy)
+    outs = []
+    for extra in ([], ["--no-fuse-bn"]):
+        code, out = run_cli(capsys, "evaluate", str(trained / "checkpoint.npz"), "--limit", "200",
+                            "--no-progress", *extra)
+        assert code == 0
+        outs.append(out.strip().splitlines()[-1])
+    assert outs[0] == outs[1] and seen[0] == 0 < seen[1]
+    image = mc.data.datasets.load_digits("test", transform=None)[0][0]   # an (8, 8, 1) digit
+    np.save(tmp_path / "digit.npy", np.asarray(image))
+    printed = []
+    for extra in ([], ["--no-fuse-bn"]):
+        code, out = run_cli(capsys, "predict", str(tmp_path / "digit.npy"), "--weights",
+                            str(trained / "checkpoint.npz"), *extra)
+        assert code == 0
+        printed.append(out)
+    assert printed[0] == printed[1] and "(small_cnn, weights" in printed[0]
+    assert len(re.findall(r"%  \d", printed[0])) == 5                # the top 5 of 10 digits

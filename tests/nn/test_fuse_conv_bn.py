@@ -128,3 +128,23 @@ def test_what_cannot_be_folded_is_a_clear_error():
         fuse_conv_bn_eval(nn.Linear(2, 3), nn.BatchNorm2d(3))
     with pytest.raises(ValueError, match=r"4 channels, the convolution 3"):
         fuse_conv_bn_eval(nn.Conv2d(3, 3, 1).eval(), nn.BatchNorm2d(4).eval())
+
+
+def test_inplace_folds_the_model_itself_and_puts_it_back_when_the_check_fails():
+    """``inplace=True`` (what ``minicnn evaluate`` and ``predict`` use): the same function as
+    the copy, no copy of any weight; a model that cannot be folded is left as it was."""
+    mc.manual_seed(0)
+    model = randomise_batch_norms(models.resnet18(num_classes=5)).eval().double()
+    x = mc.tensor(np.random.default_rng(4).standard_normal((2, 3, 32, 32)))
+    with mc.no_grad():
+        expected = model(x).numpy()
+    conv1 = model.conv1
+    fused = fuse_conv_bn_eval_model(model, x[:1], inplace=True)
+    assert fused is model and isinstance(model.bn1, nn.Identity) and model.conv1 is not conv1
+    with mc.no_grad():
+        np.testing.assert_allclose(model(x).numpy(), expected, rtol=0, atol=1e-11 * np.abs(expected).max())
+    skip = randomise_batch_norms(SkipFromConv()).eval()
+    conv, bn = skip.conv, skip.bn
+    with pytest.raises(ValueError, match="changes the model's output"):
+        fuse_conv_bn_eval_model(skip, mc.tensor(np.ones((1, 3, 5, 5), np.float32)), inplace=True)
+    assert skip.conv is conv and skip.bn is bn                      # put back
