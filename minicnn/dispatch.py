@@ -42,6 +42,7 @@ _loaded = set()
 # the GPU makes fast anyway).  Any other kernel without one is an error.
 REFERENCE_ON_GPU = {
     "sgd_update": "an optimizer's elementwise update: a few CuPy array expressions",
+    "adam_update": "an optimizer's elementwise update: a few CuPy array expressions",
 }
 # The "cuda" kernels are methods: the object they run on comes from minicnn/cuda, which
 # names its maker here when it loads (so this module imports nothing from above it).

@@ -1465,7 +1465,9 @@ KERNEL_RTOL = {"batch_norm_forward": {F32: 2e-6, F64: 1e-13}, "batch_norm_backwa
 KERNELS_NOT_REPLAYED = {"map_chunks": "runs an op's work on chunks of images (a callable): the kernels that "
                                       "work dispatches are replayed themselves",
                         "sgd_update": "an optimizer's step, not an op: tests/optim/test_optim.py holds its "
-                                      "Numba version to the reference, and both to torch.optim.SGD"}
+                                      "Numba version to the reference, and both to torch.optim.SGD",
+                        "adam_update": "an optimizer's step, not an op: tests/optim/test_optim.py holds its "
+                                       "Numba version to the reference, and both to torch.optim.Adam(W)"}
 
 
 def assert_kernel_result(name, got, expected, tolerances=None, where=""):

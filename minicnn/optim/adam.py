@@ -11,8 +11,11 @@ PyTorch's formulation, at step ``t`` (starting at 1):
 
 The ``1 - b^t`` factors undo the bias of starting ``m`` and ``v`` at zero.  Note
 ``eps`` is added after the bias correction of ``sqrt(v)``, as PyTorch does.
+
+The step itself is the kernel ``adam_update`` (``adam_update_numpy`` below; minicnn/cpu/optim.py
+makes the same update in one pass over the memory).
 """
-from .. import backend
+from .. import backend, dispatch
 from .optimizer import Optimizer
 from .sgd import _check_nonnegative
 
@@ -42,27 +45,37 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
-        step, lr, (beta1, beta2) = state["step"], group["lr"], group["betas"]
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            if group["decoupled_weight_decay"]:
-                param *= 1 - lr * group["weight_decay"]
-            else:
-                grad = grad + group["weight_decay"] * param
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)            # lerp towards grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        if group["amsgrad"]:
-            xp.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            second = state["max_exp_avg_sq"]
+        dispatch.kernel("adam_update", param)(
+            param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+            state["step"], group["lr"], *group["betas"], group["eps"], group["weight_decay"],
+            group["amsgrad"], group["maximize"], group["decoupled_weight_decay"])
+
+
+@dispatch.register("adam_update", "numpy")
+def adam_update_numpy(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2,
+                      eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    """One Adam step on arrays, in place: ``param`` and the moments (``max_exp_avg_sq``
+    only with ``amsgrad``, else None); ``step`` counts from 1."""
+    xp = backend.get_array_module(param)
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param *= 1 - lr * weight_decay
         else:
-            second = exp_avg_sq
-        denom = xp.sqrt(second) / bias_correction2_sqrt + group["eps"]
-        param -= step_size * (exp_avg / denom)
+            grad = grad + weight_decay * param
+    exp_avg += (1 - beta1) * (grad - exp_avg)                # lerp towards grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    if amsgrad:
+        xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        second = max_exp_avg_sq
+    else:
+        second = exp_avg_sq
+    denom = xp.sqrt(second) / bias_correction2_sqrt + eps
+    param -= step_size * (exp_avg / denom)
 
 
 class AdamW(Adam):
