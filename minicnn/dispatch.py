@@ -43,6 +43,7 @@ _loaded = set()
 REFERENCE_ON_GPU = {
     "sgd_update": "an optimizer's elementwise update: a few CuPy array expressions",
     "adam_update": "an optimizer's elementwise update: a few CuPy array expressions",
+    "rmsprop_update": "an optimizer's elementwise update: a few CuPy array expressions",
 }
 # The "cuda" kernels are methods: the object they run on comes from minicnn/cuda, which
 # names its maker here when it loads (so this module imports nothing from above it).

@@ -1467,7 +1467,9 @@ KERNELS_NOT_REPLAYED = {"map_chunks": "runs an op's work on chunks of images (a 
                         "sgd_update": "an optimizer's step, not an op: tests/optim/test_optim.py holds its "
                                       "Numba version to the reference, and both to torch.optim.SGD",
                         "adam_update": "an optimizer's step, not an op: tests/optim/test_optim.py holds its "
-                                       "Numba version to the reference, and both to torch.optim.Adam(W)"}
+                                       "Numba version to the reference, and both to torch.optim.Adam(W)",
+                        "rmsprop_update": "an optimizer's step, not an op: tests/optim/test_optim.py holds its "
+                                          "Numba version to the reference, and both to torch.optim.RMSprop"}
 
 
 def assert_kernel_result(name, got, expected, tolerances=None, where=""):

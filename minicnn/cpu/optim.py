@@ -1,5 +1,5 @@
 """Numba fast paths for the optimizers' updates; the readable NumPy references are in
-minicnn/optim/sgd.py and adam.py.
+minicnn/optim/sgd.py, adam.py and rmsprop.py.
 
 The reference makes a pass over the memory per array expression (decay the buffer, add
 the gradient, add to the weight: eight weight-sized reads and writes, for alexnet's 61M
@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import dispatch
 from ..optim.adam import adam_update_numpy
+from ..optim.rmsprop import rmsprop_update_numpy
 from ..optim.sgd import sgd_update_numpy
 
 _BLOCK = 1 << 16     # elements per parallel task: a few hundred KB, many tasks per core
@@ -94,3 +95,48 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta
     _adam(*flat, vmax, scalar(lr / (1 - beta1 ** step)), scalar((1 - beta2 ** step) ** 0.5),
           scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps), scalar(weight_decay),
           scalar(1 - lr * weight_decay), amsgrad, maximize, decoupled_weight_decay)
+
+
+@numba.njit(cache=True, parallel=True)
+def _rmsprop(p_all, g_all, v_all, m_all, b_all, lr, alpha, keep, eps, weight_decay, momentum,
+             centered, maximize):
+    # p, g, v (and m when centered, b with momentum; else one unused element): 1-D, one dtype
+    for block in numba.prange((p_all.size + _BLOCK - 1) // _BLOCK):
+        lo, hi = block * _BLOCK, min(p_all.size, (block + 1) * _BLOCK)
+        p, g, v = p_all[lo:hi], g_all[lo:hi], v_all[lo:hi]
+        m = m_all[lo:hi] if centered else m_all
+        b = b_all[lo:hi] if momentum > 0 else b_all
+        for i in range(hi - lo):
+            d = -g[i] if maximize else g[i]
+            if weight_decay != 0:
+                d = d + weight_decay * p[i]
+            v[i] = v[i] * alpha + keep * d * d
+            if centered:
+                m[i] = m[i] + keep * (d - m[i])
+                avg = np.sqrt(v[i] - m[i] * m[i]) + eps
+            else:
+                avg = np.sqrt(v[i]) + eps
+            if momentum > 0:
+                b[i] = b[i] * momentum + d / avg
+                p[i] = p[i] - lr * b[i]
+            else:
+                p[i] = p[i] - lr * (d / avg)
+
+
+@dispatch.register("rmsprop_update", "numba")
+def rmsprop_update(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                   weight_decay, momentum, centered, maximize):
+    """``rmsprop_update_numpy`` in one pass; arrays it cannot view as one flat block of one
+    dtype take the reference."""
+    arrays = ((param, grad, square_avg) + ((grad_avg,) if centered else ())
+              + ((momentum_buffer,) if momentum > 0 else ()))
+    if not all(a.flags.c_contiguous and a.dtype == param.dtype for a in arrays):
+        return rmsprop_update_numpy(param, grad, square_avg, grad_avg, momentum_buffer, lr,
+                                    alpha, eps, weight_decay, momentum, centered, maximize)
+    scalar = param.dtype.type
+    flat = [a.reshape(-1) for a in (param, grad, square_avg)]
+    unused = flat[0][:1]
+    _rmsprop(*flat, grad_avg.reshape(-1) if centered else unused,
+             momentum_buffer.reshape(-1) if momentum > 0 else unused, scalar(lr), scalar(alpha),
+             scalar(1 - alpha), scalar(eps), scalar(weight_decay), scalar(momentum), centered,
+             maximize)

@@ -11,8 +11,11 @@ PyTorch's formulation, with ``a`` = alpha (the smoothing constant):
 
 Unlike Adam there is no bias correction: ``v`` starts at 0, so the first steps
 are large (``g / sqrt((1 - a) g^2) = 10`` times ``lr * sign(g)`` for a=0.99).
+
+The step itself is the kernel ``rmsprop_update`` (``rmsprop_update_numpy`` below;
+minicnn/cpu/optim.py makes the same update in one pass over the memory).
 """
-from .. import backend
+from .. import backend, dispatch
 from .optimizer import Optimizer
 from .sgd import _check_nonnegative
 
@@ -37,25 +40,33 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(param)
         state["step"] += 1
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        alpha = group["alpha"]
-        square_avg = state["square_avg"]
-        square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
-        if group["centered"]:
-            grad_avg = state["grad_avg"]
-            grad_avg += (1 - alpha) * (grad - grad_avg)      # lerp towards grad
-            avg = xp.sqrt(square_avg - grad_avg * grad_avg)
-        else:
-            avg = xp.sqrt(square_avg)
-        avg += group["eps"]
-        if group["momentum"] > 0:
-            buf = state["momentum_buffer"]
-            buf *= group["momentum"]
-            buf += grad / avg
-            param -= group["lr"] * buf
-        else:
-            param -= group["lr"] * (grad / avg)
+        dispatch.kernel("rmsprop_update", param)(
+            param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
+            group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
+            group["centered"], group["maximize"])
+
+
+@dispatch.register("rmsprop_update", "numpy")
+def rmsprop_update_numpy(param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                         weight_decay, momentum, centered, maximize):
+    """One RMSprop step on arrays, in place: ``param``, ``square_avg``, and ``grad_avg``
+    (centered) and ``momentum_buffer`` (momentum > 0), None where not used."""
+    xp = backend.get_array_module(param)
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad + weight_decay * param
+    square_avg *= alpha
+    square_avg += (1 - alpha) * grad * grad
+    if centered:
+        grad_avg += (1 - alpha) * (grad - grad_avg)          # lerp towards grad
+        avg = xp.sqrt(square_avg - grad_avg * grad_avg)
+    else:
+        avg = xp.sqrt(square_avg)
+    avg += eps
+    if momentum > 0:
+        momentum_buffer *= momentum
+        momentum_buffer += grad / avg
+        param -= lr * momentum_buffer
+    else:
+        param -= lr * (grad / avg)

@@ -486,3 +486,33 @@ def test_adam_update_numba_gives_the_references_numbers_bit_for_bit(options, dty
                         settings["decoupled_weight_decay"])
         for mine, reference in zip(states["numba"], states["numpy"]):
             np.testing.assert_array_equal(mine, reference, err_msg=f"step {step}")
+
+
+RMSPROP_KERNEL_OPTIONS = [dict(), dict(centered=True), dict(momentum=0.9),
+                          dict(centered=True, momentum=0.5, weight_decay=0.1),
+                          dict(maximize=True, weight_decay=0.01)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("options", RMSPROP_KERNEL_OPTIONS, ids=str)
+def test_rmsprop_update_numba_gives_the_references_numbers_bit_for_bit(options, dtype):
+    """Five steps on 200,003 values (the last parallel block short), both kernels side by
+    side: the same bits in the weight and in every running average."""
+    impls = mc.dispatch.implementations("rmsprop_update")
+    if "numba" not in impls:
+        pytest.skip("Numba is not installed")
+    settings = dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.0, momentum=0.0,
+                    centered=False, maximize=False) | options
+    rng = np.random.default_rng(10)
+    param = rng.standard_normal(200_003).astype(dtype)
+    states = {kind: [param.copy()] + [np.zeros_like(param) for _ in range(3)] for kind in impls
+              if kind != "cuda"}
+    for step in range(5):
+        grad = rng.standard_normal(param.shape).astype(dtype)
+        for kind, (p, v, m, b) in states.items():
+            impls[kind](p, grad, v, m if settings["centered"] else None,
+                        b if settings["momentum"] > 0 else None, settings["lr"], settings["alpha"],
+                        settings["eps"], settings["weight_decay"], settings["momentum"],
+                        settings["centered"], settings["maximize"])
+        for mine, reference in zip(states["numba"], states["numpy"]):
+            np.testing.assert_array_equal(mine, reference, err_msg=f"step {step}")
