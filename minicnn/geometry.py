@@ -125,6 +125,19 @@ def convolution_multiply_adds(output_shape, weight_shape):
     return int(np.prod(output_shape)) * int(np.prod(weight_shape[1:]))
 
 
+class ConvolutionShapes:
+    """Mixin of the convolution Functions (Conv2d, DepthwiseConv2d; WinogradConv2d takes
+    ``multiply_adds``): what ``summary`` and ``viz`` ask them, from the shapes forward saw
+    and the stride, padding and dilation settings."""
+
+    def windows(self):
+        x_shape, w_shape = self.input_shapes[:2]
+        return window_tables(x_shape[2:], w_shape[2:], self.stride, self.padding, self.dilation)
+
+    def multiply_adds(self):
+        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
+
+
 @functools.lru_cache(maxsize=256)
 def adaptive_windows(size, out):
     """Bin i of ``out`` covers [floor(i*size/out), ceil((i+1)*size/out)): bins may overlap."""

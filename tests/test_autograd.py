@@ -240,17 +240,21 @@ def test_leaf_gradients_never_share_an_array():
     assert upstream.tolist() == [1.0, 1.0]        # the caller's array is not the leaf's grad
 
 
-def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
-    from minicnn.functional.linalg import Linear
-    returned = {}
-    backward = Linear.backward
+def weight_gradients_returned_by(monkeypatch, function):
+    """A dict that receives the weight gradient (input 1) each ``function.backward`` returns."""
+    returned, backward = {}, function.backward
 
-    def spy(self, g):
-        grads = backward(self, g)
+    def spy(self, g, **kwargs):
+        grads = backward(self, g, **kwargs)
         returned["weight"] = grads[1]
         return grads
+    monkeypatch.setattr(function, "backward", spy)
+    return returned
 
-    monkeypatch.setattr(Linear, "backward", spy)
+
+def test_a_fresh_gradient_becomes_the_leaf_grad_without_a_copy(monkeypatch):
+    from minicnn.functional.linalg import Linear
+    returned = weight_gradients_returned_by(monkeypatch, Linear)
     x = mc.tensor(np.ones((4, 3)))
     w = mc.tensor(np.ones((5, 3)), requires_grad=True)
     F.linear(x, w).sum().backward()
@@ -262,15 +266,7 @@ def test_a_view_of_a_fresh_gradient_is_adopted_without_a_copy(monkeypatch):
     nothing else's, so the leaf takes it as it is (a copy made while the activations are
     alive lifted vgg16's step by 85 MB)."""
     from minicnn.functional.conv import Conv2d
-    returned = {}
-    backward = Conv2d.backward
-
-    def spy(self, g):
-        grads = backward(self, g)
-        returned["weight"] = grads[1]
-        return grads
-
-    monkeypatch.setattr(Conv2d, "backward", spy)
+    returned = weight_gradients_returned_by(monkeypatch, Conv2d)
     x = mc.tensor(np.ones((2, 3, 6, 6)))
     w = mc.tensor(np.ones((4, 3, 3, 3)), requires_grad=True)
     F.conv2d(x, w).sum().backward()

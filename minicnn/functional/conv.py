@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import backend, dispatch
 from ..autograd import Function
-from ..geometry import convolution_multiply_adds, output_hw, pair, window_tables
+from ..geometry import ConvolutionShapes, output_hw, pair
 from . import conv_algorithm
 from .arguments import check_dtype, check_fits, check_padding_string, same_padding, window_args
 from .columns import for_each_band, for_each_chunk, output_row_bands
@@ -238,7 +238,7 @@ def _side_by_side(a):
     return a.transpose(1, 2, 0, 3).reshape(G, R, n * L)
 
 
-class Conv2d(Function):
+class Conv2d(ConvolutionShapes, Function):
     """x (N, C, H, W), w (O, C/G, kh, kw), b (O,) or None -> y (N, O, OH, OW).
 
     Settings: stride, padding, dilation (pairs), groups G.  K = C/G*kh*kw, L = OH*OW.
@@ -277,13 +277,6 @@ class Conv2d(Function):
         # Keep x rather than col (kh*kw times bigger): backward recomputes col, a cheap copy.
         self.save_for_backward(x=x, w=w)
         return y
-
-    def windows(self):
-        x_shape, w_shape = self.input_shapes[:2]
-        return window_tables(x_shape[2:], w_shape[2:], self.stride, self.padding, self.dilation)
-
-    def multiply_adds(self):
-        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
 
     def backward(self, g):
         gx, gw = conv2d_backward(g, self.x, self.w, self.stride, self.padding, self.dilation,

@@ -22,7 +22,7 @@ per kernel tap (i, j): ``_tap`` is the (N, C, OH, OW) view of the padded input t
 """
 from .. import backend, dispatch
 from ..autograd import Function
-from ..geometry import convolution_multiply_adds, output_hw, window_tables
+from ..geometry import ConvolutionShapes, output_hw
 
 
 def _padded(x, padding):
@@ -100,7 +100,7 @@ def depthwise_backward_weight_numpy(g, x, kernel_size, stride, padding, dilation
     return gw.reshape(O, 1, kh, kw)
 
 
-class DepthwiseConv2d(Function):
+class DepthwiseConv2d(ConvolutionShapes, Function):
     """x (N, C, H, W), w (C*M, 1, kh, kw), b (C*M,) or None -> y (N, C*M, OH, OW): conv2d with
     groups = C, computed tap by tap (module docstring).
     Settings: stride, padding, dilation (pairs)."""
@@ -113,13 +113,6 @@ class DepthwiseConv2d(Function):
             y += b.reshape(1, -1, 1, 1)
         self.save_for_backward(x=x, w=w)
         return y
-
-    def windows(self):
-        x_shape, w_shape = self.input_shapes[:2]
-        return window_tables(x_shape[2:], w_shape[2:], self.stride, self.padding, self.dilation)
-
-    def multiply_adds(self):
-        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
 
     def backward(self, g):
         x, w = self.x, self.w

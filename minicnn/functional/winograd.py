@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import backend, dispatch
 from ..autograd import Function
-from ..geometry import convolution_multiply_adds, output_tiles, window_tables, winograd_tiles
+from ..geometry import ConvolutionShapes, output_tiles, window_tables, winograd_tiles
 from .columns import image_chunks
 
 B_T = np.array([[1, 0, -1, 0],
@@ -137,7 +137,7 @@ def winograd_output_adjoint_numpy(g):
 
 
 # ----- the op ----------------------------------------------------------------------
-class WinogradConv2d(Function):
+class WinogradConv2d(ConvolutionShapes, Function):
     """x (N, C, H, W), w (O, C, 3, 3), b (O,) or None -> y (N, O, OH, OW), stride 1, by
     Winograd's F(2x2, 3x3) (minicnn/functional/winograd.py).  Setting: padding (a pair).
     V, M: (16, C or O, n*T) for the n images of a chunk, T = TH*TW tiles per image."""
@@ -161,9 +161,6 @@ class WinogradConv2d(Function):
 
     def windows(self):
         return window_tables(self.input_shapes[0][2:], (3, 3), (1, 1), self.padding)
-
-    def multiply_adds(self):
-        return convolution_multiply_adds(self.output_shape, self.input_shapes[1])
 
     def backward(self, g):
         xp = backend.get_array_module(g)
